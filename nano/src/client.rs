@@ -1,0 +1,144 @@
+//! [`Client`]: how one service calls another.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tracing::Instrument;
+
+use crate::ctx::{Ctx, Edge};
+use crate::error::{NanoError, codes};
+use crate::message::{AnyRequest, AnyResponse, Request};
+use crate::service::SharedService;
+
+/// Calls one service on behalf of one caller.
+///
+/// Each call derives the callee's [`Ctx`] from the caller's (request id, deadline, cancellation
+/// and metadata kept; caller and service names set), runs the callee's handler in a tracing span
+/// carrying the request id, caller and service, and stops waiting with `S-TIMEOUT` when the
+/// deadline passes or `S-CANCELLED` when the request tree is cancelled. The callee may be
+/// in-process or behind a transport: the client cannot tell and does not care.
+///
+/// Cloning is cheap.
+#[derive(Clone)]
+pub struct Client {
+    edge: Arc<Edge>,
+    target: SharedService,
+}
+
+impl Client {
+    pub(crate) fn new(edge: Edge, target: SharedService) -> Self {
+        Client {
+            edge: Arc::new(edge),
+            target,
+        }
+    }
+
+    /// The name of the caller this client calls on behalf of.
+    pub fn caller(&self) -> &str {
+        self.edge.caller()
+    }
+
+    /// The name of the called service.
+    pub fn callee(&self) -> &str {
+        self.edge.callee()
+    }
+
+    /// Sends a typed request and returns its typed response.
+    ///
+    /// # Errors
+    ///
+    /// The callee's error; `S-TIMEOUT` or `S-CANCELLED` as described on [`Client`];
+    /// `S-BAD-RESPONSE` when the callee answers with a type other than `R::Response`.
+    pub async fn call<R: Request>(&self, ctx: &Ctx, request: R) -> Result<R::Response, NanoError> {
+        let response = self.call_any(ctx, AnyRequest::new(request)).await?;
+        response.downcast::<R::Response>().map_err(|other| {
+            NanoError::new(
+                codes::BAD_RESPONSE,
+                format!(
+                    "service {:?} answered {} with {}, expected {}",
+                    self.callee(),
+                    R::NAME,
+                    other.type_name(),
+                    std::any::type_name::<R::Response>()
+                ),
+            )
+        })
+    }
+
+    /// Sends a type-erased request.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Client::call), without the response type check.
+    pub async fn call_any(&self, ctx: &Ctx, request: AnyRequest) -> Result<AnyResponse, NanoError> {
+        let callee_ctx = ctx.for_call(&self.edge);
+        let deadline = callee_ctx.deadline();
+        let cancellation = callee_ctx.cancellation().cloned();
+        let span = tracing::info_span!(
+            "nano.handle",
+            service = self.edge.callee(),
+            caller = self.edge.caller(),
+            request = request.name(),
+            req_id = %ctx.request_id(),
+        );
+        let handled = self.target.handle(callee_ctx, request).instrument(span);
+
+        // The common case (no deadline, no cancellation) awaits the handler directly.
+        if deadline.is_none() && cancellation.is_none() {
+            return handled.await;
+        }
+        if ctx.is_cancelled() {
+            return Err(self.cancelled_error());
+        }
+        if ctx.is_expired() {
+            return Err(self.timeout_error());
+        }
+        let expired = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let cancelled = async {
+            match &cancellation {
+                Some(cancellation) => cancellation.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        // Dropping `handled` when either fires cancels the in-process work under this call.
+        tokio::select! {
+            biased;
+            outcome = handled => outcome,
+            () = expired => Err(self.timeout_error()),
+            () = cancelled => Err(self.cancelled_error()),
+        }
+    }
+
+    fn timeout_error(&self) -> NanoError {
+        NanoError::timeout(format!(
+            "call from {:?} to {:?} ran out of time",
+            self.caller(),
+            self.callee()
+        ))
+    }
+
+    fn cancelled_error(&self) -> NanoError {
+        NanoError::new(
+            codes::CANCELLED,
+            format!(
+                "call from {:?} to {:?} was cancelled",
+                self.caller(),
+                self.callee()
+            ),
+        )
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("caller", &self.caller())
+            .field("callee", &self.callee())
+            .finish()
+    }
+}

@@ -1,0 +1,387 @@
+//! [`Ctx`]: what a handler knows about the request it is serving.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The id of a request tree: generated once where a request enters the system and kept across
+/// every hop (in-process or over a wire), so logs and recordings can be joined by it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(Arc<str>);
+
+impl RequestId {
+    /// A fresh id: 16 random bytes as 32 lowercase hex characters, like the Go original.
+    pub fn generate() -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bits = fastrand::u128(..);
+        let mut text = String::with_capacity(32);
+        for byte in bits.to_be_bytes() {
+            text.push(HEX[usize::from(byte >> 4)] as char);
+            text.push(HEX[usize::from(byte & 0xf)] as char);
+        }
+        RequestId(text.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for RequestId {
+    fn from(id: &str) -> Self {
+        RequestId(id.into())
+    }
+}
+
+impl From<String> for RequestId {
+    fn from(id: String) -> Self {
+        RequestId(id.into())
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// One caller → callee direction: who a client calls on behalf of whom.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Edge {
+    caller: String,
+    callee: String,
+}
+
+impl Edge {
+    /// An edge from `caller` to `callee`.
+    pub fn new(caller: impl Into<String>, callee: impl Into<String>) -> Self {
+        Edge {
+            caller: caller.into(),
+            callee: callee.into(),
+        }
+    }
+
+    /// The name of the calling service (or test, or listener).
+    pub fn caller(&self) -> &str {
+        &self.caller
+    }
+
+    /// The name of the called service.
+    pub fn callee(&self) -> &str {
+        &self.callee
+    }
+}
+
+impl fmt::Display for Edge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {}", self.caller, self.callee)
+    }
+}
+
+/// A flag that tells a request tree its caller gave up.
+///
+/// Whoever starts a request (a listener, a test) keeps the `Cancellation` and calls
+/// [`cancel`](Cancellation::cancel) when the client goes away; every [`Ctx`] derived from the root
+/// shares it, and [`Client`](crate::Client) calls made under it end with `S-CANCELLED`.
+#[derive(Clone, Default)]
+pub struct Cancellation(Arc<CancelState>);
+
+#[derive(Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    notify: Notify,
+}
+
+impl Cancellation {
+    /// A flag that is not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the flag and wakes everyone waiting in [`cancelled`](Cancellation::cancelled).
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::Release);
+        self.0.notify.notify_waiters();
+    }
+
+    /// Whether [`cancel`](Cancellation::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Completes once the flag is set.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            tokio::pin!(notified);
+            // Register before checking the flag so a cancel in between is not missed.
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Cancellation")
+            .field(&self.is_cancelled())
+            .finish()
+    }
+}
+
+/// The request context a handler receives: request id, caller, current service, deadline,
+/// cancellation and string metadata.
+///
+/// A root context is made with [`Ctx::new`] where a request enters the system (a test, a
+/// listener). Every [`Client`](crate::Client) call derives the callee's context from the caller's:
+/// the request id, deadline, cancellation and metadata are kept, the caller and service names are
+/// set. Cloning is cheap (reference counts only).
+///
+/// ```
+/// use std::time::Duration;
+/// use nano::Ctx;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let ctx = Ctx::new()
+///     .with_timeout(Duration::from_secs(2))
+///     .with_metadata("user", "alice");
+/// assert_eq!(ctx.request_id().as_str().len(), 32);
+/// assert_eq!(ctx.metadata("user"), Some("alice"));
+/// assert!(ctx.remaining().unwrap() <= Duration::from_secs(2));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Ctx {
+    request_id: RequestId,
+    edge: Option<Arc<Edge>>,
+    deadline: Option<Instant>,
+    cancellation: Option<Cancellation>,
+    metadata: Option<Arc<BTreeMap<String, String>>>,
+}
+
+impl Ctx {
+    /// A root context with a freshly generated request id and nothing else.
+    pub fn new() -> Self {
+        Self::with_request_id(RequestId::generate())
+    }
+
+    /// A root context that continues the request tree `id` (e.g. taken from a wire header).
+    pub fn with_request_id(id: impl Into<RequestId>) -> Self {
+        Ctx {
+            request_id: id.into(),
+            edge: None,
+            deadline: None,
+            cancellation: None,
+            metadata: None,
+        }
+    }
+
+    /// The id shared by every call of this request tree.
+    pub fn request_id(&self) -> &RequestId {
+        &self.request_id
+    }
+
+    /// The name of whoever called the current service; `None` in a root context.
+    pub fn caller(&self) -> Option<&str> {
+        self.edge.as_deref().map(Edge::caller)
+    }
+
+    /// The name of the service this context was created for; `None` in a root context.
+    pub fn service(&self) -> Option<&str> {
+        self.edge.as_deref().map(Edge::callee)
+    }
+
+    /// The caller → service edge of this context; `None` in a root context.
+    pub fn edge(&self) -> Option<&Edge> {
+        self.edge.as_deref()
+    }
+
+    /// The instant by which the whole request tree must be done, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Time left until the deadline (zero once it passed); `None` without a deadline.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_expired(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| deadline <= Instant::now())
+    }
+
+    /// Sets the deadline, keeping an earlier one: a callee never gets more time than its caller.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(match self.deadline {
+            Some(existing) => existing.min(deadline),
+            None => deadline,
+        });
+        self
+    }
+
+    /// Sets the deadline to now + `timeout`, keeping an earlier one.
+    #[must_use]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.with_deadline(Instant::now() + timeout)
+    }
+
+    /// The cancellation flag of this request tree, if one was attached.
+    pub fn cancellation(&self) -> Option<&Cancellation> {
+        self.cancellation.as_ref()
+    }
+
+    /// Attaches a cancellation flag that the whole request tree will share.
+    #[must_use]
+    pub fn with_cancellation(mut self, cancellation: Cancellation) -> Self {
+        self.cancellation = Some(cancellation);
+        self
+    }
+
+    /// Whether the caller gave up on this request tree.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation
+            .as_ref()
+            .is_some_and(Cancellation::is_cancelled)
+    }
+
+    /// Completes when there is no point in going on: the request tree was cancelled or its
+    /// deadline passed. Never completes for a context with neither.
+    pub async fn done(&self) {
+        let cancelled = async {
+            match &self.cancellation {
+                Some(cancellation) => cancellation.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let expired = async {
+            match self.deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = cancelled => {},
+            () = expired => {},
+        }
+    }
+
+    /// The metadata value for `key` (e.g. the authenticated user a listener set).
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.as_ref()?.get(key).map(String::as_str)
+    }
+
+    /// Every metadata entry, sorted by key.
+    pub fn metadata_entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.metadata
+            .iter()
+            .flat_map(|map| map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// Adds or replaces one metadata entry.
+    #[must_use]
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        Arc::make_mut(self.metadata.get_or_insert_with(Default::default))
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// The callee's context for a call along `edge`.
+    pub(crate) fn for_call(&self, edge: &Arc<Edge>) -> Ctx {
+        Ctx {
+            request_id: self.request_id.clone(),
+            edge: Some(Arc::clone(edge)),
+            deadline: self.deadline,
+            cancellation: self.cancellation.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+impl Default for Ctx {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("request_id", &self.request_id)
+            .field("caller", &self.caller())
+            .field("service", &self.service())
+            .field("deadline", &self.deadline)
+            .field("cancelled", &self.is_cancelled())
+            .field("metadata", &self.metadata.as_deref())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_32_lowercase_hex_chars_and_differ() {
+        let a = RequestId::generate();
+        let b = RequestId::generate();
+        assert_eq!(a.as_str().len(), 32);
+        assert!(
+            a.as_str()
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_only_shrink() {
+        let ctx = Ctx::new().with_timeout(Duration::from_secs(1));
+        let later = ctx.clone().with_timeout(Duration::from_secs(5));
+        assert_eq!(later.deadline(), ctx.deadline());
+        let sooner = ctx.clone().with_timeout(Duration::from_millis(10));
+        assert!(sooner.deadline() < ctx.deadline());
+        tokio::time::advance(Duration::from_millis(10)).await;
+        assert!(sooner.is_expired());
+        assert!(!ctx.is_expired());
+        assert_eq!(sooner.remaining(), Some(Duration::ZERO));
+    }
+
+    #[tokio::test]
+    async fn done_completes_on_cancel() {
+        let cancellation = Cancellation::new();
+        let ctx = Ctx::new().with_cancellation(cancellation.clone());
+        let waiter = tokio::spawn(async move { ctx.done().await });
+        tokio::task::yield_now().await;
+        cancellation.cancel();
+        waiter.await.unwrap();
+        assert!(cancellation.is_cancelled());
+    }
+
+    #[test]
+    fn metadata_is_copy_on_write() {
+        let a = Ctx::new().with_metadata("user", "alice");
+        let b = a.clone().with_metadata("user", "bob");
+        assert_eq!(a.metadata("user"), Some("alice"));
+        assert_eq!(b.metadata("user"), Some("bob"));
+        assert_eq!(b.metadata_entries().collect::<Vec<_>>(), [("user", "bob")]);
+    }
+}

@@ -1,0 +1,460 @@
+//! Typed request/response pairs and their type-erased envelopes.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{NanoError, codes};
+
+/// A value that can travel between services: cloneable, printable and JSON-encodable.
+///
+/// Implemented for every type with the required traits; there is nothing to implement by hand.
+pub trait Message:
+    Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<T> Message for T where
+    T: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static
+{
+}
+
+/// A request type: names its response type and a stable wire name.
+///
+/// The wire name identifies the request in recordings and on transports that need one; keep it
+/// stable when the Rust type is renamed. The convention is `"<service>.<Type>"`.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// #[serde(default)]
+/// pub struct Req { pub param: String }
+///
+/// #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// #[serde(default)]
+/// pub struct Resp { pub value: String }
+///
+/// impl nano::Request for Req {
+///     type Response = Resp;
+///     const NAME: &'static str = "svc1.Req";
+/// }
+/// ```
+pub trait Request: Message {
+    /// What the service answers to this request.
+    type Response: Message;
+    /// The stable wire name of the request type.
+    const NAME: &'static str;
+}
+
+/// What is known about one request type without having a value of it: its wire name and how to
+/// decode it and its response from JSON. Transports and recordings use it to turn bytes back into
+/// typed values.
+pub struct RequestType {
+    name: &'static str,
+    type_id: fn() -> TypeId,
+    rust_name: fn() -> &'static str,
+    response_rust_name: fn() -> &'static str,
+    decode_request: fn(&[u8]) -> Result<AnyRequest, NanoError>,
+    decode_response: fn(&[u8]) -> Result<AnyResponse, NanoError>,
+}
+
+/// Gives every request type one `&'static RequestType`, built at compile time.
+trait HasRequestType {
+    const TYPE: &'static RequestType;
+}
+
+impl<R: Request> HasRequestType for R {
+    const TYPE: &'static RequestType = &RequestType {
+        name: R::NAME,
+        type_id: TypeId::of::<R>,
+        rust_name: std::any::type_name::<R>,
+        response_rust_name: std::any::type_name::<R::Response>,
+        decode_request: |bytes| decode_json::<R>(bytes).map(AnyRequest::new),
+        decode_response: |bytes| {
+            decode_json::<R::Response>(bytes)
+                .map(AnyResponse::new)
+                .map_err(|err| err.with_code(codes::BAD_RESPONSE))
+        },
+    };
+}
+
+impl RequestType {
+    /// The descriptor of `R`.
+    pub fn of<R: Request>() -> &'static RequestType {
+        <R as HasRequestType>::TYPE
+    }
+
+    /// The wire name ([`Request::NAME`]).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The Rust type name of the request.
+    pub fn rust_name(&self) -> &'static str {
+        (self.rust_name)()
+    }
+
+    /// The Rust type name of the response.
+    pub fn response_rust_name(&self) -> &'static str {
+        (self.response_rust_name)()
+    }
+
+    /// Whether this describes `R`.
+    pub fn is<R: Request>(&self) -> bool {
+        (self.type_id)() == TypeId::of::<R>()
+    }
+
+    /// Decodes a JSON request body. Missing fields decode as the type's serde defaults.
+    ///
+    /// # Errors
+    ///
+    /// `C-BAD-REQUEST` when the bytes are not JSON of this request type.
+    pub fn decode_request(&self, json: &[u8]) -> Result<AnyRequest, NanoError> {
+        (self.decode_request)(json)
+    }
+
+    /// Decodes a JSON response body of this request type's response.
+    ///
+    /// # Errors
+    ///
+    /// `S-BAD-RESPONSE` when the bytes are not JSON of the response type.
+    pub fn decode_response(&self, json: &[u8]) -> Result<AnyResponse, NanoError> {
+        (self.decode_response)(json)
+    }
+}
+
+impl fmt::Debug for RequestType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestType")
+            .field("name", &self.name)
+            .field("request", &self.rust_name())
+            .field("response", &self.response_rust_name())
+            .finish()
+    }
+}
+
+impl PartialEq for RequestType {
+    fn eq(&self, other: &Self) -> bool {
+        (self.type_id)() == (other.type_id)()
+    }
+}
+
+impl Eq for RequestType {}
+
+fn decode_json<T: Message>(bytes: &[u8]) -> Result<T, NanoError> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        NanoError::bad_request(format!(
+            "invalid JSON for {}: {err}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+fn encode_json<T: Message>(value: &T) -> Result<Vec<u8>, NanoError> {
+    serde_json::to_vec(value).map_err(|err| {
+        NanoError::new(
+            codes::ENCODE,
+            format!("cannot encode {}: {err}", std::any::type_name::<T>()),
+        )
+    })
+}
+
+/// The object-safe view of a [`Message`] that the envelopes hold.
+trait ErasedMessage: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+    fn type_name(&self) -> &'static str;
+    fn clone_box(&self) -> Box<dyn ErasedMessage>;
+    fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    fn to_json(&self) -> Result<Vec<u8>, NanoError>;
+    fn to_json_value(&self) -> Result<serde_json::Value, NanoError>;
+}
+
+impl<T: Message> ErasedMessage for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+    fn clone_box(&self) -> Box<dyn ErasedMessage> {
+        Box::new(self.clone())
+    }
+    fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+    fn to_json(&self) -> Result<Vec<u8>, NanoError> {
+        encode_json(self)
+    }
+    fn to_json_value(&self) -> Result<serde_json::Value, NanoError> {
+        serde_json::to_value(self).map_err(|err| {
+            NanoError::new(
+                codes::ENCODE,
+                format!("cannot encode {}: {err}", std::any::type_name::<T>()),
+            )
+        })
+    }
+}
+
+fn take<T: 'static>(value: Box<dyn ErasedMessage>) -> T {
+    *value
+        .into_any()
+        .downcast::<T>()
+        .unwrap_or_else(|_| unreachable!("type checked before the downcast"))
+}
+
+/// A request of any type, as services and transports see it.
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// # pub struct Req { pub param: String }
+/// # impl nano::Request for Req { type Response = String; const NAME: &'static str = "svc1.Req"; }
+/// use nano::AnyRequest;
+///
+/// let req = AnyRequest::new(Req { param: "x".into() });
+/// assert_eq!(req.name(), "svc1.Req");
+/// assert_eq!(req.to_json()?, br#"{"param":"x"}"#);
+/// assert_eq!(req.downcast::<Req>().unwrap().param, "x");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AnyRequest {
+    ty: &'static RequestType,
+    value: Box<dyn ErasedMessage>,
+}
+
+impl AnyRequest {
+    /// Erases a typed request.
+    pub fn new<R: Request>(request: R) -> Self {
+        AnyRequest {
+            ty: RequestType::of::<R>(),
+            value: Box::new(request),
+        }
+    }
+
+    /// The wire name of the request type.
+    pub fn name(&self) -> &'static str {
+        self.ty.name
+    }
+
+    /// The descriptor of the request type.
+    pub fn request_type(&self) -> &'static RequestType {
+        self.ty
+    }
+
+    /// The Rust type name of the request.
+    pub fn type_name(&self) -> &'static str {
+        self.value.type_name()
+    }
+
+    /// Whether the request is an `R`.
+    pub fn is<R: Request>(&self) -> bool {
+        self.ty.is::<R>()
+    }
+
+    /// A reference to the typed request, if it is an `R`.
+    pub fn downcast_ref<R: Request>(&self) -> Option<&R> {
+        self.value.as_any().downcast_ref()
+    }
+
+    /// The typed request, or the envelope back when it is not an `R`.
+    ///
+    /// # Errors
+    ///
+    /// Returns `self` unchanged when the request is of another type.
+    pub fn downcast<R: Request>(self) -> Result<R, Self> {
+        if self.is::<R>() {
+            Ok(take(self.value))
+        } else {
+            Err(self)
+        }
+    }
+
+    /// The request as JSON bytes, as transports send it.
+    ///
+    /// # Errors
+    ///
+    /// `S-ENCODE` when serde cannot encode the value.
+    pub fn to_json(&self) -> Result<Vec<u8>, NanoError> {
+        self.value.to_json()
+    }
+
+    /// The request as a JSON value.
+    ///
+    /// # Errors
+    ///
+    /// `S-ENCODE` when serde cannot encode the value.
+    pub fn to_json_value(&self) -> Result<serde_json::Value, NanoError> {
+        self.value.to_json_value()
+    }
+
+    /// Encodes and decodes the request the way a transport would, returning what the far side
+    /// would see.
+    ///
+    /// # Errors
+    ///
+    /// `S-ENCODE` or `C-BAD-REQUEST` when the value does not survive the round trip.
+    pub fn json_round_trip(&self) -> Result<AnyRequest, NanoError> {
+        self.ty.decode_request(&self.to_json()?)
+    }
+
+    /// Decodes a JSON response to this request into its declared response type.
+    ///
+    /// # Errors
+    ///
+    /// `S-BAD-RESPONSE` when the bytes are not JSON of the response type.
+    pub fn decode_response(&self, json: &[u8]) -> Result<AnyResponse, NanoError> {
+        self.ty.decode_response(json)
+    }
+}
+
+impl Clone for AnyRequest {
+    fn clone(&self) -> Self {
+        AnyRequest {
+            ty: self.ty,
+            value: self.value.clone_box(),
+        }
+    }
+}
+
+impl fmt::Debug for AnyRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.debug(f)
+    }
+}
+
+/// A response of any type, as services and transports see it.
+pub struct AnyResponse {
+    value: Box<dyn ErasedMessage>,
+}
+
+impl AnyResponse {
+    /// Erases a typed response.
+    pub fn new<T: Message>(response: T) -> Self {
+        AnyResponse {
+            value: Box::new(response),
+        }
+    }
+
+    /// The Rust type name of the response.
+    pub fn type_name(&self) -> &'static str {
+        self.value.type_name()
+    }
+
+    /// Whether the response is a `T`.
+    pub fn is<T: Message>(&self) -> bool {
+        self.value.as_any().is::<T>()
+    }
+
+    /// A reference to the typed response, if it is a `T`.
+    pub fn downcast_ref<T: Message>(&self) -> Option<&T> {
+        self.value.as_any().downcast_ref()
+    }
+
+    /// The typed response, or the envelope back when it is not a `T`.
+    ///
+    /// # Errors
+    ///
+    /// Returns `self` unchanged when the response is of another type.
+    pub fn downcast<T: Message>(self) -> Result<T, Self> {
+        if self.is::<T>() {
+            Ok(take(self.value))
+        } else {
+            Err(self)
+        }
+    }
+
+    /// The response as JSON bytes, as transports send it.
+    ///
+    /// # Errors
+    ///
+    /// `S-ENCODE` when serde cannot encode the value.
+    pub fn to_json(&self) -> Result<Vec<u8>, NanoError> {
+        self.value.to_json()
+    }
+
+    /// The response as a JSON value.
+    ///
+    /// # Errors
+    ///
+    /// `S-ENCODE` when serde cannot encode the value.
+    pub fn to_json_value(&self) -> Result<serde_json::Value, NanoError> {
+        self.value.to_json_value()
+    }
+}
+
+impl Clone for AnyResponse {
+    fn clone(&self) -> Self {
+        AnyResponse {
+            value: self.value.clone_box(),
+        }
+    }
+}
+
+impl fmt::Debug for AnyResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.debug(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    struct Ping {
+        n: u32,
+    }
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    struct Pong {
+        n: u32,
+    }
+    impl Request for Ping {
+        type Response = Pong;
+        const NAME: &'static str = "test.Ping";
+    }
+
+    #[test]
+    fn request_types_are_static_and_decode_missing_fields_as_defaults() {
+        let ty = RequestType::of::<Ping>();
+        assert!(std::ptr::eq(ty, RequestType::of::<Ping>()));
+        assert_eq!(ty.name(), "test.Ping");
+        let req = ty.decode_request(b"{}").unwrap();
+        assert_eq!(req.downcast_ref::<Ping>(), Some(&Ping { n: 0 }));
+    }
+
+    #[test]
+    fn decode_errors_are_coded() {
+        let ty = RequestType::of::<Ping>();
+        let err = ty.decode_request(b"{\"n\":").unwrap_err();
+        assert_eq!(err.code(), codes::BAD_REQUEST);
+        let err = ty.decode_response(b"[]").unwrap_err();
+        assert_eq!(err.code(), codes::BAD_RESPONSE);
+        assert!(err.message().contains("Pong"), "{err}");
+    }
+
+    #[test]
+    fn downcast_to_the_wrong_type_returns_the_envelope() {
+        let resp = AnyResponse::new(Pong { n: 3 });
+        let resp = resp.downcast::<String>().unwrap_err();
+        assert_eq!(resp.downcast::<Pong>().unwrap(), Pong { n: 3 });
+    }
+
+    #[test]
+    fn round_trip_and_response_decoding_use_the_declared_types() {
+        let req = AnyRequest::new(Ping { n: 7 });
+        let again = req.json_round_trip().unwrap();
+        assert_eq!(again.downcast::<Ping>().unwrap(), Ping { n: 7 });
+        let resp = req.decode_response(br#"{"n":8}"#).unwrap();
+        assert_eq!(resp.downcast::<Pong>().unwrap(), Pong { n: 8 });
+        assert_eq!(format!("{req:?}"), "Ping { n: 7 }");
+    }
+}
