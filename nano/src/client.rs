@@ -1,11 +1,13 @@
 //! [`Client`]: how one service calls another.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
+use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::ctx::{Ctx, Edge};
+use crate::ctx::{Cancellation, Ctx, Edge};
 use crate::error::{NanoError, codes};
 use crate::message::{AnyRequest, AnyResponse, Request};
 use crate::service::SharedService;
@@ -72,8 +74,7 @@ impl Client {
     /// As [`call`](Client::call), without the response type check.
     pub async fn call_any(&self, ctx: &Ctx, request: AnyRequest) -> Result<AnyResponse, NanoError> {
         let callee_ctx = ctx.for_call(&self.edge);
-        let deadline = callee_ctx.deadline();
-        let cancellation = callee_ctx.cancellation().cloned();
+        let limits = Limits::of(&callee_ctx);
         let span = tracing::info_span!(
             "nano.handle",
             service = self.edge.callee(),
@@ -82,30 +83,45 @@ impl Client {
             req_id = %ctx.request_id(),
         );
         let handled = self.target.handle(callee_ctx, request).instrument(span);
-
-        // The common case (no deadline, no cancellation) awaits the handler directly.
-        if deadline.is_none() && cancellation.is_none() {
-            return handled.await;
+        match limits {
+            // The common case awaits the handler directly, keeping this future small.
+            None => handled.await,
+            Some(limits) => Box::pin(self.within(limits, handled)).await,
         }
-        if ctx.is_cancelled() {
+    }
+
+    /// Awaits `handled` until it finishes, the deadline passes or the tree is cancelled. Dropping
+    /// `handled` when a limit fires cancels the in-process work under this call.
+    async fn within(
+        &self,
+        limits: Limits,
+        handled: impl Future<Output = Result<AnyResponse, NanoError>>,
+    ) -> Result<AnyResponse, NanoError> {
+        if limits
+            .cancellation
+            .as_ref()
+            .is_some_and(Cancellation::is_cancelled)
+        {
             return Err(self.cancelled_error());
         }
-        if ctx.is_expired() {
+        if limits
+            .deadline
+            .is_some_and(|deadline| deadline <= Instant::now())
+        {
             return Err(self.timeout_error());
         }
         let expired = async {
-            match deadline {
+            match limits.deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
                 None => std::future::pending().await,
             }
         };
         let cancelled = async {
-            match &cancellation {
+            match &limits.cancellation {
                 Some(cancellation) => cancellation.cancelled().await,
                 None => std::future::pending().await,
             }
         };
-        // Dropping `handled` when either fires cancels the in-process work under this call.
         tokio::select! {
             biased;
             outcome = handled => outcome,
@@ -131,6 +147,22 @@ impl Client {
                 self.callee()
             ),
         )
+    }
+}
+
+/// What may end a call before its handler does.
+struct Limits {
+    deadline: Option<Instant>,
+    cancellation: Option<Cancellation>,
+}
+
+impl Limits {
+    fn of(ctx: &Ctx) -> Option<Limits> {
+        let limits = Limits {
+            deadline: ctx.deadline(),
+            cancellation: ctx.cancellation().cloned(),
+        };
+        (limits.deadline.is_some() || limits.cancellation.is_some()).then_some(limits)
     }
 }
 

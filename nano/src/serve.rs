@@ -37,10 +37,12 @@ pub trait Listener: Send + 'static {
     }
 }
 
+/// The erased `listen` call of a boxed listener.
+type ListenFn =
+    dyn FnOnce(ServiceSet, Shutdown) -> BoxFuture<'static, Result<(), NanoError>> + Send;
+
 /// A type-erased [`Listener`]; see [`Listener::boxed`].
-pub struct BoxListener(
-    Box<dyn FnOnce(ServiceSet, Shutdown) -> BoxFuture<'static, Result<(), NanoError>> + Send>,
-);
+pub struct BoxListener(Box<ListenFn>);
 
 impl Listener for BoxListener {
     fn listen(

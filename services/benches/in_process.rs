@@ -1,0 +1,269 @@
+//! The cost of an in-process call, side by side with a hand-written dynamic call.
+//!
+//! Run with `cargo bench -p services --bench in_process`. Every variant runs in the same process,
+//! interleaved over several rounds; the table reports the median time per call, heap allocations
+//! per call (counted by a global allocator) and the ratio to the baselines.
+//!
+//! - `baseline (lookup per call)`: a `Box<dyn Any + Send>` request through a boxed future behind
+//!   an `Arc<dyn Trait>` found in a `HashMap` by name on every call, a boxed `Any` response.
+//! - `baseline (resolved once)`: the same with the `Arc` looked up once, as a nano client does.
+//! - `nano hop`: `Client::call` with a typed request to a `dispatch!` handler, typed response.
+//! - `test1 Req` / `test1 GetReq`: whole requests through the real example services.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nano::{AnyRequest, Ctx, Outcome, Service, ServiceSet};
+use services::api::{svc1, svc2};
+
+/// Counts allocations while `COUNTING` is set, so the timing rounds pay only a relaxed load.
+struct CountingAllocator;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: `ptr` was allocated by `System` with this layout.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+// ---- the hand-written baseline ------------------------------------------------------------
+
+type DynFuture<'a> = Pin<Box<dyn Future<Output = Result<Box<dyn Any + Send>, String>> + Send + 'a>>;
+
+trait DynHandler: Send + Sync {
+    fn handle(&self, req: Box<dyn Any + Send>) -> DynFuture<'_>;
+}
+
+struct BaselineSvc1;
+
+impl DynHandler for BaselineSvc1 {
+    fn handle(&self, req: Box<dyn Any + Send>) -> DynFuture<'_> {
+        Box::pin(async move {
+            let req = req
+                .downcast::<svc1::Req>()
+                .map_err(|_| "bad request type".to_owned())?;
+            Ok(Box::new(svc1::Resp { value: req.param }) as Box<dyn Any + Send>)
+        })
+    }
+}
+
+struct Baseline {
+    services: HashMap<String, Arc<dyn DynHandler>>,
+}
+
+impl Baseline {
+    async fn call(&self, name: &str, param: String) -> svc1::Resp {
+        let service = Arc::clone(&self.services[name]);
+        Self::call_resolved(&service, param).await
+    }
+
+    async fn call_resolved(service: &Arc<dyn DynHandler>, param: String) -> svc1::Resp {
+        let resp = service.handle(Box::new(svc1::Req { param })).await.unwrap();
+        *resp.downcast::<svc1::Resp>().unwrap()
+    }
+}
+
+// ---- the same service in nano ---------------------------------------------------------------
+
+/// Answers like `BaselineSvc1`, moving the param into the response without formatting, so both
+/// sides do the same (no) string work and only the call machinery is compared.
+struct EchoSvc1;
+
+impl Service for EchoSvc1 {
+    fn name(&self) -> &str {
+        svc1::NAME
+    }
+
+    async fn handle(&self, _ctx: Ctx, req: AnyRequest) -> Outcome {
+        nano::dispatch!(req, {
+            svc1::Req => |r| Ok(svc1::Resp { value: r.param }),
+        })
+    }
+}
+
+// ---- the harness ----------------------------------------------------------------------------
+
+const CALLS_PER_SAMPLE: u64 = 20_000;
+const ROUNDS: usize = 31;
+
+/// Runs the given number of calls of one variant on the runtime.
+type RunCalls = dyn Fn(&tokio::runtime::Runtime, u64);
+
+struct Variant {
+    name: &'static str,
+    /// Runs `n` calls.
+    run: Box<RunCalls>,
+    samples: Vec<Duration>,
+    allocations_per_call: f64,
+}
+
+fn variant(name: &'static str, run: impl Fn(&tokio::runtime::Runtime, u64) + 'static) -> Variant {
+    Variant {
+        name,
+        run: Box::new(run),
+        samples: Vec::new(),
+        allocations_per_call: 0.0,
+    }
+}
+
+fn median_ns_per_call(samples: &[Duration]) -> f64 {
+    let mut nanos: Vec<f64> = samples
+        .iter()
+        .map(|d| d.as_nanos() as f64 / CALLS_PER_SAMPLE as f64)
+        .collect();
+    nanos.sort_by(f64::total_cmp);
+    nanos[nanos.len() / 2]
+}
+
+fn main() {
+    // `cargo test` runs benches with `--test`-like flags in check mode; only measure on `cargo bench`.
+    let quick = std::env::args().any(|arg| arg == "--test");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+
+    let baseline = Arc::new(Baseline {
+        services: HashMap::from([(
+            svc1::NAME.to_owned(),
+            Arc::new(BaselineSvc1) as Arc<dyn DynHandler>,
+        )]),
+    });
+    let resolved = Arc::clone(&baseline.services[svc1::NAME]);
+    let echo_set = ServiceSet::builder()
+        .service(EchoSvc1)
+        .build()
+        .expect("set");
+    let echo = echo_set.client("bench", svc1::NAME).expect("client");
+    let full_set = services::all(ServiceSet::builder()).build().expect("set");
+    let svc2_client = full_set.client("bench", svc2::NAME).expect("client");
+    let ctx = Ctx::new();
+
+    let mut variants = vec![
+        variant("baseline (lookup per call)", {
+            let baseline = Arc::clone(&baseline);
+            move |rt, n| {
+                rt.block_on(async {
+                    for _ in 0..n {
+                        black_box(baseline.call(black_box(svc1::NAME), String::new()).await);
+                    }
+                })
+            }
+        }),
+        variant("baseline (resolved once)", move |rt, n| {
+            rt.block_on(async {
+                for _ in 0..n {
+                    black_box(Baseline::call_resolved(&resolved, String::new()).await);
+                }
+            })
+        }),
+        variant("nano hop", {
+            let ctx = ctx.clone();
+            move |rt, n| {
+                rt.block_on(async {
+                    for _ in 0..n {
+                        let req = svc1::Req {
+                            param: String::new(),
+                        };
+                        black_box(echo.call(&ctx, req).await.expect("call"));
+                    }
+                })
+            }
+        }),
+        variant("test1 Req (svc2 -> svc1)", {
+            let (ctx, client) = (ctx.clone(), svc2_client.clone());
+            move |rt, n| {
+                rt.block_on(async {
+                    for _ in 0..n {
+                        let req = svc2::Req {
+                            param: "testval".into(),
+                        };
+                        black_box(client.call(&ctx, req).await.expect("call"));
+                    }
+                })
+            }
+        }),
+        variant("test1 GetReq (svc2 -> svc3 -> svc4)", move |rt, n| {
+            rt.block_on(async {
+                for _ in 0..n {
+                    black_box(svc2_client.call(&ctx, svc2::GetReq {}).await.expect("call"));
+                }
+            })
+        }),
+    ];
+
+    if quick {
+        for v in &variants {
+            (v.run)(&rt, 10);
+        }
+        println!("in_process: smoke-tested {} variants", variants.len());
+        return;
+    }
+
+    // Allocation counts: one pass of CALLS_PER_SAMPLE calls each, after a warm-up.
+    for v in &mut variants {
+        (v.run)(&rt, 1_000);
+        ALLOCATIONS.store(0, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+        (v.run)(&rt, CALLS_PER_SAMPLE);
+        COUNTING.store(false, Ordering::Relaxed);
+        v.allocations_per_call =
+            ALLOCATIONS.load(Ordering::Relaxed) as f64 / CALLS_PER_SAMPLE as f64;
+    }
+
+    // Timings: variants interleaved round by round so drift hits all of them alike.
+    for _ in 0..ROUNDS {
+        for v in &mut variants {
+            let started = Instant::now();
+            (v.run)(&rt, CALLS_PER_SAMPLE);
+            v.samples.push(started.elapsed());
+        }
+    }
+
+    let lookup = median_ns_per_call(&variants[0].samples);
+    let resolved = median_ns_per_call(&variants[1].samples);
+    println!(
+        "{:<38} {:>10} {:>12} {:>12} {:>12}",
+        "variant", "ns/call", "allocs/call", "vs lookup", "vs resolved"
+    );
+    for v in &variants {
+        let ns = median_ns_per_call(&v.samples);
+        println!(
+            "{:<38} {:>10.1} {:>12.2} {:>11.2}x {:>11.2}x",
+            v.name,
+            ns,
+            v.allocations_per_call,
+            ns / lookup,
+            ns / resolved
+        );
+    }
+}

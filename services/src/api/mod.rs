@@ -1,0 +1,27 @@
+//! The request/response types of every example service, one module per service.
+//!
+//! These modules depend on nothing but `nano` and `serde`, so a client program (or a service in
+//! another crate) can use a service's API without its implementation. Field names and the
+//! "missing field decodes as default, empty field is omitted" rules match the Go original's proto3
+//! JSON, so recordings and wire traffic agree with it.
+
+pub mod svc1;
+pub mod svc2;
+pub mod svc3;
+pub mod svc4;
+
+/// Declares a message struct with one string field, serialised like a proto3 JSON message:
+/// the field is omitted when empty and decodes as empty when missing.
+macro_rules! string_message {
+    ($(#[$meta:meta])* $name:ident { $(#[$field_meta:meta])* $field:ident }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(default)]
+        pub struct $name {
+            $(#[$field_meta])*
+            #[serde(skip_serializing_if = "String::is_empty")]
+            pub $field: String,
+        }
+    };
+}
+pub(crate) use string_message;

@@ -1,0 +1,47 @@
+//! The example cluster from the nano article: four services, their API types, and (in `bin/`)
+//! the executables that deploy them.
+//!
+//! ```text
+//! svc2 ──► svc1
+//!   └────► svc3 ──► svc4
+//! ```
+//!
+//! - `svc1`: `Req { param }` → `Resp { value: "svc1_" + param }`
+//! - `svc2`: `Req { param }` → svc1 → `Resp { value: "svc2_" + svc1.value }`;
+//!   `GetReq {}` → svc3 with `"getparam"` → `GetResp { value: "svc2_" + svc3.value }`
+//! - `svc3`: `Req { param }` → svc4 → `Resp { value: "svc3_" + svc4.value }`
+//! - `svc4`: `Req { param }` → `Resp { value: "svc4_" + param }`
+//!
+//! ```
+//! use nano::{Ctx, ServiceSet};
+//! use services::api::svc2;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), nano::NanoError> {
+//! let set = services::all(ServiceSet::builder()).build()?;
+//! let svc2 = set.client("test", svc2::NAME)?;
+//! let resp = svc2.call(&Ctx::new(), svc2::Req { param: "x".into() }).await?;
+//! assert_eq!(resp.value, "svc2_svc1_x");
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod svc1;
+pub mod svc2;
+pub mod svc3;
+pub mod svc4;
+
+use nano::{NanoError, ServiceSetBuilder};
+
+/// Adds all four example services to `builder`.
+pub fn all(builder: ServiceSetBuilder) -> ServiceSetBuilder {
+    builder
+        .service(svc1::Svc1::new())
+        .service(svc2::Svc2::new())
+        .service(svc3::Svc3::new())
+        .service(svc4::Svc4::new())
+}
+
+/// The error a service answers when it is called without having been initialised by a set.
+fn not_initialised() -> NanoError {
+    NanoError::internal("service called before its set initialised it")
+}
