@@ -90,3 +90,8 @@ pub use service::{
     BoxFuture, Outcome, RequestFn, Service, ServiceFn, SharedService, request_fn, service_fn,
 };
 pub use set::{ClientHook, Dependencies, ServiceSet, ServiceSetBuilder};
+
+/// Compiles and runs the README's examples as doctests, so the front page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
