@@ -1,0 +1,3 @@
+//! The nano testing toolkit.
+
+pub mod sim;

@@ -1,0 +1,502 @@
+//! [`Sim`]: the simulated network, a [`ClientHook`] that decides the fate of every call.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use nano::{AnyRequest, ClientHook, Ctx, Edge, NanoError, Outcome, Service, SharedService, codes};
+use tokio::time::Instant;
+
+use super::plan::{Fault, FaultPlan};
+use super::trace::{
+    CallKey, CallOutcome, FaultCounts, InjectedFault, ScheduledFault, SimReport, TraceEntry, digest,
+};
+
+/// Where fault decisions come from.
+enum Mode {
+    /// Drawn from the plan and the seeded random source.
+    Random,
+    /// Taken from a fixed schedule (used to replay and shrink a failing run).
+    Forced(HashMap<CallKey, Vec<InjectedFault>>),
+}
+
+struct State {
+    plan: FaultPlan,
+    rng: fastrand::Rng,
+    mode: Mode,
+    started: Instant,
+    /// The virtual time of the latest call start or end, for reports taken outside the runtime.
+    last_event: Instant,
+    edge_calls: HashMap<(String, String), u64>,
+    scripted_calls: Vec<u64>,
+    partition: Vec<BTreeSet<String>>,
+    trace: Vec<TraceEntry>,
+    injected: Vec<ScheduledFault>,
+    counts: FaultCounts,
+    next_request_id: u64,
+}
+
+/// The simulated network of one run. Cheap to clone; clones share the state.
+///
+/// Put [`Sim::hook`] on a set and every call between its services (and from the test into it)
+/// goes through the simulated network: it is delayed, lost, cut off by partitions or failed as the
+/// [`FaultPlan`] and the seed say, on tokio's clock. Run it on a paused clock (see
+/// [`Simulation`](super::Simulation)) and thousands of calls with hundreds of milliseconds of
+/// latency take milliseconds of wall time.
+///
+/// ```
+/// use std::time::Duration;
+/// use nano::{ServiceSet, codes};
+/// use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Sim};
+/// use services::api::svc2;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sim = Sim::new(
+///     FaultPlan::new(7).all_edges(EdgeFaults::new().latency(Latency::fixed(Duration::from_millis(200)))),
+/// );
+/// let set = services::all(ServiceSet::builder()).hook(sim.hook()).build().unwrap();
+/// let svc2 = set.client("test", svc2::NAME).unwrap();
+///
+/// let resp = svc2.call(&sim.ctx(), svc2::Req { param: "x".into() }).await.unwrap();
+/// assert_eq!(resp.value, "svc2_svc1_x");
+/// // test -> svc2 and svc2 -> svc1, each 200 ms there and 200 ms back.
+/// assert_eq!(sim.elapsed(), Duration::from_millis(800));
+///
+/// sim.partition(&["svc3", "svc4"]);
+/// let err = svc2.call(&sim.ctx(), svc2::GetReq {}).await.unwrap_err();
+/// assert_eq!(err.code(), codes::UNAVAILABLE);
+/// assert_eq!(sim.counts().partitioned, 1);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Sim {
+    state: Arc<Mutex<State>>,
+    seed: u64,
+}
+
+impl Sim {
+    /// A simulated network following `plan`, with the plan's seed.
+    ///
+    /// Must be created inside a tokio runtime: virtual time starts now.
+    pub fn new(plan: FaultPlan) -> Self {
+        Self::with_mode(plan, Mode::Random)
+    }
+
+    /// A network that injects exactly `schedule` and nothing else (no random faults, no latency
+    /// beyond the schedule, partitions only where scheduled).
+    pub fn replaying(plan: FaultPlan, schedule: &[ScheduledFault]) -> Self {
+        let mut forced: HashMap<CallKey, Vec<InjectedFault>> = HashMap::new();
+        for entry in schedule {
+            forced
+                .entry(entry.call.clone())
+                .or_default()
+                .push(entry.fault.clone());
+        }
+        Self::with_mode(plan, Mode::Forced(forced))
+    }
+
+    fn with_mode(plan: FaultPlan, mode: Mode) -> Self {
+        let seed = plan.seed;
+        let scripted_calls = vec![0; plan.scripted.len()];
+        Sim {
+            state: Arc::new(Mutex::new(State {
+                rng: fastrand::Rng::with_seed(seed),
+                plan,
+                mode,
+                started: Instant::now(),
+                last_event: Instant::now(),
+                edge_calls: HashMap::new(),
+                scripted_calls,
+                partition: Vec::new(),
+                trace: Vec::new(),
+                injected: Vec::new(),
+                counts: FaultCounts::default(),
+                next_request_id: 0,
+            })),
+            seed,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that
+        // matters for reporting, so keep going with the data.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The seed of this run.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The client hook that routes calls through this network.
+    pub fn hook(&self) -> impl ClientHook + use<> {
+        let sim = self.clone();
+        move |edge: &Edge, next: SharedService| {
+            SharedService::new(SimulatedEdge {
+                sim: sim.clone(),
+                edge: edge.clone(),
+                next,
+            })
+        }
+    }
+
+    /// A root context with a request id derived from the seed, so that traces and recordings of
+    /// a simulation are reproducible (a `Ctx::new()` id is random).
+    pub fn ctx(&self) -> Ctx {
+        let mut state = self.lock();
+        state.next_request_id += 1;
+        Ctx::with_request_id(format!("{:016x}{:016x}", self.seed, state.next_request_id))
+    }
+
+    /// Cuts `group` off from every other service: calls between a service in `group` and one
+    /// outside fail with `S-UNAVAILABLE` until [`heal`](Sim::heal). Callers that are not services
+    /// (a test) are outside every group.
+    pub fn partition(&self, group: &[&str]) {
+        self.partition_groups(&[group]);
+    }
+
+    /// Splits the network into `groups`; services in no group form one more group of their own.
+    pub fn partition_groups(&self, groups: &[&[&str]]) {
+        self.lock().partition = groups
+            .iter()
+            .map(|group| group.iter().map(|name| (*name).to_owned()).collect())
+            .collect();
+    }
+
+    /// Removes every partition.
+    pub fn heal(&self) {
+        self.lock().partition.clear();
+    }
+
+    /// Virtual time since the network was created. Outside the runtime (where virtual time does
+    /// not exist) this is the time of the latest call event.
+    pub fn elapsed(&self) -> Duration {
+        self.lock().elapsed()
+    }
+
+    /// Faults injected so far, by kind.
+    pub fn counts(&self) -> FaultCounts {
+        self.lock().counts
+    }
+
+    /// Every call so far, in the order they started.
+    pub fn trace(&self) -> Vec<TraceEntry> {
+        self.lock().trace.clone()
+    }
+
+    /// Every fault injected so far, in the order of the calls: the schedule that
+    /// [`Sim::replaying`] replays.
+    pub fn schedule(&self) -> Vec<ScheduledFault> {
+        self.lock().injected.clone()
+    }
+
+    /// The summary of the run so far.
+    pub fn report(&self) -> SimReport {
+        let state = self.lock();
+        let trace_json = serde_json::to_vec(&state.trace).unwrap_or_default();
+        let wanted_faults = match &state.mode {
+            Mode::Random => state.plan.injects_faults(),
+            Mode::Forced(schedule) => !schedule.is_empty(),
+        };
+        SimReport {
+            seed: self.seed,
+            calls: state.trace.len() as u64,
+            virtual_us: state.elapsed().as_micros() as u64,
+            faults: state.counts,
+            trace_digest: digest(&trace_json),
+            no_faults_injected: wanted_faults && state.counts.total() == 0,
+        }
+    }
+
+    /// Fails when the plan was meant to inject faults and injected none, so that a chaos test
+    /// cannot pass by accident.
+    ///
+    /// # Errors
+    ///
+    /// A message with the seed and the counts.
+    pub fn check_faults_injected(&self) -> Result<(), String> {
+        let report = self.report();
+        if report.no_faults_injected {
+            return Err(format!(
+                "the fault plan injected no faults in {} calls (seed {}): the test exercised the \
+                 happy path only",
+                report.calls, report.seed
+            ));
+        }
+        Ok(())
+    }
+
+    /// Decides what happens to a call that starts now and records its start.
+    fn begin(&self, edge: &Edge, request: &str) -> Decision {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let (caller, callee) = (edge.caller(), edge.callee());
+        let nth = {
+            let count = state
+                .edge_calls
+                .entry((caller.to_owned(), callee.to_owned()))
+                .or_insert(0);
+            *count += 1;
+            *count
+        };
+        let key = CallKey {
+            caller: caller.to_owned(),
+            callee: callee.to_owned(),
+            nth,
+        };
+        let faults = match &state.mode {
+            Mode::Forced(schedule) => schedule.get(&key).cloned().unwrap_or_default(),
+            Mode::Random => state.draw_faults(caller, callee),
+        };
+        let timeout = state.plan.faults_of(caller, callee).timeout;
+        for fault in &faults {
+            let counts = &mut state.counts;
+            match fault {
+                InjectedFault::Latency { .. } | InjectedFault::Delay { .. } => counts.delayed += 1,
+                InjectedFault::Drop => counts.dropped += 1,
+                InjectedFault::Partitioned => counts.partitioned += 1,
+                InjectedFault::Error { .. } => counts.errored += 1,
+                InjectedFault::Hang => counts.hung += 1,
+            }
+            state.injected.push(ScheduledFault {
+                call: key.clone(),
+                fault: fault.clone(),
+            });
+        }
+        let seq = state.trace.len() as u64;
+        let now = state.now_us();
+        state.trace.push(TraceEntry {
+            seq,
+            call: key,
+            request: request.to_owned(),
+            start_us: now,
+            end_us: now,
+            outcome: CallOutcome::Abandoned,
+            faults: faults.clone(),
+        });
+        Decision {
+            seq,
+            faults,
+            timeout,
+        }
+    }
+
+    fn finish(&self, seq: u64, outcome: CallOutcome, timed_out: bool) {
+        let mut state = self.lock();
+        let now = state.now_us();
+        if timed_out {
+            state.counts.timed_out += 1;
+        }
+        if let Some(entry) = state.trace.get_mut(seq as usize) {
+            entry.end_us = now;
+            entry.outcome = outcome;
+        }
+    }
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.seed)
+            .field("counts", &self.counts())
+            .finish()
+    }
+}
+
+impl State {
+    fn elapsed(&self) -> Duration {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.started.elapsed()
+        } else {
+            self.last_event - self.started
+        }
+    }
+
+    /// Microseconds of virtual time now, remembered as the latest event.
+    fn now_us(&mut self) -> u64 {
+        self.last_event = Instant::now();
+        (self.last_event - self.started).as_micros() as u64
+    }
+
+    /// The faults the plan and the random source give a call along `caller → callee`.
+    fn draw_faults(&mut self, caller: &str, callee: &str) -> Vec<InjectedFault> {
+        let mut faults = Vec::new();
+        for (index, scripted) in self.plan.scripted.iter().enumerate() {
+            if scripted.matches(caller, callee) {
+                self.scripted_calls[index] += 1;
+                if self.scripted_calls[index] == scripted.nth {
+                    faults.push(match &scripted.fault {
+                        Fault::Drop => InjectedFault::Drop,
+                        Fault::Delay { ms } => InjectedFault::Delay {
+                            us: ms.as_micros() as u64,
+                        },
+                        Fault::Error { code, message } => InjectedFault::Error {
+                            code: code.clone(),
+                            message: message.clone(),
+                        },
+                        Fault::Hang => InjectedFault::Hang,
+                    });
+                }
+            }
+        }
+        if self.partitioned(caller, callee) {
+            faults.push(InjectedFault::Partitioned);
+            return faults;
+        }
+        let edge = self.plan.faults_of(caller, callee).clone();
+        let request = edge.latency.sample(&mut self.rng);
+        let response = edge.latency.sample(&mut self.rng);
+        if !request.is_zero() || !response.is_zero() {
+            faults.push(InjectedFault::Latency {
+                request_us: request.as_micros() as u64,
+                response_us: response.as_micros() as u64,
+            });
+        }
+        if edge.drop_rate > 0.0 && self.rng.f64() < edge.drop_rate {
+            faults.push(InjectedFault::Drop);
+        }
+        faults
+    }
+
+    fn partitioned(&self, caller: &str, callee: &str) -> bool {
+        if self.partition.is_empty() {
+            return false;
+        }
+        let group_of = |name: &str| self.partition.iter().position(|group| group.contains(name));
+        group_of(caller) != group_of(callee)
+    }
+}
+
+/// What the network does to one call.
+struct Decision {
+    seq: u64,
+    faults: Vec<InjectedFault>,
+    timeout: Option<Duration>,
+}
+
+/// Records the end of a call, or that the caller abandoned it when dropped unfinished.
+struct CallRecord<'a> {
+    sim: &'a Sim,
+    seq: u64,
+    finished: bool,
+}
+
+impl CallRecord<'_> {
+    fn finish(mut self, outcome: &Outcome, timed_out: bool) {
+        self.finished = true;
+        let outcome = match outcome {
+            Ok(_) => CallOutcome::Ok,
+            Err(err) => CallOutcome::Error {
+                code: err.code().to_owned(),
+            },
+        };
+        self.sim.finish(self.seq, outcome, timed_out);
+    }
+}
+
+impl Drop for CallRecord<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.sim.finish(self.seq, CallOutcome::Abandoned, false);
+        }
+    }
+}
+
+/// The simulated network between one caller and one callee.
+struct SimulatedEdge {
+    sim: Sim,
+    edge: Edge,
+    next: SharedService,
+}
+
+impl SimulatedEdge {
+    async fn deliver(&self, faults: &[InjectedFault], ctx: Ctx, req: AnyRequest) -> Outcome {
+        let mut request_delay = Duration::ZERO;
+        let mut response_delay = Duration::ZERO;
+        for fault in faults {
+            match fault {
+                InjectedFault::Partitioned => {
+                    return Err(NanoError::unavailable(format!(
+                        "{} cannot reach {}: network partition",
+                        self.edge.caller(),
+                        self.edge.callee()
+                    )));
+                }
+                InjectedFault::Latency {
+                    request_us,
+                    response_us,
+                } => {
+                    request_delay += Duration::from_micros(*request_us);
+                    response_delay += Duration::from_micros(*response_us);
+                }
+                InjectedFault::Delay { us } => request_delay += Duration::from_micros(*us),
+                _ => {}
+            }
+        }
+        sleep(request_delay).await;
+        for fault in faults {
+            match fault {
+                InjectedFault::Drop => {
+                    return Err(NanoError::unavailable(format!(
+                        "request from {} to {} was lost",
+                        self.edge.caller(),
+                        self.edge.callee()
+                    )));
+                }
+                InjectedFault::Error { code, message } => {
+                    return Err(NanoError::new(code.clone(), message.clone()));
+                }
+                InjectedFault::Hang => std::future::pending::<()>().await,
+                _ => {}
+            }
+        }
+        let outcome = self.next.handle(ctx, req).await;
+        sleep(response_delay).await;
+        outcome
+    }
+}
+
+async fn sleep(duration: Duration) {
+    if !duration.is_zero() {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+impl Service for SimulatedEdge {
+    fn name(&self) -> &str {
+        self.next.name()
+    }
+
+    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
+        let decision = self.sim.begin(&self.edge, req.name());
+        let record = CallRecord {
+            sim: &self.sim,
+            seq: decision.seq,
+            finished: false,
+        };
+        let delivered = self.deliver(&decision.faults, ctx, req);
+        let (outcome, timed_out) = match decision.timeout {
+            None => (delivered.await, false),
+            Some(timeout) => match tokio::time::timeout(timeout, delivered).await {
+                Ok(outcome) => (outcome, false),
+                Err(_) => (
+                    Err(NanoError::new(
+                        codes::TIMEOUT,
+                        format!(
+                            "{} gave up on {} after {} ms",
+                            self.edge.caller(),
+                            self.edge.callee(),
+                            timeout.as_millis()
+                        ),
+                    )),
+                    true,
+                ),
+            },
+        };
+        record.finish(&outcome, timed_out);
+        outcome
+    }
+}

@@ -1,0 +1,384 @@
+//! [`Simulation`]: runs a test body on a paused clock, reports the seed of a failure and shrinks
+//! the injected faults to the few that matter.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::network::Sim;
+use super::plan::FaultPlan;
+use super::trace::{ScheduledFault, SimReport};
+
+/// The environment variable that overrides the seed of every simulation, to replay a failure.
+pub const SEED_ENV: &str = "NANO_SIM_SEED";
+
+/// The most runs spent on shrinking one failure.
+const MAX_SHRINK_RUNS: usize = 300;
+
+/// Runs a simulated test: a fresh single-threaded tokio runtime on a paused clock per run, a
+/// [`Sim`] following the plan, and the test body, which builds its set with [`Sim::hook`] and
+/// returns `Err` (or panics) when an invariant breaks.
+///
+/// When the body fails, [`check`](Simulation::check) replays the run with subsets of the injected
+/// faults until it finds a smallest schedule that still fails, and panics with the invariant, the
+/// seed (replay with `NANO_SIM_SEED=<seed>`) and that schedule.
+///
+/// ```
+/// use std::time::Duration;
+/// use nano::ServiceSet;
+/// use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Simulation};
+/// use services::api::svc2;
+///
+/// let plan = FaultPlan::new(1)
+///     .all_edges(EdgeFaults::new().latency(Latency::fixed(Duration::from_millis(200))));
+/// let report = Simulation::new(plan).check(|sim| async move {
+///     let set = services::all(ServiceSet::builder()).hook(sim.hook()).build().map_err(|e| e.to_string())?;
+///     let svc2 = set.client("test", svc2::NAME).map_err(|e| e.to_string())?;
+///     for _ in 0..1000 {
+///         svc2.call(&sim.ctx(), svc2::GetReq {}).await.map_err(|e| e.to_string())?;
+///     }
+///     Ok(())
+/// });
+/// // 1000 requests of 3 hops at 2 x 200 ms each: 20 minutes of virtual time.
+/// assert_eq!(report.virtual_time(), Duration::from_secs(1200));
+/// assert_eq!(report.calls, 3000);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    plan: FaultPlan,
+    time_limit: Duration,
+}
+
+/// Why a simulated run failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimFailure {
+    /// The broken invariant: the body's error or panic message, or the time limit.
+    pub message: String,
+    /// The seed of the failing run.
+    pub seed: u64,
+    /// The faults the failing run injected.
+    pub schedule: Vec<ScheduledFault>,
+    /// The summary of the failing run.
+    pub report: SimReport,
+}
+
+/// A failure reduced to a smallest fault schedule that still breaks the invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShrunkFailure {
+    /// The failure of the original run.
+    pub original: SimFailure,
+    /// A smallest schedule that still fails, and how the replay with it failed.
+    pub minimal: SimFailure,
+    /// How many replays shrinking took.
+    pub runs: usize,
+}
+
+impl fmt::Display for ShrunkFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "simulation broke an invariant: {}",
+            self.original.message
+        )?;
+        writeln!(
+            f,
+            "seed: {} (replay with {SEED_ENV}={})",
+            self.original.seed, self.original.seed
+        )?;
+        writeln!(f, "run: {}", self.original.report)?;
+        if self.minimal.schedule.is_empty() {
+            writeln!(
+                f,
+                "the invariant breaks without any injected fault: {}",
+                self.minimal.message
+            )?;
+        } else {
+            writeln!(
+                f,
+                "smallest fault schedule that still breaks it ({} of {} faults, found in {} \
+                 replays): {}",
+                self.minimal.schedule.len(),
+                self.original.schedule.len(),
+                self.runs,
+                self.minimal.message
+            )?;
+            for fault in &self.minimal.schedule {
+                writeln!(f, "  - {fault}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Simulation {
+    /// A simulation of `plan`. The seed is taken from `NANO_SIM_SEED` when that is set.
+    ///
+    /// # Panics
+    ///
+    /// When `NANO_SIM_SEED` is set but is not a number.
+    pub fn new(mut plan: FaultPlan) -> Self {
+        if let Ok(seed) = std::env::var(SEED_ENV) {
+            plan.seed = seed
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{SEED_ENV} must be an unsigned integer, not {seed:?}"));
+        }
+        Simulation {
+            plan,
+            time_limit: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    /// Fails a run that takes longer than `limit` of virtual time (default: one day), which is
+    /// how a call that hangs forever shows up.
+    #[must_use]
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = limit;
+        self
+    }
+
+    /// The plan, with the seed in effect.
+    pub fn plan(&self) -> &FaultPlan {
+        &self.plan
+    }
+
+    /// Runs the body once with faults drawn from the plan.
+    ///
+    /// # Errors
+    ///
+    /// The failure when the body returns `Err`, panics or exceeds the time limit.
+    pub fn run<F, Fut>(&self, body: F) -> Result<SimReport, Box<SimFailure>>
+    where
+        F: Fn(Sim) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        self.run_with(|| Sim::new(self.plan.clone()), &body)
+    }
+
+    /// Runs the body once, injecting exactly `schedule`.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Simulation::run).
+    pub fn replay<F, Fut>(
+        &self,
+        schedule: &[ScheduledFault],
+        body: F,
+    ) -> Result<SimReport, Box<SimFailure>>
+    where
+        F: Fn(Sim) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        self.run_with(|| Sim::replaying(self.plan.clone(), schedule), &body)
+    }
+
+    /// Runs the body; when it fails, shrinks the fault schedule.
+    ///
+    /// # Errors
+    ///
+    /// The original failure and a smallest schedule that reproduces one.
+    pub fn run_and_shrink<F, Fut>(&self, body: F) -> Result<SimReport, Box<ShrunkFailure>>
+    where
+        F: Fn(Sim) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let original = match self.run(&body) {
+            Ok(report) => return Ok(report),
+            Err(failure) => failure,
+        };
+        let (minimal, runs) = self.shrink(&original, &body);
+        Err(Box::new(ShrunkFailure {
+            original: *original,
+            minimal,
+            runs,
+        }))
+    }
+
+    /// Runs the body and panics with the seed and a shrunk fault schedule when it fails, or when
+    /// the plan was meant to inject faults and injected none.
+    ///
+    /// # Panics
+    ///
+    /// As described: this is the assertion for tests.
+    pub fn check<F, Fut>(&self, body: F) -> SimReport
+    where
+        F: Fn(Sim) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        match self.run_and_shrink(body) {
+            Ok(report) if report.no_faults_injected => panic!(
+                "the fault plan injected no faults (seed {}, {} calls): the test exercised the \
+                 happy path only",
+                report.seed, report.calls
+            ),
+            Ok(report) => report,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    fn run_with<F, Fut>(
+        &self,
+        make_sim: impl FnOnce() -> Sim,
+        body: &F,
+    ) -> Result<SimReport, Box<SimFailure>>
+    where
+        F: Fn(Sim) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .map_err(|err| {
+                Box::new(SimFailure {
+                    message: format!("cannot start the simulation runtime: {err}"),
+                    seed: self.plan.seed,
+                    schedule: Vec::new(),
+                    report: Sim::report_before_start(self.plan.seed),
+                })
+            })?;
+        let (sim, report, result) = runtime.block_on(async {
+            let sim = make_sim();
+            let run = CatchUnwind(Box::pin(body(sim.clone())));
+            let limited = tokio::time::timeout(self.time_limit, run).await;
+            let result = match limited {
+                Err(_) => Err(format!(
+                    "the run did not finish within {:?} of virtual time (a call that never \
+                     returns and has no timeout?)",
+                    self.time_limit
+                )),
+                Ok(Err(panic)) => Err(format!("panicked: {panic}")),
+                Ok(Ok(result)) => result,
+            };
+            // Virtual time exists only inside the runtime, so the report is taken here.
+            let report = sim.report();
+            (sim, report, result)
+        });
+        result.map(|()| report.clone()).map_err(|message| {
+            Box::new(SimFailure {
+                message,
+                seed: self.plan.seed,
+                schedule: sim.schedule(),
+                report,
+            })
+        })
+    }
+
+    /// Delta debugging over the injected faults: keeps removing chunks of the schedule while the
+    /// replay still fails.
+    fn shrink<F, Fut>(&self, original: &SimFailure, body: &F) -> (SimFailure, usize)
+    where
+        F: Fn(Sim) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let runs = Cell::new(0);
+        let attempt = |schedule: &[ScheduledFault]| {
+            runs.set(runs.get() + 1);
+            self.replay(schedule, body).err().map(|failure| *failure)
+        };
+        if let Some(failure) = attempt(&[]) {
+            return (failure, 1);
+        }
+        let mut best = original.clone();
+        // A replay of the full schedule may fail differently (or not at all) when the original
+        // failure depended on something the schedule cannot express; fall back to the original.
+        if let Some(failure) = attempt(&original.schedule) {
+            best = failure;
+        } else {
+            return (best, 2);
+        }
+        let mut chunks = 2;
+        while best.schedule.len() >= 2 && runs.get() < MAX_SHRINK_RUNS {
+            let len = best.schedule.len();
+            let size = len.div_ceil(chunks);
+            let mut reduced = None;
+            for start in (0..len).step_by(size) {
+                let end = (start + size).min(len);
+                let subset = &best.schedule[start..end];
+                let complement: Vec<_> = best.schedule[..start]
+                    .iter()
+                    .chain(&best.schedule[end..])
+                    .cloned()
+                    .collect();
+                if let Some(failure) = attempt(subset) {
+                    reduced = Some((failure, 2));
+                    break;
+                }
+                if chunks > 2
+                    && let Some(failure) = attempt(&complement)
+                {
+                    reduced = Some((failure, chunks - 1));
+                    break;
+                }
+                if runs.get() >= MAX_SHRINK_RUNS {
+                    break;
+                }
+            }
+            match reduced {
+                Some((failure, next_chunks)) => {
+                    best = failure;
+                    chunks = next_chunks.max(2);
+                }
+                None if chunks >= len => break,
+                None => chunks = (chunks * 2).min(len),
+            }
+        }
+        // Single faults last: try dropping each one on its own.
+        let mut index = 0;
+        while index < best.schedule.len() && best.schedule.len() > 1 && runs.get() < MAX_SHRINK_RUNS
+        {
+            let mut without = best.schedule.clone();
+            without.remove(index);
+            match attempt(&without) {
+                Some(failure) => best = failure,
+                None => index += 1,
+            }
+        }
+        (best, runs.get())
+    }
+}
+
+impl Sim {
+    fn report_before_start(seed: u64) -> SimReport {
+        SimReport {
+            seed,
+            calls: 0,
+            virtual_us: 0,
+            faults: Default::default(),
+            trace_digest: String::new(),
+            no_faults_injected: false,
+        }
+    }
+}
+
+/// Turns a panic while polling the inner future into an `Err` with the panic message. The future
+/// is boxed so it can be polled through a plain `&mut` without `unsafe` pin projection.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(panic) => Poll::Ready(Err(panic_message(panic.as_ref()))),
+        }
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
