@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use nano::{AnyRequest, Client, Ctx, Edge, Outcome, Service, ServiceSet, SharedService, codes};
 use nano_test::sim::{
-    CallOutcome, EdgeFaults, Fault, FaultPlan, InjectedFault, Latency, Sim, Simulation, TraceEntry,
+    TraceOutcome, EdgeFaults, Fault, FaultPlan, InjectedFault, Latency, Sim, Simulation, TraceEntry,
 };
 use services::api::svc2;
 
@@ -216,7 +216,7 @@ async fn a_deadline_shorter_than_the_chain_latency_times_out_at_the_deadline() {
         "{trace:#?}"
     );
     assert!(
-        trace.iter().all(|call| call.outcome != CallOutcome::Ok),
+        trace.iter().all(|call| call.outcome != TraceOutcome::Ok),
         "{trace:#?}"
     );
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::plan::{Fault, FaultPlan};
 use super::trace::{
-    CallKey, CallOutcome, FaultCounts, InjectedFault, ScheduledFault, SimReport, TraceEntry, digest,
+    CallKey, TraceOutcome, FaultCounts, InjectedFault, ScheduledFault, SimReport, TraceEntry, digest,
 };
 
 /// Where fault decisions come from.
@@ -274,7 +274,7 @@ impl Sim {
             request: request.to_owned(),
             start_us: now,
             end_us: now,
-            outcome: CallOutcome::Abandoned,
+            outcome: TraceOutcome::Abandoned,
             faults: faults.clone(),
         });
         Decision {
@@ -284,7 +284,7 @@ impl Sim {
         }
     }
 
-    fn finish(&self, seq: u64, outcome: CallOutcome, timed_out: bool) {
+    fn finish(&self, seq: u64, outcome: TraceOutcome, timed_out: bool) {
         let mut state = self.lock();
         let now = state.now_us();
         if timed_out {
@@ -388,8 +388,8 @@ impl CallRecord<'_> {
     fn finish(mut self, outcome: &Outcome, timed_out: bool) {
         self.finished = true;
         let outcome = match outcome {
-            Ok(_) => CallOutcome::Ok,
-            Err(err) => CallOutcome::Error {
+            Ok(_) => TraceOutcome::Ok,
+            Err(err) => TraceOutcome::Error {
                 code: err.code().to_owned(),
             },
         };
@@ -400,7 +400,7 @@ impl CallRecord<'_> {
 impl Drop for CallRecord<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            self.sim.finish(self.seq, CallOutcome::Abandoned, false);
+            self.sim.finish(self.seq, TraceOutcome::Abandoned, false);
         }
     }
 }

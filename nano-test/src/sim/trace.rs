@@ -94,7 +94,7 @@ impl fmt::Display for ScheduledFault {
 /// How a simulated call ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum CallOutcome {
+pub enum TraceOutcome {
     /// The callee answered.
     Ok,
     /// The caller got an error with this code (empty for an uncoded error).
@@ -120,7 +120,7 @@ pub struct TraceEntry {
     /// When it ended, in microseconds of virtual time.
     pub end_us: u64,
     /// How it ended.
-    pub outcome: CallOutcome,
+    pub outcome: TraceOutcome,
     /// What was injected into it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<InjectedFault>,
