@@ -290,7 +290,6 @@ impl ExpectationState {
 /// [`matching`](Expectation::matching)'s predicate, when given; it answers with what
 /// `returning…`/`respond_with…` configure. Unless [`times`](Expectation::times) says otherwise it
 /// wants at least one call. Each method applies at once: there is nothing to finish.
-#[must_use = "an expectation is configured through its methods"]
 pub struct Expectation<R> {
     shared: Arc<MockShared>,
     index: usize,

@@ -1,1 +1,34 @@
-fn main(){}
+//! Tests of the toolkit through its public API, on the example services.
+
+mod fidelity;
+mod mocks;
+mod parity;
+mod properties;
+mod snapshots;
+mod spec;
+
+use std::panic::{AssertUnwindSafe, UnwindSafe};
+
+/// Runs `f`, expecting it to panic, and returns the panic message.
+fn panic_message(f: impl FnOnce() + UnwindSafe) -> String {
+    let payload = std::panic::catch_unwind(f).expect_err("expected a panic");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+/// Like [`panic_message`] for a future.
+async fn panic_message_async(fut: impl std::future::Future<Output = ()>) -> String {
+    use futures_util::FutureExt;
+    let payload = AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .expect_err("expected a panic");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
