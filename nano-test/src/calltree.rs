@@ -187,36 +187,46 @@ impl CallNode {
         })
     }
 
-    /// The tree as it goes into a snapshot: request and response bodies redacted by `spec` (each
-    /// with its own call's target), request ids replaced by `[req-1]`, `[req-2]`… in order of
-    /// appearance, so the snapshot still shows which calls shared an id.
+    /// The tree as it goes into a snapshot, as JSON: request and response bodies redacted by
+    /// `spec` (each with its own call's target), request ids replaced by `[req-1]`, `[req-2]`…
+    /// in order of appearance, so the snapshot still shows which calls shared an id.
     pub fn redacted(&self, spec: &Spec) -> Value {
-        let mut ids = HashMap::new();
-        self.redacted_with(spec, &mut ids)
+        serde_json::to_value(self.snapshot(spec, &mut HashMap::new()))
+            .unwrap_or_else(|_| unreachable!("a redacted tree always encodes"))
     }
 
-    pub(crate) fn redacted_with(&self, spec: &Spec, ids: &mut HashMap<String, usize>) -> Value {
+    /// The redacted tree with its fields in declaration order, for snapshots.
+    pub(crate) fn snapshot(&self, spec: &Spec, ids: &mut HashMap<String, usize>) -> TreeSnapshot {
         let next = ids.len() + 1;
         let ordinal = *ids.entry(self.request_id.clone()).or_insert(next);
         let target = self.target();
-        let mut node = serde_json::json!({
-            "caller": self.caller,
-            "service": self.service,
-            "request": self.request,
-            "request_id": format!("[req-{ordinal}]"),
-            "body": spec.redact(&target, &self.body),
-            "outcome": self.outcome.redacted(spec, &target),
-        });
-        if !self.calls.is_empty() {
-            node["calls"] = Value::Array(
-                self.calls
-                    .iter()
-                    .map(|call| call.redacted_with(spec, ids))
-                    .collect(),
-            );
+        TreeSnapshot {
+            caller: self.caller.clone(),
+            service: self.service.clone(),
+            request: self.request.clone(),
+            request_id: format!("[req-{ordinal}]"),
+            body: spec.redact(&target, &self.body),
+            outcome: self.outcome.redacted(spec, &target),
+            calls: self
+                .calls
+                .iter()
+                .map(|call| call.snapshot(spec, ids))
+                .collect(),
         }
-        node
     }
+}
+
+/// A redacted [`CallNode`], serialised in a reading order (a JSON value would sort the keys).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct TreeSnapshot {
+    caller: String,
+    service: String,
+    request: String,
+    request_id: String,
+    body: Value,
+    outcome: Value,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    calls: Vec<TreeSnapshot>,
 }
 
 impl fmt::Display for CallNode {
@@ -238,7 +248,9 @@ impl fmt::Display for CallNode {
                 node.body,
                 indent = depth * 2
             )?;
-            node.calls.iter().try_for_each(|call| line(call, depth + 1, f))
+            node.calls
+                .iter()
+                .try_for_each(|call| line(call, depth + 1, f))
         }
         line(self, 0, f)
     }
@@ -386,7 +398,10 @@ impl CallRecorder {
                 .unwrap_or_default();
             node
         }
-        roots.into_iter().map(|root| build(root, &children)).collect()
+        roots
+            .into_iter()
+            .map(|root| build(root, &children))
+            .collect()
     }
 
     /// The tree of the most recently started root call.
@@ -462,7 +477,11 @@ impl Service for Recording {
     async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
         let key = self.recorder.inner.key;
         let stack = CURRENT.try_with(Arc::clone).unwrap_or_default();
-        let parent = stack.iter().rev().find(|(k, _)| *k == key).map(|(_, id)| *id);
+        let parent = stack
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, id)| *id);
         let id = self.recorder.start(parent, &self.edge, &ctx, &req);
         let mut inner = Vec::clone(&stack);
         inner.push((key, id));

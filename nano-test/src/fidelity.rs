@@ -148,7 +148,10 @@ impl Service for OverTheWire {
                 let json = response.to_json().map_err(|err| {
                     wire_error(&NanoError::wrap(
                         err,
-                        format!("service {:?} cannot encode its response", self.edge.callee()),
+                        format!(
+                            "service {:?} cannot encode its response",
+                            self.edge.callee()
+                        ),
                     ))
                 })?;
                 request_type.decode_response(&json).map_err(|err| {

@@ -13,9 +13,12 @@ pub mod spec;
 pub use calltree::{CallNode, CallOutcome, CallRecord, CallRecorder};
 pub use fidelity::TransportFidelity;
 pub use mock::{Expectation, Mock, MockCall, MockService, Sequence, Times, VerificationError};
-pub use parity::{Deployment, ParityCase, ParityCheck, ParityDifference, ParityError, ParityReport};
+pub use parity::{
+    Deployment, ParityCase, ParityCheck, ParityDifference, ParityError, ParityReport,
+};
 pub use property::{GeneratedCall, Property, PropertyFailure};
 pub use set::{TestSet, TestSetBuilder};
+pub use snapshot::{Snapshot, ToSnapshot};
 pub use spec::{Matcher, Mismatch, Mismatches, Rule, Spec, Target};
 
 /// The snapshot library the [`snapshot!`] macros use, for its settings and review flow.

@@ -218,7 +218,11 @@ impl ParityCheck {
     /// # Errors
     ///
     /// As [`run`](ParityCheck::run).
-    pub async fn run_one(&self, service: &str, request: &AnyRequest) -> Result<ParityCase, NanoError> {
+    pub async fn run_one(
+        &self,
+        service: &str,
+        request: &AnyRequest,
+    ) -> Result<ParityCase, NanoError> {
         if self.deployments.len() < 2 {
             return Err(NanoError::new(
                 codes::BAD_USE,
@@ -233,7 +237,10 @@ impl ParityCheck {
         for deployment in &self.deployments {
             let ctx = derive_root(&root);
             let outcome = deployment.send(&ctx, service, request.clone()).await;
-            outcomes.push((deployment.name().to_owned(), CallOutcome::from_outcome(&outcome)));
+            outcomes.push((
+                deployment.name().to_owned(),
+                CallOutcome::from_outcome(&outcome),
+            ));
         }
         let target = Target::new(service, request.name());
         let (baseline, baseline_outcome) = &outcomes[0];
@@ -317,7 +324,11 @@ impl ParityCase {
 
 impl fmt::Display for ParityCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} {} sent to service {:?}:", self.request, self.body, self.service)?;
+        writeln!(
+            f,
+            "{} {} sent to service {:?}:",
+            self.request, self.body, self.service
+        )?;
         for difference in &self.differences {
             writeln!(
                 f,

@@ -87,7 +87,11 @@ impl TestSet {
     /// # Errors
     ///
     /// The call's error, or `S-UNKNOWN-SERVICE` when `service` is not in the set.
-    pub async fn call<R: Request>(&self, service: &str, request: R) -> Result<R::Response, NanoError> {
+    pub async fn call<R: Request>(
+        &self,
+        service: &str,
+        request: R,
+    ) -> Result<R::Response, NanoError> {
         self.call_with(&Ctx::new(), service, request).await
     }
 

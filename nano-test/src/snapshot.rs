@@ -19,8 +19,34 @@ use nano::{AnyResponse, NanoError, Outcome};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::calltree::{CallNode, CallOutcome};
+use crate::calltree::{CallNode, CallOutcome, TreeSnapshot};
 use crate::spec::{Spec, Target};
+
+/// What goes into a snapshot: redacted JSON (call trees keep their reading order of fields).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Snapshot(Content);
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+enum Content {
+    Value(Value),
+    Tree(TreeSnapshot),
+    Trees(Vec<TreeSnapshot>),
+}
+
+impl From<Value> for Snapshot {
+    fn from(value: Value) -> Self {
+        Snapshot(Content::Value(value))
+    }
+}
+
+impl Snapshot {
+    /// The snapshot as a JSON value (object keys sorted).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_else(|_| unreachable!("a snapshot always encodes"))
+    }
+}
 
 /// A value that knows how it goes into a snapshot. Implemented for errors, erased responses,
 /// outcomes and call trees; typed responses and other `Serialize` values are snapshotted as
@@ -31,68 +57,76 @@ pub trait ToSnapshot {
     /// # Errors
     ///
     /// `S-ENCODE` when the value does not encode to JSON.
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError>;
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError>;
 }
 
 impl ToSnapshot for NanoError {
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError> {
-        Ok(CallOutcome::from_error(self).redacted(spec, &Target::unknown()))
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
+        Ok(CallOutcome::from_error(self)
+            .redacted(spec, &Target::unknown())
+            .into())
     }
 }
 
 impl ToSnapshot for AnyResponse {
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError> {
-        Ok(spec.redact(&Target::unknown(), &self.to_json_value()?))
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
+        Ok(spec
+            .redact(&Target::unknown(), &self.to_json_value()?)
+            .into())
     }
 }
 
 impl ToSnapshot for Outcome {
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError> {
-        Ok(CallOutcome::from_outcome(self).redacted(spec, &Target::unknown()))
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
+        Ok(CallOutcome::from_outcome(self)
+            .redacted(spec, &Target::unknown())
+            .into())
     }
 }
 
 impl ToSnapshot for CallOutcome {
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError> {
-        Ok(self.redacted(spec, &Target::unknown()))
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
+        Ok(self.redacted(spec, &Target::unknown()).into())
     }
 }
 
 impl ToSnapshot for CallNode {
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError> {
-        Ok(self.redacted(spec))
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
+        Ok(Snapshot(Content::Tree(
+            self.snapshot(spec, &mut HashMap::new()),
+        )))
     }
 }
 
 impl ToSnapshot for [CallNode] {
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError> {
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
         // One numbering of request ids across the trees shows which trees shared an id.
         let mut ids = HashMap::new();
-        Ok(Value::Array(
+        Ok(Snapshot(Content::Trees(
             self.iter()
-                .map(|tree| tree.redacted_with(spec, &mut ids))
+                .map(|tree| tree.snapshot(spec, &mut ids))
                 .collect(),
-        ))
+        )))
     }
 }
 
 impl ToSnapshot for Vec<CallNode> {
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError> {
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
         self.as_slice().to_snapshot(spec)
     }
 }
 
 impl<T: ToSnapshot> ToSnapshot for Option<T> {
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError> {
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
         match self {
             Some(value) => value.to_snapshot(spec),
-            None => Ok(Value::Null),
+            None => Ok(Value::Null.into()),
         }
     }
 }
 
 impl<T: ToSnapshot + ?Sized> ToSnapshot for &T {
-    fn to_snapshot(&self, spec: &Spec) -> Result<Value, NanoError> {
+    fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
         (**self).to_snapshot(spec)
     }
 }
@@ -105,8 +139,10 @@ impl<T: ToSnapshot + ?Sized> ToSnapshot for &T {
 pub fn result_snapshot<T: Serialize>(
     result: &Result<T, NanoError>,
     spec: &Spec,
-) -> Result<Value, NanoError> {
-    Ok(CallOutcome::from_result(result).redacted(spec, &Target::unknown()))
+) -> Result<Snapshot, NanoError> {
+    Ok(CallOutcome::from_result(result)
+        .redacted(spec, &Target::unknown())
+        .into())
 }
 
 /// The snapshot of any serialisable value: its JSON, redacted.
@@ -114,11 +150,17 @@ pub fn result_snapshot<T: Serialize>(
 /// # Errors
 ///
 /// `S-ENCODE` when the value does not encode.
-pub fn value_snapshot<T: Serialize + ?Sized>(value: &T, spec: &Spec) -> Result<Value, NanoError> {
+pub fn value_snapshot<T: Serialize + ?Sized>(
+    value: &T,
+    spec: &Spec,
+) -> Result<Snapshot, NanoError> {
     let json = serde_json::to_value(value).map_err(|err| {
-        NanoError::new(nano::codes::ENCODE, format!("cannot encode the value: {err}"))
+        NanoError::new(
+            nano::codes::ENCODE,
+            format!("cannot encode the value: {err}"),
+        )
     })?;
-    Ok(spec.redact(&Target::unknown(), &json))
+    Ok(spec.redact(&Target::unknown(), &json).into())
 }
 
 /// Picks how a value goes into a snapshot, at compile time, for the snapshot macros: a typed
@@ -131,28 +173,28 @@ pub mod probe {
     pub struct Probe<'a, T: ?Sized>(pub &'a T);
 
     pub trait ViaResult {
-        fn snapshot_value(&self, spec: &Spec) -> Result<Value, NanoError>;
+        fn snapshot_value(&self, spec: &Spec) -> Result<Snapshot, NanoError>;
     }
     impl<T: Serialize> ViaResult for &&Probe<'_, Result<T, NanoError>> {
-        fn snapshot_value(&self, spec: &Spec) -> Result<Value, NanoError> {
+        fn snapshot_value(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
             result_snapshot(self.0, spec)
         }
     }
 
     pub trait ViaToSnapshot {
-        fn snapshot_value(&self, spec: &Spec) -> Result<Value, NanoError>;
+        fn snapshot_value(&self, spec: &Spec) -> Result<Snapshot, NanoError>;
     }
     impl<T: ToSnapshot + ?Sized> ViaToSnapshot for &Probe<'_, T> {
-        fn snapshot_value(&self, spec: &Spec) -> Result<Value, NanoError> {
+        fn snapshot_value(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
             self.0.to_snapshot(spec)
         }
     }
 
     pub trait ViaSerialize {
-        fn snapshot_value(&self, spec: &Spec) -> Result<Value, NanoError>;
+        fn snapshot_value(&self, spec: &Spec) -> Result<Snapshot, NanoError>;
     }
     impl<T: Serialize + ?Sized> ViaSerialize for Probe<'_, T> {
-        fn snapshot_value(&self, spec: &Spec) -> Result<Value, NanoError> {
+        fn snapshot_value(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
             value_snapshot(self.0, spec)
         }
     }

@@ -219,7 +219,8 @@ impl fmt::Debug for Sequence {
     }
 }
 
-pub(crate) type Responder = Arc<dyn Fn(Ctx, AnyRequest, usize) -> BoxFuture<'static, Outcome> + Send + Sync>;
+pub(crate) type Responder =
+    Arc<dyn Fn(Ctx, AnyRequest, usize) -> BoxFuture<'static, Outcome> + Send + Sync>;
 type Predicate = Arc<dyn Fn(&AnyRequest) -> bool + Send + Sync>;
 
 /// The type-erased state of one expectation, kept by its mock.
@@ -259,7 +260,11 @@ impl ExpectationState {
     pub(crate) fn label(&self) -> String {
         match &self.name {
             Some(name) => format!("expectation {name:?} ({})", self.request_type.name()),
-            None => format!("expectation #{} ({})", self.index + 1, self.request_type.name()),
+            None => format!(
+                "expectation #{} ({})",
+                self.index + 1,
+                self.request_type.name()
+            ),
         }
     }
 
@@ -272,7 +277,9 @@ impl ExpectationState {
     }
 
     pub(crate) fn check_order(&self) -> Result<(), String> {
-        self.sequences.iter().try_for_each(|(seq, at)| seq.check(*at))
+        self.sequences
+            .iter()
+            .try_for_each(|(seq, at)| seq.check(*at))
     }
 
     fn set_times(&mut self, times: Times) {

@@ -370,7 +370,9 @@ pub struct MockService {
 
 impl fmt::Debug for MockService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MockService").field(&self.shared.name).finish()
+        f.debug_tuple("MockService")
+            .field(&self.shared.name)
+            .finish()
     }
 }
 
@@ -441,9 +443,10 @@ impl MockState {
                             mismatches.mismatches.len(),
                             mismatches.about("request").to_string(),
                         ),
-                        Ok(()) if predicate_fails => {
-                            (0, "the request equals its value but its predicate is false".into())
-                        }
+                        Ok(()) if predicate_fails => (
+                            0,
+                            "the request equals its value but its predicate is false".into(),
+                        ),
                         // Accepted but exhausted: the most relevant explanation of all.
                         Ok(()) => (0, "it already had all the calls it wants".into()),
                     }
@@ -556,21 +559,14 @@ impl Service for MockService {
 ///
 /// ```
 /// use nano_test::mock;
-/// # use serde::{Deserialize, Serialize};
-/// # mod svc3 {
-/// #   use super::*;
-/// #   #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Req { pub param: String }
-/// #   #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Resp { pub value: String }
-/// #   #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Ping {}
-/// #   impl nano::Request for Req { type Response = Resp; const NAME: &'static str = "svc3.Req"; }
-/// #   impl nano::Request for Ping { type Response = Resp; const NAME: &'static str = "svc3.Ping"; }
-/// # }
-/// let prefix = "svc3_svc4_";
-/// let svc3 = mock!("svc3", |ctx| {
-///     svc3::Req => |r| Ok(svc3::Resp { value: format!("{prefix}{}", r.param) }),
-///     svc3::Ping => |_| Ok(svc3::Resp { value: ctx.request_id().to_string() }),
+/// use services::api::svc2;
+///
+/// let prefix = "svc2_";
+/// let svc2 = mock!(svc2::NAME, |ctx| {
+///     svc2::Req => |r| Ok(svc2::Resp { value: format!("{prefix}{}", r.param) }),
+///     svc2::GetReq => |_| Ok(svc2::GetResp { value: ctx.request_id().to_string() }),
 /// });
-/// # drop(svc3);
+/// # drop(svc2);
 /// ```
 #[macro_export]
 macro_rules! mock {

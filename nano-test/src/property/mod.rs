@@ -235,7 +235,11 @@ pub struct PropertyFailure {
 
 impl fmt::Display for PropertyFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "property failed after {} passing cases: {}", self.passed, self.reason)?;
+        write!(
+            f,
+            "property failed after {} passing cases: {}",
+            self.passed, self.reason
+        )?;
         if let Some(input) = &self.minimal_input {
             write!(
                 f,
@@ -264,7 +268,10 @@ enum CaseResult {
 }
 
 /// A new per-case seed from the master RNG, in a form that can be persisted.
-fn fresh_seed(master: &mut TestRunner, algorithm: RngAlgorithm) -> (Option<PersistedSeed>, TestRng) {
+fn fresh_seed(
+    master: &mut TestRunner,
+    algorithm: RngAlgorithm,
+) -> (Option<PersistedSeed>, TestRng) {
     match algorithm {
         RngAlgorithm::XorShift => {
             let mut bytes = [0u8; 16];
@@ -357,12 +364,14 @@ where
     Fut: Future<Output = Result<(), TestCaseError>>,
 {
     let mut runner = TestRunner::new_with_rng(config.clone(), rng);
-    let mut tree = strategy.new_tree(&mut runner).map_err(|reason| PropertyFailure {
-        reason: format!("the strategy gave up: {reason}"),
-        minimal_input: None,
-        passed,
-        shrink_steps: 0,
-    })?;
+    let mut tree = strategy
+        .new_tree(&mut runner)
+        .map_err(|reason| PropertyFailure {
+            reason: format!("the strategy gave up: {reason}"),
+            minimal_input: None,
+            passed,
+            shrink_steps: 0,
+        })?;
     let mut reason = match judge(test, tree.current()).await {
         Verdict::Pass => return Ok(CaseResult::Passed),
         Verdict::Reject => return Ok(CaseResult::Rejected),
@@ -394,7 +403,11 @@ where
             }
         }
     }
-    let origin = if persisted { " (a persisted failure)" } else { "" };
+    let origin = if persisted {
+        " (a persisted failure)"
+    } else {
+        ""
+    };
     Err(PropertyFailure {
         reason: format!("{reason}{origin}"),
         minimal_input: Some(format!("{:?}", tree.current())),

@@ -57,10 +57,20 @@ impl fmt::Display for Mismatch {
                 show(&self.actual)
             ),
             MismatchKind::Missing => {
-                write!(f, "{}: missing (expected {})", self.path, show(&self.expected))
+                write!(
+                    f,
+                    "{}: missing (expected {})",
+                    self.path,
+                    show(&self.expected)
+                )
             }
             MismatchKind::Unexpected => {
-                write!(f, "{}: unexpected (found {})", self.path, show(&self.actual))
+                write!(
+                    f,
+                    "{}: unexpected (found {})",
+                    self.path,
+                    show(&self.actual)
+                )
             }
             MismatchKind::NotMatched { matcher } => write!(
                 f,
@@ -104,7 +114,11 @@ impl Mismatches {
 impl fmt::Display for Mismatches {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.mismatches.len();
-        let fields = if count == 1 { "field differs" } else { "fields differ" };
+        let fields = if count == 1 {
+            "field differs"
+        } else {
+            "fields differ"
+        };
         if self.subject.is_empty() {
             writeln!(f, "{}: {count} {fields}", self.target)?;
         } else {
@@ -192,7 +206,11 @@ pub(crate) fn pretty(value: &Value) -> String {
 }
 
 fn rule_at<'r>(rules: &[&'r Rule], path: &[Segment]) -> Option<&'r Rule> {
-    rules.iter().rev().find(|rule| rule.path.matches(path)).copied()
+    rules
+        .iter()
+        .rev()
+        .find(|rule| rule.path.matches(path))
+        .copied()
 }
 
 fn compare_at(
@@ -332,7 +350,10 @@ mod tests {
             ]
         );
         let text = err.to_string();
-        assert!(text.starts_with("service \"svc3\", request svc3.Req: 3 fields differ"), "{text}");
+        assert!(
+            text.starts_with("service \"svc3\", request svc3.Req: 3 fields differ"),
+            "{text}"
+        );
         assert!(text.contains("$.a: expected 1, found 2"), "{text}");
         assert!(text.contains("--- expected\n+++ actual"), "{text}");
         assert!(text.contains("-  \"a\": 1,"), "{text}");
@@ -343,22 +364,37 @@ mod tests {
     fn volatile_fields_need_presence_only_and_default_rules_cover_request_ids() {
         let spec = Spec::new();
         let expected = json!({"request_id": "aaa", "v": 1});
-        assert!(spec.compare(&target(), &expected, &json!({"request_id": "bbb", "v": 1})).is_ok());
-        let err = spec.compare(&target(), &expected, &json!({"v": 1})).unwrap_err();
+        assert!(
+            spec.compare(&target(), &expected, &json!({"request_id": "bbb", "v": 1}))
+                .is_ok()
+        );
+        let err = spec
+            .compare(&target(), &expected, &json!({"v": 1}))
+            .unwrap_err();
         assert_eq!(err.mismatches[0].kind, MismatchKind::Missing);
         assert_eq!(
             spec.redact(&target(), &json!({"x": {"request_id": "abc"}})),
             json!({"x": {"request_id": "[request_id]"}})
         );
         // Without the defaults the id is compared like any other field.
-        assert!(Spec::empty().compare(&target(), &expected, &json!({"request_id": "bbb", "v": 1})).is_err());
+        assert!(
+            Spec::empty()
+                .compare(&target(), &expected, &json!({"request_id": "bbb", "v": 1}))
+                .is_err()
+        );
     }
 
     #[test]
     fn ignored_fields_are_neither_compared_nor_snapshotted() {
         let spec = Spec::empty().ignore("**.trace").unwrap();
-        assert!(spec.compare(&target(), &json!({"trace": 1, "v": 1}), &json!({"v": 1})).is_ok());
-        assert_eq!(spec.redact(&target(), &json!({"trace": 1, "v": [{"trace": 2}]})), json!({"v": [{}]}));
+        assert!(
+            spec.compare(&target(), &json!({"trace": 1, "v": 1}), &json!({"v": 1}))
+                .is_ok()
+        );
+        assert_eq!(
+            spec.redact(&target(), &json!({"trace": 1, "v": [{"trace": 2}]})),
+            json!({"v": [{}]})
+        );
     }
 
     #[test]
@@ -371,12 +407,19 @@ mod tests {
             .matching("s", Matcher::AnyString)
             .unwrap();
         let good = json!({"id": "u-1", "n": 3, "s": "x"});
-        assert!(spec.compare(&target(), &good, &json!({"id": "u-22", "n": 10, "s": ""})).is_ok());
+        assert!(
+            spec.compare(&target(), &good, &json!({"id": "u-22", "n": 10, "s": ""}))
+                .is_ok()
+        );
         let err = spec
             .compare(&target(), &good, &json!({"id": "x", "n": 11, "s": 1}))
             .unwrap_err();
         assert_eq!(err.mismatches.len(), 3);
-        assert!(err.mismatches.iter().all(|m| matches!(m.kind, MismatchKind::NotMatched { .. })));
+        assert!(
+            err.mismatches
+                .iter()
+                .all(|m| matches!(m.kind, MismatchKind::NotMatched { .. }))
+        );
         assert_eq!(
             spec.redact(&target(), &json!({"id": "x", "n": 3, "s": "y"})),
             json!({"id": "x", "n": "[number in 0..=10]", "s": "[string]"})
@@ -393,13 +436,21 @@ mod tests {
         assert_eq!(err.mismatches.len(), 1);
         assert_eq!(err.mismatches[0].path, "$.w");
         let overridden = Spec::new().rule(Rule::new("**.request_id", Action::Ignore).unwrap());
-        assert_eq!(overridden.redact(&target(), &json!({"request_id": 1})), json!({}));
+        assert_eq!(
+            overridden.redact(&target(), &json!({"request_id": 1})),
+            json!({})
+        );
     }
 
     #[test]
     fn specs_round_trip_through_json_and_bad_specs_are_coded_errors() {
         let spec = Spec::new()
-            .rule(Rule::volatile("**.id").unwrap().with_placeholder("[id]").for_service("users"))
+            .rule(
+                Rule::volatile("**.id")
+                    .unwrap()
+                    .with_placeholder("[id]")
+                    .for_service("users"),
+            )
             .matching("n", Matcher::range(None, 3.0))
             .unwrap();
         let again = Spec::from_json(&spec.to_json()).unwrap();

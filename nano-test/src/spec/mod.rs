@@ -125,9 +125,9 @@ impl Matcher {
     ///
     /// `C-BAD-SPEC` when the expression does not compile.
     pub fn regex(pattern: &str) -> Result<Matcher, NanoError> {
-        Regex::new(pattern).map(Matcher::Regex).map_err(|err| {
-            NanoError::new(codes::BAD_SPEC, format!("bad regex {pattern:?}: {err}"))
-        })
+        Regex::new(pattern)
+            .map(Matcher::Regex)
+            .map_err(|err| NanoError::new(codes::BAD_SPEC, format!("bad regex {pattern:?}: {err}")))
     }
 
     /// A [`Matcher::Range`] from `min` to `max`, both inclusive.
@@ -145,9 +145,9 @@ impl Matcher {
             Matcher::AnyString => value.is_string(),
             Matcher::AnyNumber => value.is_number(),
             Matcher::Regex(regex) => value.as_str().is_some_and(|text| regex.is_match(text)),
-            Matcher::Range { min, max } => value.as_f64().is_some_and(|n| {
-                min.is_none_or(|min| n >= min) && max.is_none_or(|max| n <= max)
-            }),
+            Matcher::Range { min, max } => value
+                .as_f64()
+                .is_some_and(|n| min.is_none_or(|min| n >= min) && max.is_none_or(|max| n <= max)),
         }
     }
 
@@ -368,16 +368,22 @@ impl Spec {
     /// The built-in rules: request ids (`request_id`, `req_id`) and common timestamp fields
     /// (`timestamp`, `created_at`, `updated_at`) are volatile wherever they appear.
     pub fn default_rules() -> Vec<Rule> {
-        ["request_id", "req_id", "timestamp", "created_at", "updated_at"]
-            .into_iter()
-            .map(|key| Rule {
-                path: PathPattern::parse(&format!("**.{key}"))
-                    .unwrap_or_else(|_| unreachable!("built-in patterns parse")),
-                service: None,
-                request: None,
-                action: Action::Volatile { placeholder: None },
-            })
-            .collect()
+        [
+            "request_id",
+            "req_id",
+            "timestamp",
+            "created_at",
+            "updated_at",
+        ]
+        .into_iter()
+        .map(|key| Rule {
+            path: PathPattern::parse(&format!("**.{key}"))
+                .unwrap_or_else(|_| unreachable!("built-in patterns parse")),
+            service: None,
+            request: None,
+            action: Action::Volatile { placeholder: None },
+        })
+        .collect()
     }
 
     /// Loads a spec from JSON, e.g. `{"rules": [{"path": "**.id", "action": "volatile"}]}`.
@@ -392,8 +398,7 @@ impl Spec {
 
     /// The spec as pretty-printed JSON, the form [`from_json`](Spec::from_json) reads.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
-            .unwrap_or_else(|_| unreachable!("a spec always encodes"))
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| unreachable!("a spec always encodes"))
     }
 
     /// Adds a rule; it wins over every rule added before.

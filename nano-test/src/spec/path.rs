@@ -151,7 +151,9 @@ impl From<PathPattern> for String {
 fn matches_steps(steps: &[Step], path: &[Segment]) -> bool {
     match steps.split_first() {
         None => path.is_empty(),
-        Some((Step::AnyDepth, rest)) => (0..=path.len()).any(|skip| matches_steps(rest, &path[skip..])),
+        Some((Step::AnyDepth, rest)) => {
+            (0..=path.len()).any(|skip| matches_steps(rest, &path[skip..]))
+        }
         Some((step, rest)) => match path.split_first() {
             None => false,
             Some((segment, tail)) => step_matches(step, segment) && matches_steps(rest, tail),
@@ -264,7 +266,11 @@ mod tests {
 
     fn check(pattern: &str, concrete: &str, expected: bool) {
         let pattern = PathPattern::parse(pattern).unwrap();
-        assert_eq!(pattern.matches(&path(concrete)), expected, "{pattern} vs {concrete}");
+        assert_eq!(
+            pattern.matches(&path(concrete)),
+            expected,
+            "{pattern} vs {concrete}"
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ impl Service for Billing {
     }
 
     async fn handle(&self, ctx: Ctx, req: nano::AnyRequest) -> Outcome {
-        let quota = self.quota.as_ref().ok_or_else(|| NanoError::internal("no init"))?;
+        let quota = self
+            .quota
+            .as_ref()
+            .ok_or_else(|| NanoError::internal("no init"))?;
         nano::dispatch!(req, {
             Charge => |r| match quota.call(&ctx, r).await {
                 Ok(_) => Ok(Charged { note: "charged".into() }),
@@ -81,8 +84,14 @@ pub(crate) fn billing_services(builder: nano::ServiceSetBuilder) -> nano::Servic
 
 #[tokio::test]
 async fn downcasting_a_dependency_error_passes_in_process_and_fails_with_fidelity() {
-    let in_process = TestSet::builder().services(billing_services).build().unwrap();
-    let resp = in_process.call("billing", Charge { amount: 5 }).await.unwrap();
+    let in_process = TestSet::builder()
+        .services(billing_services)
+        .build()
+        .unwrap();
+    let resp = in_process
+        .call("billing", Charge { amount: 5 })
+        .await
+        .unwrap();
     assert_eq!(resp.note, "retry tomorrow");
 
     let over_the_wire = TestSet::builder()
@@ -95,7 +104,10 @@ async fn downcasting_a_dependency_error_passes_in_process_and_fails_with_fidelit
         .await
         .unwrap_err();
     assert_eq!(err.code(), codes::SERVER_ERROR);
-    assert_eq!(err.to_string(), "quota failure :: quota check failed :: quota exceeded");
+    assert_eq!(
+        err.to_string(),
+        "quota failure :: quota check failed :: quota exceeded"
+    );
     // The caller of billing got a flat error too: nothing left to downcast.
     assert!(err.find_source::<QuotaExceeded>().is_none());
     assert!(std::error::Error::source(&err).is_none());
@@ -132,9 +144,20 @@ async fn a_field_skipped_by_serde_passes_in_process_and_fails_with_fidelity() {
         currency: "EUR".into(),
     };
     let in_process = TestSet::builder().service(bank()).build().unwrap();
-    assert_eq!(in_process.call("bank", transfer.clone()).await.unwrap().note, "3 EUR");
+    assert_eq!(
+        in_process
+            .call("bank", transfer.clone())
+            .await
+            .unwrap()
+            .note,
+        "3 EUR"
+    );
 
-    let over_the_wire = TestSet::builder().service(bank()).fidelity().build().unwrap();
+    let over_the_wire = TestSet::builder()
+        .service(bank())
+        .fidelity()
+        .build()
+        .unwrap();
     let err = over_the_wire.call("bank", transfer).await.unwrap_err();
     assert_eq!(err.code(), codes::BAD_REQUEST);
     assert_eq!(err.message(), "transfer without a currency");
@@ -162,10 +185,15 @@ async fn a_lossy_value_passes_in_process_and_fails_with_fidelity() {
     };
     let nan = Measure { value: f64::NAN };
     let in_process = TestSet::builder().service(meter()).build().unwrap();
-    assert_eq!(in_process.call("meter", nan.clone()).await.unwrap().note, "NaN");
+    assert_eq!(
+        in_process.call("meter", nan.clone()).await.unwrap().note,
+        "NaN"
+    );
 
     let over_the_wire = TestSet::builder()
-        .mock(nano_test::Mock::answering("meter", |_ctx, _r: Measure| Ok(Charged::default())))
+        .mock(nano_test::Mock::answering("meter", |_ctx, _r: Measure| {
+            Ok(Charged::default())
+        }))
         .fidelity()
         .build()
         .unwrap();
@@ -216,8 +244,15 @@ async fn only_request_id_caller_and_deadline_cross_the_wire() {
     assert_eq!(seen.user.as_deref(), Some("ada"));
     assert!(!seen.has_cancellation);
 
-    let over_the_wire = TestSet::builder().service(probe()).fidelity().build().unwrap();
-    let seen = over_the_wire.call_with(&ctx, "probe", Look {}).await.unwrap();
+    let over_the_wire = TestSet::builder()
+        .service(probe())
+        .fidelity()
+        .build()
+        .unwrap();
+    let seen = over_the_wire
+        .call_with(&ctx, "probe", Look {})
+        .await
+        .unwrap();
     assert_eq!(
         seen,
         Seen {
@@ -232,7 +267,11 @@ async fn only_request_id_caller_and_deadline_cross_the_wire() {
 
     let with_header = TestSet::builder()
         .service(probe())
-        .with_fidelity(TransportFidelity::new().keep_metadata("user").keep_metadata("absent"))
+        .with_fidelity(
+            TransportFidelity::new()
+                .keep_metadata("user")
+                .keep_metadata("absent"),
+        )
         .build()
         .unwrap();
     let seen = with_header.call_with(&ctx, "probe", Look {}).await.unwrap();
@@ -264,8 +303,14 @@ async fn the_callee_is_cancelled_when_its_caller_stops_waiting_and_not_after_suc
 
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
-    assert!(!seen[0].is_cancelled(), "a completed call does not hang up on its callee");
-    assert!(seen[1].is_cancelled(), "a caller that gives up hangs up on its callee");
+    assert!(
+        !seen[0].is_cancelled(),
+        "a completed call does not hang up on its callee"
+    );
+    assert!(
+        seen[1].is_cancelled(),
+        "a caller that gives up hangs up on its callee"
+    );
 }
 
 #[tokio::test]
@@ -273,7 +318,10 @@ async fn errors_cross_as_code_and_flattened_message_only() {
     let failing = request_fn("failing", |_ctx, r: Look| async move {
         let _ = r;
         let io = std::io::Error::other("disk full");
-        Err::<Seen, _>(NanoError::wrap(NanoError::wrap(io, "write failed"), "cannot save").with_code("S-STORAGE"))
+        Err::<Seen, _>(
+            NanoError::wrap(NanoError::wrap(io, "write failed"), "cannot save")
+                .with_code("S-STORAGE"),
+        )
     });
     let uncoded = request_fn("uncoded", |_ctx, _r: Look| async move {
         Err::<Seen, _>(NanoError::msg("plain failure"))
@@ -296,7 +344,9 @@ async fn errors_cross_as_code_and_flattened_message_only() {
 async fn a_response_that_does_not_decode_as_the_declared_type_is_a_bad_response() {
     // Answers svc1.Req with a number instead of an svc1.Resp object.
     let confused = || {
-        service_fn(svc1::NAME, |_ctx, _req| async move { Ok(AnyResponse::new(42_u32)) })
+        service_fn(svc1::NAME, |_ctx, _req| async move {
+            Ok(AnyResponse::new(42_u32))
+        })
     };
     let in_process = ServiceSet::builder().service(confused()).build().unwrap();
     let err = in_process
@@ -307,14 +357,26 @@ async fn a_response_that_does_not_decode_as_the_declared_type_is_a_bad_response(
         .unwrap_err();
     assert_eq!(err.code(), codes::BAD_RESPONSE);
 
-    let t = TestSet::builder().service(confused()).fidelity().build().unwrap();
+    let t = TestSet::builder()
+        .service(confused())
+        .fidelity()
+        .build()
+        .unwrap();
     // Even the type-erased call, which in-process would hand back the number, gets an error.
     let err = t
-        .call_any(&Ctx::new(), svc1::NAME, nano::AnyRequest::new(svc1::Req::default()))
+        .call_any(
+            &Ctx::new(),
+            svc1::NAME,
+            nano::AnyRequest::new(svc1::Req::default()),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), codes::BAD_RESPONSE);
-    assert!(err.message().starts_with("service \"svc1\" answered svc1.Req with a body that is not a"), "{err}");
+    assert!(
+        err.message()
+            .starts_with("service \"svc1\" answered svc1.Req with a body that is not a"),
+        "{err}"
+    );
 }
 
 /// A request that cannot be encoded at all.
@@ -335,8 +397,14 @@ impl Request for Unencodable {
 
 #[tokio::test]
 async fn a_request_that_does_not_encode_fails_on_the_callers_side() {
-    let vault = request_fn("vault", |_ctx, _r: Unencodable| async move { Ok(Charged::default()) });
-    let t = TestSet::builder().service(vault).fidelity().build().unwrap();
+    let vault = request_fn("vault", |_ctx, _r: Unencodable| async move {
+        Ok(Charged::default())
+    });
+    let t = TestSet::builder()
+        .service(vault)
+        .fidelity()
+        .build()
+        .unwrap();
     let err = t.call("vault", Unencodable::default()).await.unwrap_err();
     assert_eq!(err.code(), codes::ENCODE);
     assert!(err.message().contains("secrets do not serialise"), "{err}");
@@ -354,6 +422,9 @@ async fn the_example_services_behave_the_same_with_fidelity() {
         .await
         .unwrap();
     assert_eq!(resp.value, "svc2_svc1_x");
-    let resp = t.call("svc2", services::api::svc2::GetReq {}).await.unwrap();
+    let resp = t
+        .call("svc2", services::api::svc2::GetReq {})
+        .await
+        .unwrap();
     assert_eq!(resp.value, "svc2_svc3_svc4_getparam");
 }

@@ -43,7 +43,12 @@ async fn the_article_test2_with_mocks_from_the_toolkit() {
         .build()
         .unwrap();
     let resp = t
-        .call(svc2::NAME, svc2::Req { param: "testval".into() })
+        .call(
+            svc2::NAME,
+            svc2::Req {
+                param: "testval".into(),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(resp.value, "svc2_svc1_testval");
@@ -53,7 +58,10 @@ async fn the_article_test2_with_mocks_from_the_toolkit() {
     let svc3_calls = t.mock(svc3::NAME).unwrap().calls();
     assert_eq!(svc3_calls.len(), 1);
     assert_eq!(svc3_calls[0].caller(), Some("svc2"));
-    assert_eq!(svc3_calls[0].request_as::<svc3::Req>().unwrap().param, "getparam");
+    assert_eq!(
+        svc3_calls[0].request_as::<svc3::Req>().unwrap().param,
+        "getparam"
+    );
     assert_eq!(svc3_calls[0].expectation, None, "answered by the fallback");
     t.verify();
 }
@@ -64,10 +72,7 @@ async fn the_macro_mock_answers_other_types_with_a_coded_error_and_sees_the_ctx(
         svc4::Req => |r| Ok(svc4::Resp { value: format!("{}:{}", r.param, ctx.caller().unwrap_or("?")) }),
     }));
     assert_eq!(t.call(svc4::NAME, req("a")).await.unwrap().value, "a:test");
-    let err = t
-        .call(svc4::NAME, svc1::Req::default())
-        .await
-        .unwrap_err();
+    let err = t.call(svc4::NAME, svc1::Req::default()).await.unwrap_err();
     assert_eq!(err.code(), codes::BAD_REQUEST_TYPE);
 }
 
@@ -94,7 +99,10 @@ async fn expectations_match_by_value_or_predicate_in_declaration_order() {
         calls[0].expectation.as_deref(),
         Some("expectation \"by value\" (svc4.Req)")
     );
-    assert_eq!(calls[1].expectation.as_deref(), Some("expectation #2 (svc4.Req)"));
+    assert_eq!(
+        calls[1].expectation.as_deref(),
+        Some("expectation #2 (svc4.Req)")
+    );
 }
 
 #[tokio::test]
@@ -119,7 +127,10 @@ async fn responses_can_be_errors_sequences_and_closures() {
     let t = svc4_set(svc4);
 
     let err = t.call(svc4::NAME, req("err")).await.unwrap_err();
-    assert_eq!((err.code(), err.message()), (codes::NOT_FOUND, "nothing here"));
+    assert_eq!(
+        (err.code(), err.message()),
+        (codes::NOT_FOUND, "nothing here")
+    );
 
     let first = t.call(svc4::NAME, req("seq")).await.unwrap();
     let second = t.call(svc4::NAME, req("seq")).await.unwrap_err();
@@ -153,7 +164,10 @@ async fn async_responders_see_the_deadline_of_the_caller() {
     let call = &t.mock(svc4::NAME).unwrap().calls()[0];
     assert_eq!(call.deadline(), ctx.deadline());
     assert_eq!(call.request_id(), ctx.request_id().as_str());
-    assert_eq!(call.outcome, None, "the caller stopped waiting before the mock answered");
+    assert_eq!(
+        call.outcome, None,
+        "the caller stopped waiting before the mock answered"
+    );
 }
 
 #[tokio::test]
@@ -182,7 +196,9 @@ async fn every_call_is_recorded_with_caller_request_and_ctx() {
     assert_eq!(calls[0].metadata("user"), Some("ada"));
     assert_eq!(
         calls[1].outcome,
-        Some(nano_test::CallOutcome::Response(serde_json::json!({"value": "two"})))
+        Some(nano_test::CallOutcome::Response(
+            serde_json::json!({"value": "two"})
+        ))
     );
     assert_eq!(svc4.calls_of::<svc4::Req>(), [req("one"), req("two")]);
     assert!(svc4.calls_of::<svc1::Req>().is_empty());
@@ -191,10 +207,22 @@ async fn every_call_is_recorded_with_caller_request_and_ctx() {
 #[tokio::test]
 async fn call_counts_are_exact_numbers_or_ranges() {
     let svc4 = Mock::new(svc4::NAME);
-    svc4.expect::<svc4::Req>().with(req("two")).returning(resp("2")).times(2);
-    svc4.expect::<svc4::Req>().with(req("some")).returning(resp("s")).times(1..=3);
-    svc4.expect::<svc4::Req>().with(req("none")).returning(resp("n")).never();
-    svc4.expect::<svc4::Req>().with(req("any")).returning(resp("a")).times(..);
+    svc4.expect::<svc4::Req>()
+        .with(req("two"))
+        .returning(resp("2"))
+        .times(2);
+    svc4.expect::<svc4::Req>()
+        .with(req("some"))
+        .returning(resp("s"))
+        .times(1..=3);
+    svc4.expect::<svc4::Req>()
+        .with(req("none"))
+        .returning(resp("n"))
+        .never();
+    svc4.expect::<svc4::Req>()
+        .with(req("any"))
+        .returning(resp("a"))
+        .times(..);
     let t = svc4_set(svc4);
     for param in ["two", "two", "some", "some"] {
         t.call(svc4::NAME, req(param)).await.unwrap();
@@ -204,10 +232,21 @@ async fn call_counts_are_exact_numbers_or_ranges() {
     // A third call to an exhausted "exactly 2" expectation is unexpected, and says why.
     let err = t.call(svc4::NAME, req("two")).await.unwrap_err();
     assert_eq!(err.code(), nano_test::codes::UNEXPECTED_CALL);
-    assert!(err.message().contains("it already had all the calls it wants"), "{err}");
-    assert!(err.message().contains("wants exactly 2 calls and had 2"), "{err}");
+    assert!(
+        err.message()
+            .contains("it already had all the calls it wants"),
+        "{err}"
+    );
+    assert!(
+        err.message().contains("wants exactly 2 calls and had 2"),
+        "{err}"
+    );
     let problems = t.into_mocks().pop().unwrap().finish().unwrap_err().problems;
-    assert_eq!(problems.len(), 1, "only the extra call is a problem: {problems:?}");
+    assert_eq!(
+        problems.len(),
+        1,
+        "only the extra call is a problem: {problems:?}"
+    );
 
     // A call to a `never` expectation fails verification.
     let svc4 = Mock::new(svc4::NAME);
@@ -218,7 +257,10 @@ async fn call_counts_are_exact_numbers_or_ranges() {
 
 /// Calls the mock with `requests` (ignoring outcomes) and returns its verification message.
 async fn verification_after(mock: Mock, requests: &[svc4::Req]) -> String {
-    let set = ServiceSet::builder().service(mock.service()).build().unwrap();
+    let set = ServiceSet::builder()
+        .service(mock.service())
+        .build()
+        .unwrap();
     let client = set.client("svc3", svc4::NAME).unwrap();
     for request in requests {
         let _ = client.call(&Ctx::new(), request.clone()).await;
@@ -255,7 +297,10 @@ async fn an_unexpected_call_fails_with_the_request_and_the_closest_expectation_d
         .returning(resp("x"))
         .named("closest")
         .times(0..);
-    let set = ServiceSet::builder().service(svc4.service()).build().unwrap();
+    let set = ServiceSet::builder()
+        .service(svc4.service())
+        .build()
+        .unwrap();
     let err = set
         .client("svc3", svc4::NAME)
         .unwrap()
@@ -271,12 +316,18 @@ async fn an_unexpected_call_fails_with_the_request_and_the_closest_expectation_d
         ),
         "{message}"
     );
-    assert!(message.contains("closest: expectation \"far away\""), "{message}");
+    assert!(
+        message.contains("closest: expectation \"far away\""),
+        "{message}"
+    );
     assert!(
         message.contains("$.param: expected \"getparam\", found \"getparam!\""),
         "{message}"
     );
-    assert!(message.contains("-  \"param\": \"getparam\"\n+  \"param\": \"getparam!\""), "{message}");
+    assert!(
+        message.contains("-  \"param\": \"getparam\"\n+  \"param\": \"getparam!\""),
+        "{message}"
+    );
 
     // The failure is remembered even though the caller got (and might swallow) an error.
     let verification = svc4.finish().unwrap_err();
@@ -287,8 +338,14 @@ async fn an_unexpected_call_fails_with_the_request_and_the_closest_expectation_d
 #[tokio::test]
 async fn an_unexpected_request_type_names_what_the_mock_expects() {
     let svc4 = Mock::new(svc4::NAME);
-    svc4.expect::<svc4::Req>().returning(resp("x")).named("only this").times(0..);
-    let set = ServiceSet::builder().service(svc4.service()).build().unwrap();
+    svc4.expect::<svc4::Req>()
+        .returning(resp("x"))
+        .named("only this")
+        .times(0..);
+    let set = ServiceSet::builder()
+        .service(svc4.service())
+        .build()
+        .unwrap();
     let err = set
         .client("svc3", svc4::NAME)
         .unwrap()
@@ -303,7 +360,10 @@ async fn an_unexpected_request_type_names_what_the_mock_expects() {
     );
     let empty = Mock::new(svc4::NAME);
     let message = verification_after(empty, &[req("x")]).await;
-    assert!(message.contains("the mock has no expectations"), "{message}");
+    assert!(
+        message.contains("the mock has no expectations"),
+        "{message}"
+    );
     drop(svc4.finish());
 }
 
@@ -311,7 +371,10 @@ async fn an_unexpected_request_type_names_what_the_mock_expects() {
 async fn a_matching_expectation_without_a_response_is_a_coded_failure() {
     let svc4 = Mock::new(svc4::NAME);
     svc4.expect::<svc4::Req>().named("forgot").once();
-    let set = ServiceSet::builder().service(svc4.service()).build().unwrap();
+    let set = ServiceSet::builder()
+        .service(svc4.service())
+        .build()
+        .unwrap();
     let err = set
         .client("svc3", svc4::NAME)
         .unwrap()
@@ -329,12 +392,16 @@ async fn strict_ordering_across_mocks_with_a_sequence() {
     let svc1 = Mock::new(svc1::NAME);
     let svc3 = Mock::new(svc3::NAME);
     svc1.expect::<svc1::Req>()
-        .returning(svc1::Resp { value: "svc1".into() })
+        .returning(svc1::Resp {
+            value: "svc1".into(),
+        })
         .named("first")
         .once()
         .in_sequence(&seq);
     svc3.expect::<svc3::Req>()
-        .returning(svc3::Resp { value: "svc3".into() })
+        .returning(svc3::Resp {
+            value: "svc3".into(),
+        })
         .named("second")
         .once()
         .in_sequence(&seq);
@@ -381,8 +448,14 @@ async fn strict_ordering_across_mocks_with_a_sequence() {
     let text: Vec<String> = failures.iter().map(ToString::to_string).collect();
     let text = text.join("\n");
     assert!(text.contains("was called out of order"), "{text}");
-    assert!(text.contains("expectation \"second\" (svc3.Req) wants at least 1 call, got 0"), "{text}");
-    assert!(text.contains("expectation \"first\" (svc1.Req) wants at least 1 call, got 0"), "{text}");
+    assert!(
+        text.contains("expectation \"second\" (svc3.Req) wants at least 1 call, got 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("expectation \"first\" (svc1.Req) wants at least 1 call, got 0"),
+        "{text}"
+    );
     for mock in t.into_mocks() {
         let _ = mock.finish();
     }
@@ -392,7 +465,10 @@ async fn strict_ordering_across_mocks_with_a_sequence() {
 fn verification_on_drop_fails_the_test_with_the_problems() {
     let message = panic_message(|| {
         let svc4 = Mock::new(svc4::NAME);
-        svc4.expect::<svc4::Req>().returning(resp("x")).named("lookup").once();
+        svc4.expect::<svc4::Req>()
+            .returning(resp("x"))
+            .named("lookup")
+            .once();
     });
     assert_eq!(
         message,
@@ -425,9 +501,12 @@ fn verification_on_drop_is_skipped_while_the_test_is_already_panicking() {
 async fn explicit_verify_panics_with_the_problems_and_passes_when_met() {
     let svc4 = Mock::new(svc4::NAME);
     svc4.expect::<svc4::Req>().returning(resp("x")).once();
-    let message = panic_message(std::panic::AssertUnwindSafe(|| svc4.verify()));
+    let message = panic_message(|| svc4.verify());
     assert!(message.contains("wants exactly 1 call, got 0"), "{message}");
-    let set = ServiceSet::builder().service(svc4.service()).build().unwrap();
+    let set = ServiceSet::builder()
+        .service(svc4.service())
+        .build()
+        .unwrap();
     set.client("t", svc4::NAME)
         .unwrap()
         .call(&Ctx::new(), req("x"))
@@ -439,7 +518,9 @@ async fn explicit_verify_panics_with_the_problems_and_passes_when_met() {
 #[tokio::test]
 async fn a_failed_build_does_not_turn_into_a_verification_panic() {
     let svc1 = Mock::new(svc1::NAME);
-    svc1.expect::<svc1::Req>().returning(svc1::Resp::default()).once();
+    svc1.expect::<svc1::Req>()
+        .returning(svc1::Resp::default())
+        .once();
     // svc2 needs svc3 too, which is missing.
     let err = TestSet::builder()
         .service(Svc2::new())
@@ -453,7 +534,10 @@ async fn a_failed_build_does_not_turn_into_a_verification_panic() {
 async fn with_values_are_compared_under_the_spec() {
     // A spec that ignores `param` makes every svc4 request equal to the expected one.
     let svc4 = Mock::new(svc4::NAME).with_spec(Spec::new().ignore("param").unwrap());
-    svc4.expect::<svc4::Req>().with(req("a")).returning(resp("any")).times(2);
+    svc4.expect::<svc4::Req>()
+        .with(req("a"))
+        .returning(resp("any"))
+        .times(2);
     let t = svc4_set(svc4);
     t.call(svc4::NAME, req("b")).await.unwrap();
     t.call(svc4::NAME, req("c")).await.unwrap();

@@ -27,7 +27,10 @@ async fn the_example_services_answer_the_same_in_process_and_with_fidelity() {
     report.assert_consistent();
     assert_eq!(report.cases.len(), 4);
     let case = &report.cases[0];
-    assert_eq!((case.service.as_str(), case.request.as_str()), ("svc2", "svc2.Req"));
+    assert_eq!(
+        (case.service.as_str(), case.request.as_str()),
+        ("svc2", "svc2.Req")
+    );
     assert_eq!(case.outcomes[0].0, "in-process");
     assert_eq!(case.outcomes[1].0, "fidelity");
     assert_eq!(
@@ -149,12 +152,19 @@ async fn volatile_fields_do_not_count_as_differences() {
                 name: r.name,
             })
         });
-        Deployment::from_set(name, ServiceSet::builder().service(maker).build().unwrap(), "test")
+        Deployment::from_set(
+            name,
+            ServiceSet::builder().service(maker).build().unwrap(),
+            "test",
+        )
     };
     let check = ParityCheck::new([deployment("a"), deployment("b")])
         .request("maker", Make { name: "x".into() });
     let report = check.run().await.unwrap();
-    assert_eq!(report.cases[0].differences[0].mismatches.mismatches[0].path, "$.id");
+    assert_eq!(
+        report.cases[0].differences[0].mismatches.mismatches[0].path,
+        "$.id"
+    );
     let report = check
         .spec(Spec::new().volatile("id").unwrap())
         .run()
@@ -171,7 +181,10 @@ async fn a_parity_check_needs_two_deployments() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), nano_test::codes::BAD_USE);
-    assert_eq!(err.message(), "a parity check needs at least two deployments, got 1");
+    assert_eq!(
+        err.message(),
+        "a parity check needs at least two deployments, got 1"
+    );
 }
 
 #[tokio::test]
