@@ -1,10 +1,11 @@
 //! [`TestSet`]: real services and mocks in one set, with a client for the test itself.
 
 use std::fmt;
+use std::sync::Arc;
 
 use nano::{
-    AnyRequest, AnyResponse, Client, ClientHook, Ctx, NanoError, Request, Service, ServiceSet,
-    ServiceSetBuilder, SharedService,
+    AnyRequest, AnyResponse, Client, ClientHook, Ctx, Edge, NanoError, Request, Service,
+    ServiceSet, ServiceSetBuilder, SharedService,
 };
 
 use crate::calltree::{CallNode, CallRecorder};
@@ -50,10 +51,19 @@ pub struct TestSet {
     spec: Spec,
 }
 
+/// A hook kept by the builder until the set is built.
+struct SharedHook(Arc<dyn ClientHook>);
+
+impl ClientHook for SharedHook {
+    fn wrap(&self, edge: &Edge, next: SharedService) -> SharedService {
+        self.0.wrap(edge, next)
+    }
+}
+
 /// Builds a [`TestSet`]; see [`TestSet::builder`].
 pub struct TestSetBuilder {
     builder: ServiceSetBuilder,
-    hooks: Vec<Box<dyn FnOnce(ServiceSetBuilder) -> ServiceSetBuilder>>,
+    hooks: Vec<SharedHook>,
     mocks: Vec<Mock>,
     fidelity: Option<TransportFidelity>,
     caller: String,
@@ -252,7 +262,7 @@ impl TestSetBuilder {
     /// Adds a client hook. It sits inside the call recorder and outside the fidelity hook.
     #[must_use]
     pub fn hook(mut self, hook: impl ClientHook) -> Self {
-        self.hooks.push(Box::new(move |builder| builder.hook(hook)));
+        self.hooks.push(SharedHook(Arc::new(hook)));
         self
     }
 
@@ -280,8 +290,8 @@ impl TestSetBuilder {
     pub fn build(self) -> Result<TestSet, NanoError> {
         let recorder = CallRecorder::new();
         let mut builder = self.builder.hook(recorder.clone());
-        for add in self.hooks {
-            builder = add(builder);
+        for hook in self.hooks {
+            builder = builder.hook(hook);
         }
         if let Some(fidelity) = self.fidelity {
             builder = builder.hook(fidelity);

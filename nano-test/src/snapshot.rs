@@ -227,7 +227,7 @@ macro_rules! __snapshot_value {
 }
 
 /// Asserts a YAML snapshot of a response, an error, an outcome or a call tree, redacted by a
-/// [`Spec`](crate::Spec); see the [`snapshot`](crate::snapshot) module for what each value turns
+/// [`Spec`](crate::Spec); see the [`snapshot`](mod@crate::snapshot) module for what each value turns
 /// into.
 ///
 /// Forms: `snapshot!(value)`, `snapshot!(value, &spec)`, `snapshot!("name", value)`,

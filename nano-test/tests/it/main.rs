@@ -1,5 +1,6 @@
 //! Tests of the toolkit through its public API, on the example services.
 
+mod calltree;
 mod fidelity;
 mod mocks;
 mod parity;
