@@ -1,3 +1,33 @@
-//! The nano testing toolkit.
+#![doc = include_str!("../README.md")]
 
+pub mod calltree;
+pub mod codes;
+pub mod fidelity;
+pub mod mock;
+pub mod parity;
+pub mod property;
+pub mod set;
 pub mod sim;
+pub mod snapshot;
+pub mod spec;
+
+pub use calltree::{CallNode, CallOutcome, CallRecord, CallRecorder};
+pub use fidelity::TransportFidelity;
+pub use mock::{Expectation, Mock, MockCall, MockService, Sequence, Times, VerificationError};
+pub use parity::{
+    Deployment, ParityCase, ParityCheck, ParityDifference, ParityError, ParityReport,
+};
+pub use property::{GeneratedCall, Property, PropertyFailure};
+pub use set::{TestSet, TestSetBuilder};
+pub use snapshot::{Snapshot, ToSnapshot};
+pub use spec::{Matcher, Mismatch, Mismatches, Rule, Spec, Target};
+
+/// The snapshot library the [`snapshot!`] macros use, for its settings and review flow.
+pub use insta;
+/// The property-testing library of [`property`], for strategies and `prop_assert!`.
+pub use proptest;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use nano;
+}

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures_util::future::join_all;
 use nano::{AnyRequest, Client, Ctx, Edge, Outcome, Service, ServiceSet, SharedService, codes};
 use nano_test::sim::{
-    TraceOutcome, EdgeFaults, Fault, FaultPlan, InjectedFault, Latency, Sim, Simulation, TraceEntry,
+    EdgeFaults, Fault, FaultPlan, InjectedFault, Latency, Sim, Simulation, TraceEntry, TraceOutcome,
 };
 use services::api::svc2;
 

@@ -304,6 +304,16 @@ impl Ctx {
         self
     }
 
+    /// Removes every metadata entry, keeping everything else.
+    ///
+    /// Transports (and the test toolkit's transport-fidelity hook) use it: metadata lives in the
+    /// process and does not cross a wire unless a transport maps it to an explicit header.
+    #[must_use]
+    pub fn without_metadata(mut self) -> Self {
+        self.metadata = None;
+        self
+    }
+
     /// The callee's context for a call along `edge`.
     pub(crate) fn for_call(&self, edge: &Arc<Edge>) -> Ctx {
         Ctx {
@@ -383,5 +393,15 @@ mod tests {
         assert_eq!(a.metadata("user"), Some("alice"));
         assert_eq!(b.metadata("user"), Some("bob"));
         assert_eq!(b.metadata_entries().collect::<Vec<_>>(), [("user", "bob")]);
+    }
+
+    #[test]
+    fn without_metadata_keeps_the_rest() {
+        let ctx = Ctx::with_request_id("abc")
+            .with_metadata("user", "alice")
+            .without_metadata();
+        assert_eq!(ctx.metadata("user"), None);
+        assert_eq!(ctx.metadata_entries().count(), 0);
+        assert_eq!(ctx.request_id().as_str(), "abc");
     }
 }

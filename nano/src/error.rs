@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Error codes used by nano itself and by its transports.
 ///
-/// Codes starting with [`CLIENT_PREFIX`] (`C-`) mean the caller sent something wrong; every other
+/// Codes starting with [`CLIENT_PREFIX`](codes::CLIENT_PREFIX) (`C-`) mean the caller sent something wrong; every other
 /// code (and an empty code) means the server failed.
 pub mod codes {
     /// Prefix of every client-side ("the caller's fault") code.

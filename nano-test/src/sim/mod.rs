@@ -26,5 +26,5 @@ pub use network::Sim;
 pub use plan::{EdgeFaults, EdgeRule, Fault, FaultPlan, Latency, ScriptedFault};
 pub use run::{SEED_ENV, ShrunkFailure, SimFailure, Simulation};
 pub use trace::{
-    CallKey, TraceOutcome, FaultCounts, InjectedFault, ScheduledFault, SimReport, TraceEntry,
+    CallKey, FaultCounts, InjectedFault, ScheduledFault, SimReport, TraceEntry, TraceOutcome,
 };

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use super::plan::{Fault, FaultPlan};
 use super::trace::{
-    CallKey, TraceOutcome, FaultCounts, InjectedFault, ScheduledFault, SimReport, TraceEntry, digest,
+    CallKey, FaultCounts, InjectedFault, ScheduledFault, SimReport, TraceEntry, TraceOutcome,
+    digest,
 };
 
 /// Where fault decisions come from.

@@ -1,0 +1,494 @@
+//! The call tree a request caused, recorded by a [`ClientHook`]: who called whom with what, and
+//! what came back.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nano::{AnyRequest, ClientHook, Ctx, Edge, NanoError, Outcome, Service, SharedService};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::spec::{Mismatches, Spec, Target};
+
+/// How a call ended, as it would cross a wire: a response body, or an error's code and flattened
+/// message.
+///
+/// In JSON: `{"response": {...}}`, `{"error": {"code": "C-NOT-FOUND", "message": "..."}}`, or
+/// `"unfinished"` for a call whose caller stopped waiting (deadline, cancellation) before it
+/// ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// The call answered with this response body.
+    Response(Value),
+    /// The call failed.
+    Error {
+        /// The error code, empty for an uncoded error.
+        code: String,
+        /// The whole error chain as one message, as [`NanoError::flatten`] gives it.
+        message: String,
+    },
+    /// The call had not ended when it was dropped.
+    Unfinished,
+}
+
+impl CallOutcome {
+    /// The outcome of a type-erased call.
+    pub fn from_outcome(outcome: &Outcome) -> CallOutcome {
+        match outcome {
+            Ok(response) => match response.to_json_value() {
+                Ok(body) => CallOutcome::Response(body),
+                Err(err) => CallOutcome::from_error(&err),
+            },
+            Err(err) => CallOutcome::from_error(err),
+        }
+    }
+
+    /// The outcome of a typed call.
+    pub fn from_result<T: Serialize>(result: &Result<T, NanoError>) -> CallOutcome {
+        match result {
+            Ok(response) => match serde_json::to_value(response) {
+                Ok(body) => CallOutcome::Response(body),
+                Err(err) => CallOutcome::from_error(&NanoError::new(
+                    nano::codes::ENCODE,
+                    format!("cannot encode the response: {err}"),
+                )),
+            },
+            Err(err) => CallOutcome::from_error(err),
+        }
+    }
+
+    /// The outcome of a failed call: its code and its flattened message.
+    pub fn from_error(err: &NanoError) -> CallOutcome {
+        CallOutcome::Error {
+            code: err.code().to_owned(),
+            message: err.to_string(),
+        }
+    }
+
+    /// The outcome as JSON.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_else(|_| unreachable!("an outcome always encodes"))
+    }
+
+    /// Compares two outcomes of a call to `target` under `spec`: response bodies field by field,
+    /// errors by their `{"code", "message"}` body, and a response against an error as a
+    /// difference at `$`.
+    ///
+    /// # Errors
+    ///
+    /// Every difference, with a diff of both outcomes.
+    pub fn compare(
+        spec: &Spec,
+        target: &Target,
+        expected: &CallOutcome,
+        actual: &CallOutcome,
+    ) -> Result<(), Mismatches> {
+        let (expected_body, actual_body) = (expected.body(), actual.body());
+        let same_kind = std::mem::discriminant(expected) == std::mem::discriminant(actual);
+        let outcome = |mismatches: Mismatches| {
+            let diff = crate::spec::compare::text_diff(
+                &crate::spec::compare::pretty(&expected.redacted(spec, target)),
+                &crate::spec::compare::pretty(&actual.redacted(spec, target)),
+            );
+            Mismatches { diff, ..mismatches }
+        };
+        if same_kind {
+            return spec
+                .compare(target, &expected_body, &actual_body)
+                .map_err(|m| outcome(m.about(expected.kind())));
+        }
+        Err(outcome(Mismatches {
+            target: target.clone(),
+            subject: "outcome".into(),
+            mismatches: vec![crate::spec::Mismatch {
+                path: "$".into(),
+                kind: crate::spec::MismatchKind::Different,
+                expected: Some(expected.to_value()),
+                actual: Some(actual.to_value()),
+            }],
+            diff: String::new(),
+        }))
+    }
+
+    /// The outcome with its body redacted by `spec` for `target`, as it goes into a snapshot.
+    pub fn redacted(&self, spec: &Spec, target: &Target) -> Value {
+        match self {
+            CallOutcome::Response(body) => {
+                serde_json::json!({ "response": spec.redact(target, body) })
+            }
+            CallOutcome::Error { .. } => {
+                serde_json::json!({ "error": spec.redact(target, &self.body()) })
+            }
+            CallOutcome::Unfinished => self.to_value(),
+        }
+    }
+
+    /// Whether the call answered with a response.
+    pub fn is_response(&self) -> bool {
+        matches!(self, CallOutcome::Response(_))
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            CallOutcome::Response(_) => "response",
+            CallOutcome::Error { .. } => "error",
+            CallOutcome::Unfinished => "outcome",
+        }
+    }
+
+    /// The body rules apply to: the response, or `{"code", "message"}` of an error.
+    fn body(&self) -> Value {
+        match self {
+            CallOutcome::Response(body) => body.clone(),
+            CallOutcome::Error { code, message } => {
+                serde_json::json!({ "code": code, "message": message })
+            }
+            CallOutcome::Unfinished => Value::Null,
+        }
+    }
+}
+
+/// One call of a call tree and the calls it caused, in the order they started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallNode {
+    /// Who called: a service name, or the test's caller name.
+    pub caller: String,
+    /// The called service.
+    pub service: String,
+    /// The request's wire name.
+    pub request: String,
+    /// The request id of the tree.
+    pub request_id: String,
+    /// The request body as JSON.
+    pub body: Value,
+    /// How the call ended.
+    pub outcome: CallOutcome,
+    /// The calls this call caused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<CallNode>,
+}
+
+impl CallNode {
+    /// The target of this call, for spec rules and reports.
+    pub fn target(&self) -> Target {
+        Target::new(self.service.clone(), self.request.clone())
+    }
+
+    /// This node and all below it, depth first, parents before children.
+    pub fn iter(&self) -> impl Iterator<Item = &CallNode> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            let node = stack.pop()?;
+            stack.extend(node.calls.iter().rev());
+            Some(node)
+        })
+    }
+
+    /// The tree as it goes into a snapshot, as JSON: request and response bodies redacted by
+    /// `spec` (each with its own call's target), request ids replaced by `[req-1]`, `[req-2]`…
+    /// in order of appearance, so the snapshot still shows which calls shared an id.
+    pub fn redacted(&self, spec: &Spec) -> Value {
+        serde_json::to_value(self.snapshot(spec, &mut HashMap::new()))
+            .unwrap_or_else(|_| unreachable!("a redacted tree always encodes"))
+    }
+
+    /// The redacted tree with its fields in declaration order, for snapshots.
+    pub(crate) fn snapshot(&self, spec: &Spec, ids: &mut HashMap<String, usize>) -> TreeSnapshot {
+        let next = ids.len() + 1;
+        let ordinal = *ids.entry(self.request_id.clone()).or_insert(next);
+        let target = self.target();
+        TreeSnapshot {
+            caller: self.caller.clone(),
+            service: self.service.clone(),
+            request: self.request.clone(),
+            request_id: format!("[req-{ordinal}]"),
+            body: spec.redact(&target, &self.body),
+            outcome: self.outcome.redacted(spec, &target),
+            calls: self
+                .calls
+                .iter()
+                .map(|call| call.snapshot(spec, ids))
+                .collect(),
+        }
+    }
+}
+
+/// A redacted [`CallNode`], serialised in a reading order (a JSON value would sort the keys).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct TreeSnapshot {
+    caller: String,
+    service: String,
+    request: String,
+    request_id: String,
+    body: Value,
+    outcome: Value,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    calls: Vec<TreeSnapshot>,
+}
+
+impl fmt::Display for CallNode {
+    /// An indented outline: `test -> svc2 svc2.Req {"param":"x"} => response {...}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn line(node: &CallNode, depth: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let outcome = match &node.outcome {
+                CallOutcome::Response(body) => format!("response {body}"),
+                CallOutcome::Error { code, message } => format!("error {code} {message:?}"),
+                CallOutcome::Unfinished => "unfinished".to_owned(),
+            };
+            writeln!(
+                f,
+                "{:indent$}{} -> {} {} {} => {outcome}",
+                "",
+                node.caller,
+                node.service,
+                node.request,
+                node.body,
+                indent = depth * 2
+            )?;
+            node.calls
+                .iter()
+                .try_for_each(|call| line(call, depth + 1, f))
+        }
+        line(self, 0, f)
+    }
+}
+
+/// One recorded call, flat: the typed request and outcome are kept, and `parent` links it to the
+/// call during which it was made. [`CallRecorder::trees`] turns these into [`CallNode`]s.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// The record's number, unique within its recorder, in the order calls started.
+    pub id: u64,
+    /// The call during which this call was made, if it was made inside a recorded call.
+    pub parent: Option<u64>,
+    /// The caller and callee.
+    pub edge: Edge,
+    /// The context the client passed on (request id, caller, deadline, metadata…).
+    pub ctx: Ctx,
+    /// The request as the caller sent it.
+    pub request: AnyRequest,
+    /// How the call ended; `None` while running, or when the caller stopped waiting.
+    pub outcome: Option<Outcome>,
+}
+
+impl CallRecord {
+    /// The call as a tree node without children.
+    pub fn to_node(&self) -> CallNode {
+        CallNode {
+            caller: self.edge.caller().to_owned(),
+            service: self.edge.callee().to_owned(),
+            request: self.request.name().to_owned(),
+            request_id: self.ctx.request_id().to_string(),
+            body: self
+                .request
+                .to_json_value()
+                .unwrap_or_else(|err| Value::String(format!("[cannot encode: {err}]"))),
+            outcome: self
+                .outcome
+                .as_ref()
+                .map_or(CallOutcome::Unfinished, CallOutcome::from_outcome),
+            calls: Vec::new(),
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The recorded calls the current task is running inside, innermost last, as
+    /// (recorder key, record id). Each recorder finds its own entry, so recorders stack.
+    static CURRENT: Arc<Vec<(usize, u64)>>;
+}
+
+static NEXT_RECORDER_KEY: AtomicUsize = AtomicUsize::new(1);
+
+/// A [`ClientHook`] that records every call made through the set's clients, and the tree of calls
+/// each request caused.
+///
+/// Parent and child calls are linked through a tokio task-local: calls a handler makes directly
+/// (also concurrently, with `join!`) are its children; calls made from a task the handler
+/// `tokio::spawn`s show up as roots of their own.
+///
+/// ```
+/// use nano::{Ctx, ServiceSet};
+/// use nano_test::CallRecorder;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Req { pub param: String }
+/// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Resp { pub value: String }
+/// # impl nano::Request for Req { type Response = Resp; const NAME: &'static str = "svc1.Req"; }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), nano::NanoError> {
+/// let recorder = CallRecorder::new();
+/// let svc1 = nano::request_fn("svc1", |_ctx, r: Req| async move { Ok(Resp { value: r.param }) });
+/// let set = ServiceSet::builder().service(svc1).hook(recorder.clone()).build()?;
+/// set.client("test", "svc1")?.call(&Ctx::new(), Req { param: "x".into() }).await?;
+/// let tree = recorder.last_tree().expect("one call was made");
+/// assert_eq!((tree.caller.as_str(), tree.service.as_str()), ("test", "svc1"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct CallRecorder {
+    inner: Arc<RecorderInner>,
+}
+
+struct RecorderInner {
+    key: usize,
+    records: Mutex<Vec<CallRecord>>,
+}
+
+impl CallRecorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        CallRecorder {
+            inner: Arc::new(RecorderInner {
+                key: NEXT_RECORDER_KEY.fetch_add(1, Ordering::Relaxed),
+                records: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<CallRecord>> {
+        // A panic in a test while the lock is held must not hide the recorded calls.
+        self.inner
+            .records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every call recorded so far, in the order the calls started.
+    pub fn records(&self) -> Vec<CallRecord> {
+        self.lock().clone()
+    }
+
+    /// How many calls were recorded.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no call was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Forgets every recorded call.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// The recorded calls as trees: one per call made outside any recorded call (usually one per
+    /// request the test sent), in the order they started.
+    pub fn trees(&self) -> Vec<CallNode> {
+        let records = self.records();
+        let mut children: HashMap<u64, Vec<&CallRecord>> = HashMap::new();
+        let mut roots = Vec::new();
+        for record in &records {
+            match record.parent {
+                Some(parent) if records.iter().any(|r| r.id == parent) => {
+                    children.entry(parent).or_default().push(record);
+                }
+                _ => roots.push(record),
+            }
+        }
+        fn build(record: &CallRecord, children: &HashMap<u64, Vec<&CallRecord>>) -> CallNode {
+            let mut node = record.to_node();
+            node.calls = children
+                .get(&record.id)
+                .map(|kids| kids.iter().map(|kid| build(kid, children)).collect())
+                .unwrap_or_default();
+            node
+        }
+        roots
+            .into_iter()
+            .map(|root| build(root, &children))
+            .collect()
+    }
+
+    /// The tree of the most recently started root call.
+    pub fn last_tree(&self) -> Option<CallNode> {
+        self.trees().pop()
+    }
+
+    /// The trees of the request tree `request_id`, in the order they started.
+    pub fn trees_for(&self, request_id: &str) -> Vec<CallNode> {
+        self.trees()
+            .into_iter()
+            .filter(|tree| tree.request_id == request_id)
+            .collect()
+    }
+
+    fn start(&self, parent: Option<u64>, edge: &Edge, ctx: &Ctx, request: &AnyRequest) -> u64 {
+        let mut records = self.lock();
+        let id = records.last().map_or(1, |last| last.id + 1);
+        records.push(CallRecord {
+            id,
+            parent,
+            edge: edge.clone(),
+            ctx: ctx.clone(),
+            request: request.clone(),
+            outcome: None,
+        });
+        id
+    }
+
+    fn finish(&self, id: u64, outcome: &Outcome) {
+        if let Some(record) = self.lock().iter_mut().rev().find(|r| r.id == id) {
+            record.outcome = Some(outcome.clone());
+        }
+    }
+}
+
+impl Default for CallRecorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CallRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallRecorder")
+            .field("calls", &self.len())
+            .finish()
+    }
+}
+
+impl ClientHook for CallRecorder {
+    fn wrap(&self, edge: &Edge, next: SharedService) -> SharedService {
+        SharedService::new(Recording {
+            recorder: self.clone(),
+            edge: edge.clone(),
+            next,
+        })
+    }
+}
+
+/// The service a recorder puts in front of each callee.
+struct Recording {
+    recorder: CallRecorder,
+    edge: Edge,
+    next: SharedService,
+}
+
+impl Service for Recording {
+    fn name(&self) -> &str {
+        self.edge.callee()
+    }
+
+    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
+        let key = self.recorder.inner.key;
+        let stack = CURRENT.try_with(Arc::clone).unwrap_or_default();
+        let parent = stack
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, id)| *id);
+        let id = self.recorder.start(parent, &self.edge, &ctx, &req);
+        let mut inner = Vec::clone(&stack);
+        inner.push((key, id));
+        let outcome = CURRENT
+            .scope(Arc::new(inner), self.next.handle(ctx, req))
+            .await;
+        self.recorder.finish(id, &outcome);
+        outcome
+    }
+}

@@ -1,0 +1,331 @@
+//! [`TestSet`]: real services and mocks in one set, with a client for the test itself.
+
+use std::fmt;
+use std::sync::Arc;
+
+use nano::{
+    AnyRequest, AnyResponse, Client, ClientHook, Ctx, Edge, NanoError, Request, Service,
+    ServiceSet, ServiceSetBuilder, SharedService,
+};
+
+use crate::calltree::{CallNode, CallRecorder};
+use crate::fidelity::TransportFidelity;
+use crate::mock::{Mock, VerificationError};
+use crate::spec::Spec;
+
+/// The caller name a [`TestSet`] calls its services under unless told otherwise.
+pub const DEFAULT_CALLER: &str = "test";
+
+/// A set of real services and mocks for one test, built in one expression.
+///
+/// Every call through the set is recorded as a call tree (for
+/// [`snapshot!`](crate::snapshot!) and assertions); [`fidelity`](TestSetBuilder::fidelity)
+/// puts a simulated transport between every caller and callee. The mocks the set owns are
+/// verified when it is dropped (unless the test is already panicking) or by
+/// [`verify`](TestSet::verify).
+///
+/// ```
+/// use nano::{Ctx, NanoError};
+/// use nano_test::{Mock, TestSet};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] pub struct Req { pub param: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] pub struct Resp { pub value: String }
+/// # impl nano::Request for Req { type Response = Resp; const NAME: &'static str = "svc1.Req"; }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), NanoError> {
+/// let t = TestSet::builder()
+///     .mock(Mock::answering("svc1", |_ctx, r: Req| Ok(Resp { value: format!("svc1_{}", r.param) })))
+///     .fidelity()
+///     .build()?;
+/// let resp = t.call("svc1", Req { param: "x".into() }).await?;
+/// assert_eq!(resp.value, "svc1_x");
+/// assert_eq!(t.mock("svc1").unwrap().calls()[0].caller(), Some("test"));
+/// assert_eq!(t.last_call_tree().unwrap().service, "svc1");
+/// # Ok(()) }
+/// ```
+pub struct TestSet {
+    set: ServiceSet,
+    caller: String,
+    mocks: Vec<Mock>,
+    recorder: CallRecorder,
+    spec: Spec,
+}
+
+/// A hook kept by the builder until the set is built.
+struct SharedHook(Arc<dyn ClientHook>);
+
+impl ClientHook for SharedHook {
+    fn wrap(&self, edge: &Edge, next: SharedService) -> SharedService {
+        self.0.wrap(edge, next)
+    }
+}
+
+/// Builds a [`TestSet`]; see [`TestSet::builder`].
+pub struct TestSetBuilder {
+    builder: ServiceSetBuilder,
+    hooks: Vec<SharedHook>,
+    mocks: Vec<Mock>,
+    fidelity: Option<TransportFidelity>,
+    caller: String,
+    spec: Spec,
+}
+
+impl TestSet {
+    /// Starts building a test set.
+    pub fn builder() -> TestSetBuilder {
+        TestSetBuilder {
+            builder: ServiceSet::builder(),
+            hooks: Vec::new(),
+            mocks: Vec::new(),
+            fidelity: None,
+            caller: DEFAULT_CALLER.to_owned(),
+            spec: Spec::default(),
+        }
+    }
+
+    /// A client for calls from the test (under its caller name) to `service`.
+    ///
+    /// # Errors
+    ///
+    /// `S-UNKNOWN-SERVICE` when `service` is not in the set.
+    pub fn client(&self, service: &str) -> Result<Client, NanoError> {
+        self.set.client(&self.caller, service)
+    }
+
+    /// Sends `request` to `service` under a fresh [`Ctx`].
+    ///
+    /// # Errors
+    ///
+    /// The call's error, or `S-UNKNOWN-SERVICE` when `service` is not in the set.
+    pub async fn call<R: Request>(
+        &self,
+        service: &str,
+        request: R,
+    ) -> Result<R::Response, NanoError> {
+        self.call_with(&Ctx::new(), service, request).await
+    }
+
+    /// Sends `request` to `service` under `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](TestSet::call).
+    pub async fn call_with<R: Request>(
+        &self,
+        ctx: &Ctx,
+        service: &str,
+        request: R,
+    ) -> Result<R::Response, NanoError> {
+        self.client(service)?.call(ctx, request).await
+    }
+
+    /// Sends a type-erased request to `service` under `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](TestSet::call).
+    pub async fn call_any(
+        &self,
+        ctx: &Ctx,
+        service: &str,
+        request: AnyRequest,
+    ) -> Result<AnyResponse, NanoError> {
+        self.client(service)?.call_any(ctx, request).await
+    }
+
+    /// The underlying set.
+    pub fn set(&self) -> &ServiceSet {
+        &self.set
+    }
+
+    /// The caller name the test calls under.
+    pub fn caller(&self) -> &str {
+        &self.caller
+    }
+
+    /// The mock of `service`, if the set owns one.
+    pub fn mock(&self, service: &str) -> Option<&Mock> {
+        self.mocks.iter().find(|mock| mock.name() == service)
+    }
+
+    /// The spec snapshots and mocks of this set use.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// The recorder of every call made through the set.
+    pub fn recorder(&self) -> &CallRecorder {
+        &self.recorder
+    }
+
+    /// Every call tree so far, one per call the test made, in order.
+    pub fn call_trees(&self) -> Vec<CallNode> {
+        self.recorder.trees()
+    }
+
+    /// The call tree of the test's most recent call.
+    pub fn last_call_tree(&self) -> Option<CallNode> {
+        self.recorder.last_tree()
+    }
+
+    /// Verifies every mock the set owns.
+    ///
+    /// # Errors
+    ///
+    /// The problems of every mock that fails verification.
+    pub fn try_verify(&self) -> Result<(), Vec<VerificationError>> {
+        let failures: Vec<VerificationError> = self
+            .mocks
+            .iter()
+            .filter_map(|mock| mock.try_verify().err())
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures)
+        }
+    }
+
+    /// Verifies every mock the set owns and panics with all their problems.
+    ///
+    /// # Panics
+    ///
+    /// When a mock fails verification.
+    #[track_caller]
+    pub fn verify(&self) {
+        if let Err(failures) = self.try_verify() {
+            let text: Vec<String> = failures.iter().map(ToString::to_string).collect();
+            panic!("{}", text.join("\n"));
+        }
+    }
+
+    /// Takes the mocks out of the set, so the set no longer verifies them on drop.
+    pub fn into_mocks(mut self) -> Vec<Mock> {
+        std::mem::take(&mut self.mocks)
+    }
+}
+
+impl fmt::Debug for TestSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestSet")
+            .field("set", &self.set)
+            .field("caller", &self.caller)
+            .field("mocks", &self.mocks)
+            .finish()
+    }
+}
+
+impl TestSetBuilder {
+    /// Adds a real service.
+    #[must_use]
+    pub fn service(mut self, service: impl Service) -> Self {
+        self.builder = self.builder.service(service);
+        self
+    }
+
+    /// Adds an already erased service.
+    #[must_use]
+    pub fn shared(mut self, service: SharedService) -> Self {
+        self.builder = self.builder.shared(service);
+        self
+    }
+
+    /// Adds services with a function over the builder, e.g. `services::all`.
+    #[must_use]
+    pub fn services(mut self, add: impl FnOnce(ServiceSetBuilder) -> ServiceSetBuilder) -> Self {
+        self.builder = add(self.builder);
+        self
+    }
+
+    /// Adds a mock; the set owns it, verifies it on drop and gives it back with
+    /// [`TestSet::mock`].
+    #[must_use]
+    pub fn mock(mut self, mock: Mock) -> Self {
+        self.builder = self.builder.service(mock.service());
+        self.mocks.push(mock);
+        self
+    }
+
+    /// Puts a simulated transport between every caller and callee; see [`TransportFidelity`].
+    #[must_use]
+    pub fn fidelity(self) -> Self {
+        self.with_fidelity(TransportFidelity::new())
+    }
+
+    /// Like [`fidelity`](TestSetBuilder::fidelity) with a configured hook.
+    #[must_use]
+    pub fn with_fidelity(mut self, fidelity: TransportFidelity) -> Self {
+        self.fidelity = Some(fidelity);
+        self
+    }
+
+    /// Adds a client hook. It sits inside the call recorder and outside the fidelity hook.
+    #[must_use]
+    pub fn hook(mut self, hook: impl ClientHook) -> Self {
+        self.hooks.push(SharedHook(Arc::new(hook)));
+        self
+    }
+
+    /// The caller name the test calls under (default [`DEFAULT_CALLER`]).
+    #[must_use]
+    pub fn caller(mut self, caller: impl Into<String>) -> Self {
+        self.caller = caller.into();
+        self
+    }
+
+    /// The spec for snapshots and for mocks that were not given their own.
+    #[must_use]
+    pub fn spec(mut self, spec: Spec) -> Self {
+        self.spec = spec;
+        self
+    }
+
+    /// Builds the set: the call recorder outermost, then the added hooks, then the fidelity hook
+    /// next to the callee, so recordings show what the caller sent and got back.
+    ///
+    /// # Errors
+    ///
+    /// What [`ServiceSetBuilder::build`] reports (a missing dependency, a duplicate name, a
+    /// failed init).
+    pub fn build(self) -> Result<TestSet, NanoError> {
+        let recorder = CallRecorder::new();
+        let mut builder = self.builder.hook(recorder.clone());
+        for hook in self.hooks {
+            builder = builder.hook(hook);
+        }
+        if let Some(fidelity) = self.fidelity {
+            builder = builder.hook(fidelity);
+        }
+        for mock in &self.mocks {
+            mock.default_spec(&self.spec);
+        }
+        let set = match builder.build() {
+            Ok(set) => set,
+            Err(err) => {
+                // The set never ran: its mocks have nothing to verify, and a verification panic
+                // would hide the build error.
+                for mock in self.mocks {
+                    let _ = mock.finish();
+                }
+                return Err(err);
+            }
+        };
+        Ok(TestSet {
+            set,
+            caller: self.caller,
+            mocks: self.mocks,
+            recorder,
+            spec: self.spec,
+        })
+    }
+}
+
+impl fmt::Debug for TestSetBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestSetBuilder")
+            .field("mocks", &self.mocks)
+            .field("fidelity", &self.fidelity)
+            .field("caller", &self.caller)
+            .finish()
+    }
+}
