@@ -395,3 +395,19 @@ fn replaying_a_schedule_injects_exactly_that_schedule() {
     let report = simulation.replay(&[], every_get_req_succeeds).unwrap();
     assert_eq!(report.faults.total(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_trace_snapshots_with_the_toolkit_helpers() {
+    let plan = FaultPlan::new(21)
+        .all_edges(EdgeFaults::new().latency(Latency::uniform(ms(10), ms(30))))
+        .nth_call_to("svc4", 2, Fault::Drop);
+    let sim = Sim::new(plan);
+    let svc2 = svc2_through(&sim, None);
+    for _ in 0..2 {
+        let _ = svc2.call(&sim.ctx(), svc2::GetReq {}).await;
+    }
+    sim.partition(&["svc1"]);
+    let _ = svc2.call(&sim.ctx(), svc2::Req { param: "x".into() }).await;
+    nano_test::snapshot!("sim_trace", sim.trace());
+    nano_test::snapshot!("sim_report", sim.report());
+}

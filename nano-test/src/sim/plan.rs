@@ -17,7 +17,7 @@ pub enum Latency {
         #[serde(with = "millis")]
         ms: Duration,
     },
-    /// A delay drawn uniformly from `[min, max]`.
+    /// A delay drawn uniformly from the whole milliseconds in `[min, max]`.
     Uniform {
         /// The shortest delay.
         #[serde(with = "millis")]
@@ -44,9 +44,11 @@ impl Latency {
         match *self {
             Latency::None => Duration::ZERO,
             Latency::Fixed { ms } => ms,
+            // Whole milliseconds: tokio's timer has millisecond resolution, so finer samples
+            // would show up in traces as delays that did not happen.
             Latency::Uniform { min_ms, max_ms } => {
-                let span = (max_ms - min_ms).as_micros() as u64;
-                min_ms + Duration::from_micros(rng.u64(0..=span))
+                let (min, max) = (min_ms.as_millis() as u64, max_ms.as_millis() as u64);
+                Duration::from_millis(rng.u64(min..=max))
             }
         }
     }
