@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use nano::{AnyRequest, ClientHook, Ctx, Edge, NanoError, Outcome, Service, SharedService};
@@ -153,6 +153,7 @@ impl CallOutcome {
 
 /// One call of a call tree and the calls it caused, in the order they started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CallNode {
     /// Who called: a service name, or the test's caller name.
     pub caller: String,
@@ -160,7 +161,8 @@ pub struct CallNode {
     pub service: String,
     /// The request's wire name.
     pub request: String,
-    /// The request id of the tree.
+    /// The request id of the tree; empty where ids are left out (scenario files).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub request_id: String,
     /// The request body as JSON.
     pub body: Value,
@@ -334,6 +336,7 @@ pub struct CallRecorder {
 
 struct RecorderInner {
     key: usize,
+    next_id: AtomicU64,
     records: Mutex<Vec<CallRecord>>,
 }
 
@@ -343,6 +346,7 @@ impl CallRecorder {
         CallRecorder {
             inner: Arc::new(RecorderInner {
                 key: NEXT_RECORDER_KEY.fetch_add(1, Ordering::Relaxed),
+                next_id: AtomicU64::new(1),
                 records: Mutex::new(Vec::new()),
             }),
         }
@@ -379,12 +383,16 @@ impl CallRecorder {
     /// The recorded calls as trees: one per call made outside any recorded call (usually one per
     /// request the test sent), in the order they started.
     pub fn trees(&self) -> Vec<CallNode> {
-        let records = self.records();
+        Self::build_trees(&self.records())
+    }
+
+    fn build_trees(records: &[CallRecord]) -> Vec<CallNode> {
+        let ids: std::collections::HashSet<u64> = records.iter().map(|r| r.id).collect();
         let mut children: HashMap<u64, Vec<&CallRecord>> = HashMap::new();
         let mut roots = Vec::new();
-        for record in &records {
+        for record in records {
             match record.parent {
-                Some(parent) if records.iter().any(|r| r.id == parent) => {
+                Some(parent) if ids.contains(&parent) => {
                     children.entry(parent).or_default().push(record);
                 }
                 _ => roots.push(record),
@@ -404,6 +412,43 @@ impl CallRecorder {
             .collect()
     }
 
+    /// Removes every finished root call and the calls below it from the recorder, and returns
+    /// them as trees. A long-running recorder (e.g. on a server) calls this after each request so
+    /// that memory holds only requests in flight.
+    pub fn take_finished_trees(&self) -> Vec<CallNode> {
+        let mut records = self.lock();
+        let ids: std::collections::HashSet<u64> = records.iter().map(|r| r.id).collect();
+        let is_root = |r: &CallRecord| r.parent.is_none_or(|p| !ids.contains(&p));
+        let mut taken: std::collections::HashSet<u64> = records
+            .iter()
+            .filter(|r| is_root(r) && r.outcome.is_some())
+            .map(|r| r.id)
+            .collect();
+        if taken.is_empty() {
+            return Vec::new();
+        }
+        // Records are in start order, so a parent is always seen before its children.
+        for record in records.iter() {
+            if record.parent.is_some_and(|p| taken.contains(&p)) {
+                taken.insert(record.id);
+            }
+        }
+        let (finished, kept): (Vec<_>, Vec<_>) =
+            records.drain(..).partition(|r| taken.contains(&r.id));
+        *records = kept;
+        drop(records);
+        Self::build_trees(&finished)
+    }
+
+    /// Whether the current task is inside a call this recorder recorded (so a call it makes now
+    /// is a child, not a root).
+    pub fn in_recorded_call(&self) -> bool {
+        let key = self.inner.key;
+        CURRENT
+            .try_with(|stack| stack.iter().any(|(k, _)| *k == key))
+            .unwrap_or(false)
+    }
+
     /// The tree of the most recently started root call.
     pub fn last_tree(&self) -> Option<CallNode> {
         self.trees().pop()
@@ -418,8 +463,9 @@ impl CallRecorder {
     }
 
     fn start(&self, parent: Option<u64>, edge: &Edge, ctx: &Ctx, request: &AnyRequest) -> u64 {
+        // Ids come from a counter, not the last record, because finished trees are taken out.
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut records = self.lock();
-        let id = records.last().map_or(1, |last| last.id + 1);
         records.push(CallRecord {
             id,
             parent,

@@ -6,6 +6,7 @@ pub mod fidelity;
 pub mod mock;
 pub mod parity;
 pub mod property;
+pub mod scenario;
 pub mod set;
 pub mod sim;
 pub mod snapshot;

@@ -74,7 +74,7 @@ impl fmt::Display for Mismatch {
             }
             MismatchKind::NotMatched { matcher } => write!(
                 f,
-                "{}: expected a value that is {matcher}, found {} (expected side: {})",
+                "{}: found {}, which the matcher `{matcher}` rejects (recorded: {})",
                 self.path,
                 show(&self.actual),
                 show(&self.expected)

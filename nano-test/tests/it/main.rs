@@ -5,6 +5,7 @@ mod fidelity;
 mod mocks;
 mod parity;
 mod properties;
+mod scenario;
 mod snapshots;
 mod spec;
 

@@ -100,7 +100,7 @@ async fn the_rule_matches_mock_expectations() {
         .unwrap_err();
     assert!(
         err.message()
-            .contains("$.id: expected a value that is matches ^[0-9a-f]{32}$, found \"nope\""),
+            .contains("$.id: found \"nope\", which the matcher `matches ^[0-9a-f]{32}$` rejects"),
         "{err}"
     );
     let problems = t.into_mocks().pop().unwrap().finish().unwrap_err().problems;

@@ -25,3 +25,15 @@ macro_rules! string_message {
     };
 }
 pub(crate) use string_message;
+
+/// Every request type of the example services, e.g. to decode recorded scenarios.
+pub fn request_types() -> Vec<&'static nano::RequestType> {
+    use nano::RequestType;
+    vec![
+        RequestType::of::<svc1::Req>(),
+        RequestType::of::<svc2::Req>(),
+        RequestType::of::<svc2::GetReq>(),
+        RequestType::of::<svc3::Req>(),
+        RequestType::of::<svc4::Req>(),
+    ]
+}

@@ -1,0 +1,119 @@
+//! [`Registry`]: turns the wire names and JSON bodies of a scenario back into typed values.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use nano::{AnyRequest, AnyResponse, NanoError, Request, RequestType};
+
+use crate::calltree::CallOutcome;
+
+/// The request types a replay may meet, by wire name.
+///
+/// ```
+/// use nano_test::scenario::Registry;
+/// use services::api::svc1;
+///
+/// let registry = Registry::new().with::<svc1::Req>();
+/// let request = registry.decode_request("svc1.Req", &serde_json::json!({"param": "x"}))?;
+/// assert_eq!(request.downcast_ref::<svc1::Req>().unwrap().param, "x");
+/// # Ok::<(), nano::NanoError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Registry {
+    types: BTreeMap<&'static str, &'static RequestType>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `R`.
+    #[must_use]
+    pub fn with<R: Request>(mut self) -> Self {
+        self.add(RequestType::of::<R>());
+        self
+    }
+
+    /// Adds a request type.
+    pub fn add(&mut self, request_type: &'static RequestType) {
+        self.types.insert(request_type.name(), request_type);
+    }
+
+    /// Adds every request type of `types`.
+    #[must_use]
+    pub fn with_all(mut self, types: impl IntoIterator<Item = &'static RequestType>) -> Self {
+        types.into_iter().for_each(|t| self.add(t));
+        self
+    }
+
+    /// The request type with wire name `name`.
+    ///
+    /// # Errors
+    ///
+    /// `C-BAD-SPEC` naming the known types when `name` is not registered.
+    pub fn get(&self, name: &str) -> Result<&'static RequestType, NanoError> {
+        self.types.get(name).copied().ok_or_else(|| {
+            NanoError::new(
+                crate::codes::BAD_SPEC,
+                format!(
+                    "request type {name} is not registered for replay (registered: {})",
+                    self.types.keys().copied().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Decodes a recorded request body, exactly as a transport would decode it.
+    ///
+    /// # Errors
+    ///
+    /// `C-BAD-SPEC` for an unregistered type; `C-BAD-REQUEST` when the body does not decode
+    /// (which is what a recorded bad request is meant to produce).
+    pub fn decode_request(
+        &self,
+        name: &str,
+        body: &serde_json::Value,
+    ) -> Result<AnyRequest, NanoError> {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        self.get(name)?.decode_request(&bytes)
+    }
+
+    /// The recorded outcome of a call of request type `name`, as the callee would produce it.
+    ///
+    /// # Errors
+    ///
+    /// `C-BAD-SPEC` for an unregistered type or an unfinished outcome (which has no value);
+    /// `S-BAD-RESPONSE` when a recorded response does not decode.
+    pub fn decode_outcome(
+        &self,
+        name: &str,
+        outcome: &CallOutcome,
+    ) -> Result<Result<AnyResponse, NanoError>, NanoError> {
+        match outcome {
+            CallOutcome::Response(body) => {
+                let bytes = serde_json::to_vec(body).unwrap_or_default();
+                Ok(Ok(self.get(name)?.decode_response(&bytes)?))
+            }
+            CallOutcome::Error { code, message } => {
+                Ok(Err(NanoError::new(code.clone(), message.clone())))
+            }
+            CallOutcome::Unfinished => Err(NanoError::new(
+                crate::codes::BAD_SPEC,
+                "an unfinished call has no outcome to replay",
+            )),
+        }
+    }
+
+    /// The registered wire names.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.types.keys().copied()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.types.keys()).finish()
+    }
+}

@@ -1,0 +1,529 @@
+//! Replaying scenarios: against a whole set, against one service with its dependencies answered
+//! from the recording, and against any deployment.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nano::{
+    AnyRequest, Client, ClientHook, Ctx, Edge, NanoError, Outcome, Service, ServiceSetBuilder,
+    SharedService,
+};
+
+use super::file::Scenario;
+use super::registry::Registry;
+use crate::calltree::{CallNode, CallOutcome, CallRecorder};
+use crate::parity::Deployment;
+use crate::spec::{Spec, Target};
+
+/// One difference between a replay and its recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayProblem {
+    /// The call it concerns, e.g. `svc2 -> svc1 svc1.Req`.
+    pub call: String,
+    /// What differs, with a field-level diff where there is one.
+    pub detail: String,
+}
+
+impl fmt::Display for ReplayProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call {}: {}", self.call, self.detail.trim_end())
+    }
+}
+
+/// A replay that did not reproduce its recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayFailure {
+    /// The scenario's name.
+    pub scenario: String,
+    /// How it was replayed: `whole set`, `isolated <service>`, or a deployment's name.
+    pub mode: String,
+    /// Every difference found.
+    pub problems: Vec<ReplayProblem>,
+}
+
+impl ReplayFailure {
+    fn new(scenario: &Scenario, mode: impl Into<String>, problems: Vec<ReplayProblem>) -> Self {
+        ReplayFailure {
+            scenario: scenario.name.clone(),
+            mode: mode.into(),
+            problems,
+        }
+    }
+
+    /// The first problem, in one line (for tables).
+    pub fn first_difference(&self) -> String {
+        self.problems.first().map_or_else(String::new, |p| {
+            let first_line = p
+                .detail
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            format!("{}: {}", p.call, first_line.trim())
+        })
+    }
+}
+
+impl fmt::Display for ReplayFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        writeln!(
+            f,
+            "scenario {:?} ({}): {count} difference{}",
+            self.scenario,
+            self.mode,
+            if count == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            writeln!(f, "- {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ReplayFailure {}
+
+fn describe(caller: &str, service: &str, request: &str) -> String {
+    format!("{caller} -> {service} {request}")
+}
+
+fn node_name(node: &CallNode) -> String {
+    describe(&node.caller, &node.service, &node.request)
+}
+
+/// Sends the root request of `scenario` with `client` and returns how it ended. A body that does
+/// not decode ends with the decoding error, as it would at a transport's edge.
+///
+/// # Errors
+///
+/// `C-BAD-SPEC` when the root request type is not in the registry.
+pub async fn send_root(
+    scenario: &Scenario,
+    registry: &Registry,
+    client: &Client,
+    ctx: &Ctx,
+) -> Result<CallOutcome, NanoError> {
+    let root = &scenario.root;
+    registry.get(&root.request)?;
+    Ok(match registry.decode_request(&root.request, &root.body) {
+        Ok(request) => CallOutcome::from_outcome(&client.call_any(ctx, request).await),
+        Err(err) => CallOutcome::from_error(&err),
+    })
+}
+
+/// Compares an outcome of `node`'s call with the recorded one under `spec`.
+pub fn compare_outcome(
+    spec: &Spec,
+    node: &CallNode,
+    actual: &CallOutcome,
+) -> Option<ReplayProblem> {
+    let target = Target::new(node.service.clone(), node.request.clone());
+    CallOutcome::compare(spec, &target, &node.outcome, actual)
+        .err()
+        .map(|mismatches| ReplayProblem {
+            call: node_name(node),
+            detail: mismatches.to_string(),
+        })
+}
+
+/// Compares a replayed call tree with the recorded one under `spec`: the same calls (caller,
+/// service, request type) in the same order under each call, equal bodies and outcomes. Calls
+/// that were recorded but not made are reported as missing, calls made but not recorded as
+/// unexpected.
+pub fn compare_trees(spec: &Spec, expected: &CallNode, actual: &CallNode) -> Vec<ReplayProblem> {
+    let mut problems = Vec::new();
+    compare_node(spec, expected, actual, &mut problems);
+    problems
+}
+
+fn same_call(a: &CallNode, b: &CallNode) -> bool {
+    a.caller == b.caller && a.service == b.service && a.request == b.request
+}
+
+fn compare_node(spec: &Spec, expected: &CallNode, actual: &CallNode, out: &mut Vec<ReplayProblem>) {
+    let target = Target::new(expected.service.clone(), expected.request.clone());
+    if let Err(mismatches) = spec.compare(&target, &expected.body, &actual.body) {
+        out.push(ReplayProblem {
+            call: node_name(expected),
+            detail: mismatches.about("request").to_string(),
+        });
+    }
+    if let Some(problem) = compare_outcome(spec, expected, &actual.outcome) {
+        out.push(problem);
+    }
+    let mut used = vec![false; actual.calls.len()];
+    for child in &expected.calls {
+        let found = actual
+            .calls
+            .iter()
+            .enumerate()
+            .find(|(i, candidate)| !used[*i] && same_call(child, candidate));
+        match found {
+            Some((index, candidate)) => {
+                used[index] = true;
+                compare_node(spec, child, candidate, out);
+            }
+            None => out.push(ReplayProblem {
+                call: node_name(child),
+                detail: format!("missing: recorded with body {} but not made", child.body),
+            }),
+        }
+    }
+    for (index, extra) in actual.calls.iter().enumerate() {
+        if !used[index] {
+            out.push(ReplayProblem {
+                call: node_name(extra),
+                detail: format!("unexpected: made with body {} but not recorded", extra.body),
+            });
+        }
+    }
+}
+
+/// A hook that makes calls to `services` fail with `S-UNAVAILABLE`, as a transport does when a
+/// peer is down. This is how in-process replays honour [`Scenario::unreachable`].
+#[derive(Debug, Clone)]
+pub struct Unreachable {
+    services: Arc<Vec<String>>,
+}
+
+impl Unreachable {
+    /// Makes `services` unreachable.
+    pub fn new(services: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Unreachable {
+            services: Arc::new(services.into_iter().map(Into::into).collect()),
+        }
+    }
+}
+
+impl ClientHook for Unreachable {
+    fn wrap(&self, edge: &Edge, next: SharedService) -> SharedService {
+        if !self.services.iter().any(|s| s == edge.callee()) {
+            return next;
+        }
+        let callee = edge.callee().to_owned();
+        SharedService::new(nano::service_fn(callee.clone(), move |_ctx, _req| {
+            let callee = callee.clone();
+            async move { Err(NanoError::unavailable(format!("{callee} is unreachable"))) }
+        }))
+    }
+}
+
+/// Replays `scenario` against the services of `builder`: sends the recorded root request,
+/// compares the outcome and, when `compare_tree` is set, the whole call tree.
+///
+/// # Errors
+///
+/// Every difference, or a problem building the set or decoding the scenario.
+pub async fn replay_set(
+    scenario: &Scenario,
+    registry: &Registry,
+    builder: ServiceSetBuilder,
+    compare_tree: bool,
+) -> Result<(), ReplayFailure> {
+    let mode = "whole set";
+    let fail = |detail: String| {
+        ReplayFailure::new(
+            scenario,
+            mode,
+            vec![ReplayProblem {
+                call: node_name(&scenario.root),
+                detail,
+            }],
+        )
+    };
+    let recorder = CallRecorder::new();
+    let mut builder = builder.hook(recorder.clone());
+    if !scenario.unreachable.is_empty() {
+        builder = builder.hook(Unreachable::new(scenario.unreachable.iter().cloned()));
+    }
+    let set = builder
+        .build()
+        .map_err(|err| fail(format!("cannot build the set: {err}")))?;
+    let root = &scenario.root;
+    let client = set
+        .client(&root.caller, &root.service)
+        .map_err(|err| fail(err.to_string()))?;
+    let outcome = send_root(scenario, registry, &client, &Ctx::new())
+        .await
+        .map_err(|err| fail(err.to_string()))?;
+
+    let mut problems: Vec<ReplayProblem> = compare_outcome(&scenario.spec, root, &outcome)
+        .into_iter()
+        .collect();
+    if compare_tree && problems.is_empty() {
+        match recorder.last_tree() {
+            Some(actual) => problems.extend(compare_trees(&scenario.spec, root, &actual)),
+            // A request that did not decode never reached the set, as recorded.
+            None if root.calls.is_empty() => {}
+            None => problems.push(ReplayProblem {
+                call: node_name(root),
+                detail: "no call reached the set".into(),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ReplayFailure::new(scenario, mode, problems))
+    }
+}
+
+/// Replays the root request of `scenario` against `deployment` and compares the outcome.
+///
+/// # Errors
+///
+/// The difference, or a problem reaching the deployment or decoding the scenario.
+pub async fn replay_outcome(
+    scenario: &Scenario,
+    registry: &Registry,
+    deployment: &Deployment,
+) -> Result<(), ReplayFailure> {
+    let root = &scenario.root;
+    let fail = |detail: String| {
+        ReplayFailure::new(
+            scenario,
+            deployment.name(),
+            vec![ReplayProblem {
+                call: node_name(root),
+                detail,
+            }],
+        )
+    };
+    let client = deployment
+        .client(&root.service)
+        .map_err(|e| fail(e.to_string()))?;
+    let outcome = send_root(scenario, registry, &client, &Ctx::new())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    match compare_outcome(&scenario.spec, root, &outcome) {
+        None => Ok(()),
+        Some(problem) => Err(ReplayFailure::new(
+            scenario,
+            deployment.name(),
+            vec![problem],
+        )),
+    }
+}
+
+/// A recorded call waiting to be replayed.
+#[derive(Debug, Clone)]
+struct Recorded {
+    node: CallNode,
+    used: bool,
+}
+
+/// A service that answers from a recording: each call is matched (request type and body, under
+/// the spec) with the first unused recorded call of the same request, which answers with its
+/// recorded outcome. Repeated identical requests therefore get their recorded answers in recorded
+/// order, even when the dependency answered differently each time.
+///
+/// Calls that match nothing answer `S-UNEXPECTED-CALL` and are reported by
+/// [`problems`](RecordedService::problems), as are recorded calls that were never made.
+#[derive(Clone)]
+pub struct RecordedService {
+    name: String,
+    registry: Registry,
+    spec: Spec,
+    state: Arc<Mutex<RecordedState>>,
+}
+
+#[derive(Debug, Default)]
+struct RecordedState {
+    calls: Vec<Recorded>,
+    unexpected: Vec<ReplayProblem>,
+}
+
+impl RecordedService {
+    /// A stand-in for `name` answering the recorded `calls` (those of them addressed to `name`).
+    pub fn new<'a>(
+        name: impl Into<String>,
+        calls: impl IntoIterator<Item = &'a CallNode>,
+        registry: &Registry,
+        spec: &Spec,
+    ) -> Self {
+        let name = name.into();
+        let calls = calls
+            .into_iter()
+            .filter(|call| call.service == name)
+            .map(|node| Recorded {
+                node: node.clone(),
+                used: false,
+            })
+            .collect();
+        RecordedService {
+            name,
+            registry: registry.clone(),
+            spec: spec.clone(),
+            state: Arc::new(Mutex::new(RecordedState {
+                calls,
+                unexpected: Vec::new(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RecordedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Unexpected calls so far, and every recorded call not made (yet).
+    pub fn problems(&self) -> Vec<ReplayProblem> {
+        let state = self.lock();
+        let mut problems = state.unexpected.clone();
+        problems.extend(
+            state
+                .calls
+                .iter()
+                .filter(|c| !c.used)
+                .map(|c| ReplayProblem {
+                    call: node_name(&c.node),
+                    detail: format!("missing: recorded with body {} but not made", c.node.body),
+                }),
+        );
+        problems
+    }
+
+    fn answer(&self, caller: &str, request: &AnyRequest) -> Result<CallNode, NanoError> {
+        let body = request.to_json_value()?;
+        let target = Target::new(self.name.clone(), request.name());
+        let mut state = self.lock();
+        let found = state.calls.iter_mut().find(|c| {
+            !c.used
+                && c.node.request == request.name()
+                && self.spec.compare(&target, &c.node.body, &body).is_ok()
+        });
+        if let Some(recorded) = found {
+            recorded.used = true;
+            return Ok(recorded.node.clone());
+        }
+        let closest = state
+            .calls
+            .iter()
+            .find(|c| !c.used && c.node.request == request.name())
+            .map(|c| match self.spec.compare(&target, &c.node.body, &body) {
+                Err(mismatches) => {
+                    format!("\nclosest recorded call:\n{}", mismatches.about("request"))
+                }
+                Ok(()) => String::new(),
+            })
+            .unwrap_or_default();
+        let detail = format!("unexpected: made with body {body} but not recorded{closest}");
+        state.unexpected.push(ReplayProblem {
+            call: describe(caller, &self.name, request.name()),
+            detail: detail.clone(),
+        });
+        Err(NanoError::new(
+            crate::codes::UNEXPECTED_CALL,
+            format!("{} has no recorded answer: {detail}", self.name),
+        ))
+    }
+}
+
+impl fmt::Debug for RecordedService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordedService")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl Service for RecordedService {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
+        let caller = ctx.caller().unwrap_or_default().to_owned();
+        let recorded = self.answer(&caller, &req)?;
+        match self
+            .registry
+            .decode_outcome(&recorded.request, &recorded.outcome)
+        {
+            Ok(outcome) => outcome,
+            // The caller gave up on this call when it was recorded; it waits for its deadline
+            // again.
+            Err(_) if recorded.outcome == CallOutcome::Unfinished => {
+                std::future::pending::<()>().await;
+                unreachable!("pending never completes")
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// Replays every recorded call *to* one service in isolation: the service under test is real, all
+/// its dependencies answer from the recording ([`RecordedService`]), each recorded incoming
+/// request is sent again and its outcome compared. Unexpected extra calls to dependencies and
+/// recorded calls that were not made are reported too.
+///
+/// `make_service` builds a fresh service under test for each incoming call; `dependencies` names
+/// every service it resolves in `init` (each gets a recorded stand-in, empty when the recording
+/// has no call to it).
+///
+/// # Errors
+///
+/// Every difference, or a problem building the set or decoding the scenario.
+pub async fn replay_isolated<S: Service>(
+    scenario: &Scenario,
+    registry: &Registry,
+    make_service: impl Fn() -> S,
+    dependencies: &[&str],
+) -> Result<(), ReplayFailure> {
+    let service_name = make_service().name().to_owned();
+    let mode = format!("isolated {service_name}");
+    let incoming: Vec<&CallNode> = scenario
+        .root
+        .iter()
+        .filter(|node| node.service == service_name)
+        .collect();
+    if incoming.is_empty() {
+        return Err(ReplayFailure::new(
+            scenario,
+            mode,
+            vec![ReplayProblem {
+                call: node_name(&scenario.root),
+                detail: format!("the recording has no call to {service_name}"),
+            }],
+        ));
+    }
+    let mut problems = Vec::new();
+    for node in incoming {
+        let mut names: Vec<&str> = dependencies.to_vec();
+        for call in &node.calls {
+            if !names.contains(&call.service.as_str()) {
+                names.push(&call.service);
+            }
+        }
+        let stand_ins: Vec<RecordedService> = names
+            .iter()
+            .map(|name| RecordedService::new(*name, &node.calls, registry, &scenario.spec))
+            .collect();
+        let mut builder = nano::ServiceSet::builder().service(make_service());
+        for stand_in in &stand_ins {
+            builder = builder.service(stand_in.clone());
+        }
+        let result = async {
+            let set = builder.build()?;
+            let client = set.client(&node.caller, &node.service)?;
+            let request = registry.decode_request(&node.request, &node.body);
+            Ok::<_, NanoError>(match request {
+                Ok(request) => {
+                    CallOutcome::from_outcome(&client.call_any(&Ctx::new(), request).await)
+                }
+                Err(err) => CallOutcome::from_error(&err),
+            })
+        }
+        .await;
+        match result {
+            Ok(outcome) => problems.extend(compare_outcome(&scenario.spec, node, &outcome)),
+            Err(err) => problems.push(ReplayProblem {
+                call: node_name(node),
+                detail: format!("cannot replay: {err}"),
+            }),
+        }
+        problems.extend(stand_ins.iter().flat_map(RecordedService::problems));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ReplayFailure::new(scenario, mode, problems))
+    }
+}

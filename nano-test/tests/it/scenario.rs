@@ -1,0 +1,564 @@
+//! Scenarios: record → file → replay round trips, each replay mode catching a behaviour change,
+//! recording split across processes, and every malformed-file error.
+
+use std::path::Path;
+
+use nano::{
+    AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes,
+    request_fn,
+};
+use nano_test::scenario::{
+    DirectoryRecorder, Registry, Scenario, join_fragments, read_fragments, replay_isolated,
+    replay_outcome, replay_set,
+};
+use nano_test::{CallOutcome, CallRecorder, Deployment, Matcher, Rule, Spec};
+use services::api::{svc1, svc2, svc3};
+
+fn registry() -> Registry {
+    Registry::new().with_all(services::api::request_types())
+}
+
+/// Records one call to svc2 on the four real services.
+async fn record<R: nano::Request>(name: &str, request: R) -> Scenario {
+    let recorder = CallRecorder::new();
+    let set = services::all(ServiceSet::builder())
+        .hook(recorder.clone())
+        .build()
+        .unwrap();
+    let _ = set
+        .client("test", svc2::NAME)
+        .unwrap()
+        .call(&Ctx::new(), request)
+        .await;
+    Scenario::new(name, recorder.last_tree().unwrap())
+}
+
+#[tokio::test]
+async fn record_save_load_replay_is_identical() {
+    let dir = tempdir();
+    for (name, scenario) in [
+        (
+            "svc2-req",
+            record("svc2-req", svc2::Req { param: "x".into() }).await,
+        ),
+        ("svc2-get", record("svc2-get", svc2::GetReq {}).await),
+    ] {
+        let path = dir.join(format!("{name}.json"));
+        scenario.save(&path).unwrap();
+        let loaded = Scenario::load(&path).unwrap();
+        assert_eq!(loaded, scenario);
+        // Stored without request ids, pretty-printed, stable.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("request_id"), "{text}");
+        assert_eq!(text, loaded.to_json());
+        replay_set(
+            &loaded,
+            &registry(),
+            services::all(ServiceSet::builder()),
+            true,
+        )
+        .await
+        .unwrap();
+    }
+    let get = Scenario::load(dir.join("svc2-get.json")).unwrap();
+    assert_eq!(get.root.iter().count(), 3);
+}
+
+#[tokio::test]
+async fn whole_set_replay_catches_a_changed_response() {
+    let scenario = record("svc2-req", svc2::Req { param: "x".into() }).await;
+    let changed_svc1 = request_fn(svc1::NAME, |_ctx, r: svc1::Req| async move {
+        Ok(svc1::Resp {
+            value: format!("svc1v2_{}", r.param),
+        })
+    });
+    let builder = ServiceSet::builder()
+        .service(services::svc2::Svc2::new())
+        .service(changed_svc1)
+        .service(services::svc3::Svc3::new())
+        .service(services::svc4::Svc4::new());
+    let failure = replay_set(&scenario, &registry(), builder, false)
+        .await
+        .unwrap_err();
+    let text = failure.to_string();
+    assert!(
+        text.starts_with("scenario \"svc2-req\" (whole set): 1 difference"),
+        "{text}"
+    );
+    assert!(text.contains("call test -> svc2 svc2.Req"), "{text}");
+    assert!(
+        text.contains(r#"$.value: expected "svc2_svc1_x", found "svc2_svc1v2_x""#),
+        "{text}"
+    );
+    assert!(text.contains("-    \"value\": \"svc2_svc1_x\""), "{text}");
+}
+
+#[tokio::test]
+async fn tree_replay_catches_a_call_that_is_no_longer_made() {
+    let scenario = record("svc2-get", svc2::GetReq {}).await;
+    // The same answer, without asking svc4.
+    let shortcut_svc3 = request_fn(svc3::NAME, |_ctx, r: svc3::Req| async move {
+        Ok(svc3::Resp {
+            value: format!("svc3_svc4_{}", r.param),
+        })
+    });
+    let builder = || {
+        ServiceSet::builder()
+            .service(services::svc2::Svc2::new())
+            .service(services::svc1::Svc1::new())
+            .service(request_fn(svc3::NAME, |_ctx, r: svc3::Req| async move {
+                Ok(svc3::Resp {
+                    value: format!("svc3_svc4_{}", r.param),
+                })
+            }))
+    };
+    drop(shortcut_svc3);
+    // The outcome alone is the same...
+    replay_set(&scenario, &registry(), builder(), false)
+        .await
+        .unwrap();
+    // ...the call tree is not.
+    let failure = replay_set(&scenario, &registry(), builder(), true)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.problems.len(), 1, "{failure}");
+    assert_eq!(failure.problems[0].call, "svc3 -> svc4 svc4.Req");
+    assert!(
+        failure.problems[0].detail.starts_with("missing"),
+        "{failure}"
+    );
+}
+
+/// svc2 with a changed behaviour, for isolated replays: answers in upper case, and optionally
+/// asks svc1 twice.
+struct ChangedSvc2 {
+    inner: services::svc2::Svc2,
+    svc1: Option<Client>,
+    ask_twice: bool,
+}
+
+impl Service for ChangedSvc2 {
+    fn name(&self) -> &str {
+        svc2::NAME
+    }
+
+    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
+        self.svc1 = Some(deps.client(svc1::NAME)?);
+        Service::init(&mut self.inner, deps)
+    }
+
+    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
+        if self.ask_twice
+            && let Some(r) = req.downcast_ref::<svc2::Req>()
+        {
+            let svc1 = self.svc1.as_ref().unwrap();
+            svc1.call(
+                &ctx,
+                svc1::Req {
+                    param: r.param.clone(),
+                },
+            )
+            .await?;
+        }
+        let resp = self.inner.handle(ctx, req).await?;
+        match resp.downcast::<svc2::Resp>() {
+            Ok(r) if !self.ask_twice => Ok(nano::AnyResponse::new(svc2::Resp {
+                value: r.value.to_uppercase(),
+            })),
+            Ok(r) => Ok(nano::AnyResponse::new(r)),
+            Err(other) => Ok(other),
+        }
+    }
+}
+
+#[tokio::test]
+async fn isolated_replay_answers_dependencies_from_the_recording() {
+    let scenario = record("svc2-req", svc2::Req { param: "x".into() }).await;
+    replay_isolated(
+        &scenario,
+        &registry(),
+        services::svc2::Svc2::new,
+        &["svc1", "svc3"],
+    )
+    .await
+    .unwrap();
+    // svc3 is two levels down; its own isolated replay uses the recorded svc4 answer.
+    let get = record("svc2-get", svc2::GetReq {}).await;
+    replay_isolated(&get, &registry(), services::svc3::Svc3::new, &["svc4"])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn isolated_replay_catches_a_changed_answer_and_an_extra_call() {
+    let scenario = record("svc2-req", svc2::Req { param: "x".into() }).await;
+    let changed = || ChangedSvc2 {
+        inner: services::svc2::Svc2::new(),
+        svc1: None,
+        ask_twice: false,
+    };
+    let failure = replay_isolated(&scenario, &registry(), changed, &["svc1", "svc3"])
+        .await
+        .unwrap_err();
+    assert_eq!(failure.mode, "isolated svc2");
+    assert!(
+        failure
+            .to_string()
+            .contains(r#"$.value: expected "svc2_svc1_x", found "SVC2_SVC1_X""#),
+        "{failure}"
+    );
+
+    let asks_twice = || ChangedSvc2 {
+        inner: services::svc2::Svc2::new(),
+        svc1: None,
+        ask_twice: true,
+    };
+    let failure = replay_isolated(&scenario, &registry(), asks_twice, &["svc1", "svc3"])
+        .await
+        .unwrap_err();
+    let text = failure.to_string();
+    // The first call takes the one recorded answer; the second has none.
+    assert!(
+        text.contains("call svc2 -> svc1 svc1.Req: unexpected"),
+        "{text}"
+    );
+    assert!(text.contains("S-UNEXPECTED-CALL"), "{text}");
+}
+
+#[tokio::test]
+async fn isolated_replay_reports_recorded_calls_that_are_not_made() {
+    let scenario = record("svc2-req", svc2::Req { param: "x".into() }).await;
+    // A svc2 that answers without asking svc1.
+    let lazy = || {
+        request_fn(svc2::NAME, |_ctx, r: svc2::Req| async move {
+            Ok(svc2::Resp {
+                value: format!("svc2_svc1_{}", r.param),
+            })
+        })
+    };
+    let failure = replay_isolated(&scenario, &registry(), lazy, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(failure.problems.len(), 1, "{failure}");
+    assert_eq!(failure.problems[0].call, "svc2 -> svc1 svc1.Req");
+    assert!(
+        failure.problems[0].detail.starts_with("missing"),
+        "{failure}"
+    );
+}
+
+/// Asks svc1 twice with the same request and joins the answers.
+struct AskTwice {
+    svc1: Option<Client>,
+}
+
+impl Service for AskTwice {
+    fn name(&self) -> &str {
+        "twice"
+    }
+
+    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
+        self.svc1 = Some(deps.client(svc1::NAME)?);
+        Ok(())
+    }
+
+    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
+        let svc1 = self.svc1.as_ref().unwrap();
+        nano::dispatch!(req, {
+            svc1::Req => |r| {
+                let a = svc1.call(&ctx, r.clone()).await?;
+                let b = svc1.call(&ctx, r).await?;
+                Ok(svc1::Resp { value: format!("{}+{}", a.value, b.value) })
+            },
+        })
+    }
+}
+
+#[tokio::test]
+async fn repeated_identical_requests_get_their_recorded_answers_in_order() {
+    // A dependency that answers differently the second time.
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let flaky = request_fn(svc1::NAME, move |_ctx, _r: svc1::Req| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            Ok(svc1::Resp {
+                value: format!("answer{n}"),
+            })
+        }
+    });
+    let recorder = CallRecorder::new();
+    let set = ServiceSet::builder()
+        .service(AskTwice { svc1: None })
+        .service(flaky)
+        .hook(recorder.clone())
+        .build()
+        .unwrap();
+    let resp = set
+        .client("test", "twice")
+        .unwrap()
+        .call(&Ctx::new(), svc1::Req { param: "p".into() })
+        .await
+        .unwrap();
+    assert_eq!(resp.value, "answer0+answer1");
+    let scenario = Scenario::new("twice", recorder.last_tree().unwrap());
+    replay_isolated(
+        &scenario,
+        &registry(),
+        || AskTwice { svc1: None },
+        &["svc1"],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn outcome_replay_against_a_deployment_and_unreachable_services() {
+    let scenario = record("svc2-req", svc2::Req { param: "x".into() }).await;
+    let deployment = Deployment::in_process(services::all(ServiceSet::builder())).unwrap();
+    replay_outcome(&scenario, &registry(), &deployment)
+        .await
+        .unwrap();
+
+    // A scenario that expects svc3 to be down, its transport-specific message matched by a regex.
+    let mut down = record("svc3-down", svc2::GetReq {}).await;
+    down.root.outcome = CallOutcome::Error {
+        code: codes::UNAVAILABLE.into(),
+        message: "svc3 failure :: connection refused".into(),
+    };
+    down.root.calls[0].outcome = CallOutcome::Error {
+        code: codes::UNAVAILABLE.into(),
+        message: "connection refused".into(),
+    };
+    down.root.calls[0].calls.clear();
+    down.unreachable = vec!["svc3".into()];
+    // How the transport words "unreachable" differs between deployments; the code does not.
+    down.spec = Spec::new()
+        .rule(
+            Rule::matching("message", Matcher::regex("^svc3 failure :: ").unwrap())
+                .unwrap()
+                .for_service("svc2"),
+        )
+        .rule(
+            Rule::matching("message", Matcher::AnyString)
+                .unwrap()
+                .for_service("svc3"),
+        );
+    replay_set(
+        &down,
+        &registry(),
+        services::all(ServiceSet::builder()),
+        true,
+    )
+    .await
+    .unwrap();
+    // Without svc3 down the replay fails.
+    down.unreachable.clear();
+    let failure = replay_set(
+        &down,
+        &registry(),
+        services::all(ServiceSet::builder()),
+        true,
+    )
+    .await
+    .unwrap_err();
+    assert!(failure.to_string().contains("response"), "{failure}");
+}
+
+#[tokio::test]
+async fn a_recorded_bad_request_replays_as_the_same_decoding_error() {
+    let mut scenario = record("bad", svc2::Req { param: "x".into() }).await;
+    scenario.root.body = serde_json::json!({"param": 42});
+    scenario.root.calls.clear();
+    let err = registry()
+        .decode_request("svc2.Req", &scenario.root.body)
+        .unwrap_err();
+    assert_eq!(err.code(), codes::BAD_REQUEST);
+    scenario.root.outcome = CallOutcome::from_error(&err);
+    replay_set(
+        &scenario,
+        &registry(),
+        services::all(ServiceSet::builder()),
+        true,
+    )
+    .await
+    .unwrap();
+}
+
+/// Stands in for a transport: forwards to another set as `caller`, keeping the request id.
+struct Forward {
+    name: &'static str,
+    caller: &'static str,
+    target: ServiceSet,
+}
+
+impl Service for Forward {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
+        let client = self.target.client(self.caller, self.name)?;
+        let remote = Ctx::with_request_id(ctx.request_id().clone());
+        client.call_any(&remote, req).await.map_err(|e| e.flatten())
+    }
+}
+
+#[tokio::test]
+async fn fragments_recorded_by_two_processes_join_into_one_tree() {
+    let dir = tempdir();
+    let server_b = ServiceSet::builder()
+        .service(services::svc3::Svc3::new())
+        .service(services::svc4::Svc4::new())
+        .hook(DirectoryRecorder::new(&dir, "server2b").unwrap())
+        .build()
+        .unwrap();
+    let recorder_a = DirectoryRecorder::new(&dir, "server2a").unwrap();
+    let server_a = ServiceSet::builder()
+        .service(services::svc1::Svc1::new())
+        .service(services::svc2::Svc2::new())
+        .service(Forward {
+            name: "svc3",
+            caller: "svc2",
+            target: server_b,
+        })
+        .hook(recorder_a.clone())
+        .build()
+        .unwrap();
+    let client = server_a.client("test_client", svc2::NAME).unwrap();
+    for _ in 0..2 {
+        client.call(&Ctx::new(), svc2::GetReq {}).await.unwrap();
+    }
+    client
+        .call(&Ctx::new(), svc2::Req { param: "y".into() })
+        .await
+        .unwrap();
+    assert_eq!(recorder_a.written(), 3);
+
+    let fragments = read_fragments(&dir).unwrap();
+    assert_eq!(fragments.len(), 5);
+    let trees = join_fragments(fragments);
+    assert_eq!(trees.len(), 3);
+    let get = trees.iter().find(|t| t.request == "svc2.GetReq").unwrap();
+    let names: Vec<String> = get
+        .iter()
+        .map(|n| format!("{} -> {}", n.caller, n.service))
+        .collect();
+    assert_eq!(
+        names,
+        ["test_client -> svc2", "svc2 -> svc3", "svc3 -> svc4"]
+    );
+    // The joined tree replays like an in-process recording.
+    let scenario = Scenario::new("joined", get.clone());
+    replay_set(
+        &scenario,
+        &registry(),
+        services::all(ServiceSet::builder()),
+        true,
+    )
+    .await
+    .unwrap();
+}
+
+fn load_error(text: &str) -> String {
+    Scenario::from_json(text, "scenarios/broken.json")
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn every_malformed_file_gets_an_error_naming_the_file_the_place_and_the_problem() {
+    let valid = r#"{"version": 1, "name": "n", "root": {"caller": "test", "service": "svc2",
+        "request": "svc2.Req", "body": {}, "outcome": {"response": {}}}}"#;
+    Scenario::from_json(valid, "ok.json").unwrap();
+
+    let broken = load_error(r#"{"version": 1, "name": "n", "root": {"caller": "test",, }}"#);
+    assert!(broken.starts_with("scenarios/broken.json:1:"), "{broken}");
+    assert!(broken.contains("not valid JSON"), "{broken}");
+
+    let truncated = load_error(&valid[..60]);
+    assert!(
+        truncated.starts_with("scenarios/broken.json:1:"),
+        "{truncated}"
+    );
+    assert!(
+        truncated.contains("ends too early (truncated?)"),
+        "{truncated}"
+    );
+
+    let version = load_error(&valid.replace("\"version\": 1", "\"version\": 2"));
+    assert_eq!(
+        version,
+        "scenarios/broken.json: at `version`: unsupported scenario version 2: this build reads version 1"
+    );
+    let no_version = load_error(r#"{"name": "n"}"#);
+    assert!(
+        no_version.contains("missing field `version`"),
+        "{no_version}"
+    );
+
+    let unknown_field = load_error(&valid.replace("\"body\"", "\"bdy\""));
+    assert!(
+        unknown_field.contains("at `root.bdy`: unknown field `bdy`"),
+        "{unknown_field}"
+    );
+    assert!(
+        unknown_field.starts_with("scenarios/broken.json:2:"),
+        "{unknown_field}"
+    );
+
+    let missing = load_error(&valid.replace(r#""outcome": {"response": {}}"#, r#""calls": []"#));
+    assert!(missing.contains("missing field `outcome`"), "{missing}");
+
+    let bad_outcome = load_error(&valid.replace("\"response\"", "\"respons\""));
+    assert!(
+        bad_outcome.contains("at `root.outcome`: unknown variant `respons`"),
+        "{bad_outcome}"
+    );
+
+    let wrong_type = load_error(&valid.replace("\"name\": \"n\"", "\"name\": 5"));
+    assert!(
+        wrong_type.contains("at `name`: invalid type: integer `5`"),
+        "{wrong_type}"
+    );
+
+    let bad_spec = load_error(&valid.replace(
+        "\"root\"",
+        r#""spec": {"rules": [{"path": "a", "action": "explode"}]}, "root""#,
+    ));
+    assert!(bad_spec.contains("at `spec.rules"), "{bad_spec}");
+
+    let empty_name = load_error(&valid.replace("\"name\": \"n\"", "\"name\": \" \""));
+    assert!(
+        empty_name.contains("at `name`: the name is empty"),
+        "{empty_name}"
+    );
+
+    let missing_file = Scenario::load("no/such/file.json").unwrap_err().to_string();
+    assert!(
+        missing_file.starts_with("no/such/file.json: cannot read the file"),
+        "{missing_file}"
+    );
+}
+
+#[test]
+fn an_unregistered_request_type_is_a_clear_replay_error() {
+    let err = Registry::new()
+        .with::<svc1::Req>()
+        .decode_request("svc9.Req", &serde_json::json!({}))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "request type svc9.Req is not registered for replay (registered: svc1.Req)"
+    );
+}
+
+/// A fresh directory under the target directory, removed on the next run.
+fn tempdir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("scenario-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
