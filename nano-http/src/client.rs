@@ -13,7 +13,7 @@ use reqwest::Url;
 use crate::endpoint::Endpoint;
 use crate::peers::Peers;
 use crate::wire::{
-    CLIENT_NAME_HEADER, DEADLINE_HEADER, JSON_CONTENT_TYPE_VALUE, REQ_ID_HEADER,
+    CLIENT_NAME_HEADER_NAME, DEADLINE_HEADER_NAME, JSON_CONTENT_TYPE_VALUE, REQ_ID_HEADER_NAME,
     check_json_content_type, decode_error_body, error_for_bare_status,
 };
 
@@ -265,9 +265,9 @@ impl HttpClient {
         let mut call = self
             .http
             .request(route.method.clone(), route.url.clone())
-            .header(REQ_ID_HEADER, ctx.request_id().as_str());
+            .header(REQ_ID_HEADER_NAME.clone(), ctx.request_id().as_str());
         if let Some(caller) = ctx.caller() {
-            call = call.header(CLIENT_NAME_HEADER, caller);
+            call = call.header(CLIENT_NAME_HEADER_NAME.clone(), caller);
         }
         if let Some(remaining) = ctx.remaining() {
             // Whole milliseconds, rounded down, so the callee never gets more time than we wait.
@@ -275,7 +275,7 @@ impl HttpClient {
             if millis == 0 {
                 return Err(self.timed_out(route));
             }
-            call = call.header(DEADLINE_HEADER, millis);
+            call = call.header(DEADLINE_HEADER_NAME.clone(), millis);
             timeout = timeout.min(remaining);
         }
         if route.body {

@@ -1,7 +1,7 @@
 //! The protocol's fixed parts: header names, the content type, and the mapping between error codes
 //! and HTTP statuses (in both directions, in this one place).
 
-use http::{HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
 use nano::{ErrorBody, NanoError, codes};
 
 /// Carries the request id of a request tree, in both directions.
@@ -19,6 +19,10 @@ pub const HEALTH_CHECK_PATH: &str = "/health-check";
 
 pub(crate) static JSON_CONTENT_TYPE_VALUE: HeaderValue =
     HeaderValue::from_static(JSON_CONTENT_TYPE);
+// Typed once so that sending a request does not parse header names.
+pub(crate) static REQ_ID_HEADER_NAME: HeaderName = HeaderName::from_static(REQ_ID_HEADER);
+pub(crate) static CLIENT_NAME_HEADER_NAME: HeaderName = HeaderName::from_static(CLIENT_NAME_HEADER);
+pub(crate) static DEADLINE_HEADER_NAME: HeaderName = HeaderName::from_static(DEADLINE_HEADER);
 
 /// The HTTP status an error with `code` is answered with.
 ///
