@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use crate::endpoint::Endpoint;
 use crate::wire::{
     CLIENT_NAME_HEADER, DEADLINE_HEADER, HEALTH_CHECK_PATH, JSON_CONTENT_TYPE_VALUE, REQ_ID_HEADER,
-    check_json_content_type, check_json_depth, error_body, status_for,
+    REQ_ID_HEADER_NAME, check_json_content_type, check_json_depth, error_body, status_for,
 };
 
 /// The default limit on a request body: 1 MiB.
@@ -374,7 +374,9 @@ impl State {
             }
         };
         if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-            response.headers_mut().insert(REQ_ID_HEADER, value);
+            response
+                .headers_mut()
+                .insert(REQ_ID_HEADER_NAME.clone(), value);
         }
         response
     }

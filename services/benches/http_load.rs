@@ -3,12 +3,13 @@
 //! Run with `cargo bench -p services --bench http_load` (needs `wrk` on the `PATH`, e.g.
 //! `apt-get install -y wrk`). The run:
 //!
-//! 1. starts `server1` (all four services, svc2 exposed through `nano-http`) and a bare
-//!    axum + serde_json server doing the same string work for `POST /svc2/`, each as a child
-//!    process on a free loopback port with the same tokio runtime settings;
-//! 2. loads them alternately with `wrk` (32 connections, `POST /svc2/ {"param":"testval"}`) over
-//!    several rounds and reports median throughput and p50/p99 latency per server, the ratios,
-//!    and the peak RSS (`VmHWM`) of each server process afterwards;
+//! 1. starts `server1` (all four services, svc2 exposed through `nano-http`) with its default
+//!    log filter, `server1` again with `RUST_LOG=info` (which adds nano's per-call tracing span),
+//!    and a bare axum + serde_json server doing the same string work for `POST /svc2/`, each as
+//!    a child process on a free loopback port with the same tokio runtime settings;
+//! 2. loads them in rotation with `wrk` (32 connections, `POST /svc2/ {"param":"testval"}`)
+//!    over several rounds and reports median throughput and p50/p99 latency per server, the
+//!    ratios, and the peak RSS (`VmHWM`) of each server process afterwards;
 //! 3. makes sequential calls to the bare server through a `nano-http` client (a typed
 //!    `Client::call` through a set), through a bare `reqwest` + serde_json call, and through the
 //!    same bare call plus the protocol's `X-Nano-Req-Id`/`X-Nano-Client-Name` headers and the
@@ -72,17 +73,25 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
         Command::new("wrk").arg("--version").output().is_ok(),
         "wrk is not on the PATH; install it (e.g. `apt-get install -y wrk`)"
     );
-    let quiet = Options {
-        env: vec![("RUST_LOG".into(), "warn".into())],
-        ..Options::default()
+    // server1 as deployed (default flags and log filter), and once more with RUST_LOG=info,
+    // which adds the per-call tracing spans.
+    let start_server1 = |env: Vec<(String, String)>| {
+        let options = Options {
+            env,
+            ..Options::default()
+        };
+        async move {
+            ServerProcess::start(
+                "server1",
+                env!("CARGO_BIN_EXE_server1").as_ref(),
+                &[],
+                &options,
+            )
+            .await
+        }
     };
-    let nano_server = ServerProcess::start(
-        "server1",
-        env!("CARGO_BIN_EXE_server1").as_ref(),
-        &[],
-        &quiet,
-    )
-    .await?;
+    let nano_server = start_server1(Vec::new()).await?;
+    let spans_server = start_server1(vec![("RUST_LOG".into(), "info".into())]).await?;
     let mut bare_command = Command::new(std::env::current_exe()?);
     bare_command.env(ROLE_ENV, BARE_ROLE);
     let bare_server =
@@ -102,7 +111,7 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
     };
 
     // Responses must match before anything is timed.
-    for server in [&nano_server, &bare_server] {
+    for server in [&nano_server, &spans_server, &bare_server] {
         let body = reqwest::Client::new()
             .post(format!("{}/svc2/", server.url()))
             .header("content-type", nano_http::JSON_CONTENT_TYPE)
@@ -119,31 +128,27 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
     }
 
     eprintln!("warming up");
-    load.run(nano_server.addr(), 2)?;
-    load.run(bare_server.addr(), 2)?;
-    let mut nano_rounds = Vec::new();
-    let mut bare_rounds = Vec::new();
+    let servers = [&bare_server, &nano_server, &spans_server];
+    for server in servers {
+        load.run(server.addr(), 2)?;
+    }
+    let mut rounds: [Vec<LoadResult>; 3] = Default::default();
     for round in 0..settings.rounds {
-        // Alternate the order so neither side always runs on a warmer machine.
-        if round % 2 == 0 {
-            bare_rounds.push(load.run(bare_server.addr(), settings.seconds)?);
-            nano_rounds.push(load.run(nano_server.addr(), settings.seconds)?);
-        } else {
-            nano_rounds.push(load.run(nano_server.addr(), settings.seconds)?);
-            bare_rounds.push(load.run(bare_server.addr(), settings.seconds)?);
+        // Rotate the order so no server always runs on a warmer (or busier) machine.
+        for turn in 0..servers.len() {
+            let which = (round + turn) % servers.len();
+            rounds[which].push(load.run(servers[which].addr(), settings.seconds)?);
         }
         eprintln!(
-            "round {}: bare {:.0} req/s, nano {:.0} req/s",
+            "round {}: bare {:.0} req/s, nano {:.0} req/s, nano with spans {:.0} req/s",
             round + 1,
-            bare_rounds[round].requests_per_sec,
-            nano_rounds[round].requests_per_sec
+            rounds[0][round].requests_per_sec,
+            rounds[1][round].requests_per_sec,
+            rounds[2][round].requests_per_sec
         );
     }
     let _ = std::fs::remove_file(&script);
-    let nano = LoadResult::median(&nano_rounds);
-    let bare = LoadResult::median(&bare_rounds);
-    let nano_rss = peak_rss_kib(nano_server.pid());
-    let bare_rss = peak_rss_kib(bare_server.pid());
+    let [bare, nano, spans] = rounds.map(|r| LoadResult::median(&r));
 
     let calls = sequential_calls(bare_server.addr(), settings).await?;
 
@@ -153,27 +158,25 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
         settings.connections, settings.threads, settings.rounds, settings.seconds
     );
     println!();
-    println!("| server | req/s | p50 | p99 | peak RSS |");
-    println!("|---|---:|---:|---:|---:|");
-    println!(
-        "| bare axum + serde_json | {:.0} | {} | {} | {} |",
-        bare.requests_per_sec,
-        micros(bare.p50),
-        micros(bare.p99),
-        mib(bare_rss)
-    );
-    println!(
-        "| nano server1 | {:.0} | {} | {} | {} |",
-        nano.requests_per_sec,
-        micros(nano.p50),
-        micros(nano.p99),
-        mib(nano_rss)
-    );
-    println!(
-        "| **nano / bare** | **{:.3}x** | {:.3}x | **{:.3}x** | |",
-        nano.requests_per_sec / bare.requests_per_sec,
-        nano.p50.as_secs_f64() / bare.p50.as_secs_f64(),
-        nano.p99.as_secs_f64() / bare.p99.as_secs_f64()
+    println!("| server | req/s | p50 | p99 | peak RSS | req/s vs bare | p99 vs bare |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let row = |name: &str, result: LoadResult, pid: u32| {
+        println!(
+            "| {name} | {:.0} | {} | {} | {} | {:.3}x | {:.3}x |",
+            result.requests_per_sec,
+            micros(result.p50),
+            micros(result.p99),
+            mib(peak_rss_kib(pid)),
+            result.requests_per_sec / bare.requests_per_sec,
+            result.p99.as_secs_f64() / bare.p99.as_secs_f64()
+        );
+    };
+    row("bare axum + serde_json", bare, bare_server.pid());
+    row("**nano server1**", nano, nano_server.pid());
+    row(
+        "nano server1, RUST_LOG=info (spans)",
+        spans,
+        spans_server.pid(),
     );
     println!();
     println!(
@@ -183,7 +186,7 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
     println!();
     println!("| client | p50 per call | p99 per call | p50 vs bare |");
     println!("|---|---:|---:|---:|");
-    let row = |name: &str, times: CallTimes| {
+    let call_row = |name: &str, times: CallTimes| {
         println!(
             "| {name} | {} | {} | {:.3}x |",
             micros(times.p50),
@@ -191,9 +194,9 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
             times.p50.as_secs_f64() / calls.bare.p50.as_secs_f64()
         );
     };
-    row("bare reqwest + serde_json", calls.bare);
-    row("bare reqwest + nano headers + timeout", calls.bare_protocol);
-    row("**nano-http client**", calls.nano);
+    call_row("bare reqwest + serde_json", calls.bare);
+    call_row("bare reqwest + nano headers + timeout", calls.bare_protocol);
+    call_row("**nano-http client**", calls.nano);
     Ok(())
 }
 

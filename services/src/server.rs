@@ -259,7 +259,14 @@ pub struct ServerArgs {
 
 const ENV_HELP: &str = "\
 Every flag can also be set through the environment variable shown with it; flags win.
-Logs go to stderr; RUST_LOG sets the filter (default: info).";
+Logs go to stderr; RUST_LOG sets the filter (default: info,nano::client=warn). RUST_LOG=info
+adds a span per service call (service, caller, req_id on every line) at a cost under load.";
+
+/// The log filter when `RUST_LOG` is not set: `info` events, without the span nano opens for
+/// every service call. Those spans put service, caller and request id on every log line, but
+/// formatting them costs about a fifth of server1's median latency under load (see
+/// BENCHMARKS.md), so they are opt-in with `RUST_LOG=info`.
+pub const DEFAULT_LOG_FILTER: &str = "info,nano::client=warn";
 
 impl ServerArgs {
     /// Parses the process's arguments for `spec`'s executable; prints help or a usage error and
@@ -300,12 +307,12 @@ pub fn parse_ready_line(line: &str) -> Option<SocketAddr> {
         .and_then(|addr| addr.parse().ok())
 }
 
-/// Sends tracing output to stderr, filtered by `RUST_LOG` (default `info`), without colours
-/// unless stderr is a terminal so that logs stay parseable.
+/// Sends tracing output to stderr, filtered by `RUST_LOG` (default [`DEFAULT_LOG_FILTER`]),
+/// without colours unless stderr is a terminal so that logs stay parseable.
 pub fn init_tracing() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     // Fails only when a subscriber is already installed, which then keeps working.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
