@@ -1,5 +1,6 @@
 //! The example cluster from the nano article: four services, their API types, and (in `bin/`)
-//! the executables that deploy them.
+//! the executables that deploy them. [`server`] holds what the executables share (layouts,
+//! flags, logging); [`deploy`] starts a whole layout as child processes on free loopback ports.
 //!
 //! ```text
 //! svc2 ──► svc1
@@ -25,6 +26,8 @@
 //! ```
 
 pub mod api;
+pub mod deploy;
+pub mod server;
 pub mod svc1;
 pub mod svc2;
 pub mod svc3;

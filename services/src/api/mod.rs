@@ -1,7 +1,9 @@
 //! The request/response types of every example service, one module per service.
 //!
-//! These modules depend on nothing but `nano` and `serde`, so a client program (or a service in
-//! another crate) can use a service's API without its implementation. Field names and the
+//! These modules depend on nothing but `nano`, `serde` and `nano-http`'s [`Endpoint`](nano_http::Endpoint) type, so a
+//! client program (or a service in another crate) can use a service's API without its
+//! implementation. Each module declares its service's HTTP endpoints once, in `endpoints()`; the
+//! listeners and HTTP clients of the server executables both use that table. Field names and the
 //! "missing field decodes as default, empty field is omitted" rules match the Go original's proto3
 //! JSON, so recordings and wire traffic agree with it.
 

@@ -25,3 +25,8 @@ impl nano::Request for Req {
     type Response = Resp;
     const NAME: &'static str = "svc1.Req";
 }
+
+/// The HTTP endpoints of `svc1`: `POST /svc1/` with a [`Req`] body.
+pub fn endpoints() -> Vec<nano_http::Endpoint> {
+    vec![nano_http::Endpoint::post::<Req>("/")]
+}

@@ -42,3 +42,12 @@ impl nano::Request for GetReq {
     type Response = GetResp;
     const NAME: &'static str = "svc2.GetReq";
 }
+
+/// The HTTP endpoints of `svc2`: `POST /svc2/` with a [`Req`] body, and `GET /svc2/` (no body)
+/// for [`GetReq`].
+pub fn endpoints() -> Vec<nano_http::Endpoint> {
+    vec![
+        nano_http::Endpoint::post::<Req>("/"),
+        nano_http::Endpoint::get::<GetReq>("/"),
+    ]
+}

@@ -25,3 +25,8 @@ impl nano::Request for Req {
     type Response = Resp;
     const NAME: &'static str = "svc4.Req";
 }
+
+/// The HTTP endpoints of `svc4`: `POST /svc4/` with a [`Req`] body.
+pub fn endpoints() -> Vec<nano_http::Endpoint> {
+    vec![nano_http::Endpoint::post::<Req>("/")]
+}

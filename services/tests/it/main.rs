@@ -1,4 +1,9 @@
-//! The article's workflow step 1: business logic tested in-process, no servers.
+//! The article's workflow: step 1, business logic tested in-process with no servers (`test1`,
+//! `test2`); step 3, the same services deployed as real server processes on loopback ports and
+//! tested over HTTP (`deployed`, `graceful`).
 
+mod deployed;
+mod graceful;
+mod support;
 mod test1;
 mod test2;

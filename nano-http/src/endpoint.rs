@@ -1,0 +1,183 @@
+//! [`Endpoint`]: how one request type of a service travels over HTTP.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::fmt;
+
+use http::Method;
+use nano::{NanoError, Request, RequestType, codes};
+
+/// One HTTP endpoint of a service: method, path, whether the request travels as a JSON body,
+/// the request type, and whether there is a response body.
+///
+/// Each service declares its endpoints once, next to its API types; the listener serves them and
+/// the client calls them, so both sides agree by construction. The URL of an endpoint is
+/// `/<service><path>`, e.g. `POST /svc2/`.
+///
+/// A request type whose response type is `()` has no response body: the server answers `200` with
+/// an empty body. A request without a body (e.g. a `GET`) reaches the service as the value its
+/// JSON `{}` decodes to, i.e. its serde defaults.
+///
+/// ```
+/// use nano_http::{Endpoint, Method};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] #[serde(default)] pub struct Req { pub param: String }
+/// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct GetReq {}
+/// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Resp { pub value: String }
+/// # impl nano::Request for Req { type Response = Resp; const NAME: &'static str = "svc2.Req"; }
+/// # impl nano::Request for GetReq { type Response = Resp; const NAME: &'static str = "svc2.GetReq"; }
+///
+/// pub fn endpoints() -> Vec<Endpoint> {
+///     vec![Endpoint::post::<Req>("/"), Endpoint::get::<GetReq>("/")]
+/// }
+///
+/// let get = &endpoints()[1];
+/// assert_eq!(get.method(), Method::GET);
+/// assert!(!get.has_body());
+/// assert_eq!(get.request_type().name(), "svc2.GetReq");
+/// ```
+#[derive(Clone)]
+pub struct Endpoint {
+    method: Method,
+    path: Cow<'static, str>,
+    body: bool,
+    request: &'static RequestType,
+    response: bool,
+}
+
+impl Endpoint {
+    /// An endpoint for request type `R`. The request travels as a JSON body unless the method is
+    /// `GET`, `HEAD`, `DELETE` or `OPTIONS`; [`with_body`](Endpoint::with_body) overrides that.
+    pub fn new<R: Request>(method: Method, path: impl Into<Cow<'static, str>>) -> Self {
+        let body = !matches!(
+            method,
+            Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+        );
+        Endpoint {
+            method,
+            path: path.into(),
+            body,
+            request: RequestType::of::<R>(),
+            response: TypeId::of::<R::Response>() != TypeId::of::<()>(),
+        }
+    }
+
+    /// `POST <path>` with the request as a JSON body.
+    pub fn post<R: Request>(path: impl Into<Cow<'static, str>>) -> Self {
+        Self::new::<R>(Method::POST, path)
+    }
+
+    /// `GET <path>` without a body.
+    pub fn get<R: Request>(path: impl Into<Cow<'static, str>>) -> Self {
+        Self::new::<R>(Method::GET, path)
+    }
+
+    /// Sets whether the request travels as a JSON body.
+    #[must_use]
+    pub fn with_body(mut self, body: bool) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The HTTP method.
+    pub fn method(&self) -> Method {
+        self.method.clone()
+    }
+
+    /// The path below the service's prefix, starting with `/`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether the request travels as a JSON body.
+    pub fn has_body(&self) -> bool {
+        self.body
+    }
+
+    /// Whether a successful response carries a JSON body (the response type is not `()`).
+    pub fn has_response(&self) -> bool {
+        self.response
+    }
+
+    /// The request type this endpoint carries.
+    pub fn request_type(&self) -> &'static RequestType {
+        self.request
+    }
+
+    /// The full URL path of this endpoint of `service`: `/<service><path>`.
+    pub fn url_path(&self, service: &str) -> String {
+        format!("/{service}{}", self.path)
+    }
+
+    /// Checks what can be checked before serving: the path is absolute, and a request without a
+    /// body can be made from `{}`.
+    pub(crate) fn validate(&self, service: &str) -> Result<(), NanoError> {
+        let invalid = |msg: String| NanoError::new(codes::INIT_FAILED, msg);
+        if !self.path.starts_with('/') {
+            return Err(invalid(format!(
+                "endpoint {} {:?} of service {service:?} must start with '/'",
+                self.method, self.path
+            )));
+        }
+        if !self.body {
+            self.request.decode_request(b"{}").map_err(|err| {
+                invalid(format!(
+                    "endpoint {} {} of service {service:?} has no body, but {} cannot be made from {{}}: {err}",
+                    self.method,
+                    self.url_path(service),
+                    self.request.name()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body", &self.body)
+            .field("request", &self.request.name())
+            .field("response", &self.response)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Strict {
+        id: u64,
+    }
+    impl Request for Strict {
+        type Response = ();
+        const NAME: &'static str = "test.Strict";
+    }
+
+    #[test]
+    fn body_follows_the_method_unless_overridden() {
+        assert!(Endpoint::post::<Strict>("/").has_body());
+        assert!(!Endpoint::new::<Strict>(Method::DELETE, "/").has_body());
+        assert!(
+            Endpoint::new::<Strict>(Method::DELETE, "/")
+                .with_body(true)
+                .has_body()
+        );
+        assert!(!Endpoint::post::<Strict>("/").has_response());
+    }
+
+    #[test]
+    fn declarations_that_cannot_work_are_rejected() {
+        let err = Endpoint::post::<Strict>("x").validate("svc").unwrap_err();
+        assert_eq!(err.code(), codes::INIT_FAILED);
+        assert!(err.to_string().contains("must start with '/'"), "{err}");
+        let err = Endpoint::get::<Strict>("/").validate("svc").unwrap_err();
+        assert!(err.to_string().contains("test.Strict"), "{err}");
+        assert!(Endpoint::post::<Strict>("/").validate("svc").is_ok());
+    }
+}

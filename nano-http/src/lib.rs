@@ -1,0 +1,88 @@
+//! HTTP/JSON transport for nano, speaking the Go original's wire protocol.
+//!
+//! The server side is an [`HttpListener`]: a [`nano::Listener`] that exposes chosen services of a
+//! [`ServiceSet`](nano::ServiceSet), each with the [`Endpoint`]s its API declares, at
+//! `/<service><path>`. The client side is an [`HttpClient`]: a [`nano::Service`] that stands in
+//! for a remote service, so a set can hold it under the remote service's name and its callers
+//! cannot tell. [`Peers`] is the static discovery that maps service names to addresses, and
+//! [`HttpTransport`] holds the shared connection pool that clients are made from.
+//!
+//! ```
+//! use nano::{Ctx, Listener, ServiceSet};
+//! use nano_http::{Endpoint, HttpListener, HttpTransport, Peers};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+//! #[serde(default)]
+//! pub struct Req { pub param: String }
+//! #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+//! #[serde(default)]
+//! pub struct Resp { pub value: String }
+//! impl nano::Request for Req {
+//!     type Response = Resp;
+//!     const NAME: &'static str = "svc1.Req";
+//! }
+//! // Declared once, next to the API types; both sides use it.
+//! fn endpoints() -> Vec<Endpoint> {
+//!     vec![Endpoint::post::<Req>("/")]
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), nano::NanoError> {
+//! // Server: svc1 exposed on a free loopback port.
+//! let svc1 = nano::request_fn("svc1", |_ctx, r: Req| async move {
+//!     Ok(Resp { value: format!("svc1_{}", r.param) })
+//! });
+//! let server_set = ServiceSet::builder().service(svc1).build()?;
+//! let listener = HttpListener::bind("127.0.0.1:0").await?.expose("svc1", endpoints())?;
+//! let addr = listener.local_addr();
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(nano::serve_until(server_set, vec![listener.boxed()], async {
+//!     let _ = stopped.await;
+//! }));
+//!
+//! // Client: another set reaches svc1 through HTTP, under the same name.
+//! let mut peers = Peers::new();
+//! peers.insert("svc1", &addr.to_string())?;
+//! let transport = HttpTransport::new(peers)?;
+//! let client_set = ServiceSet::builder().service(transport.client("svc1", endpoints())?).build()?;
+//! let resp = client_set.client("test", "svc1")?.call(&Ctx::new(), Req { param: "x".into() }).await?;
+//! assert_eq!(resp.value, "svc1_x");
+//!
+//! let _ = stop.send(());
+//! server.await.expect("server task")?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! | item | what it is for |
+//! |---|---|
+//! | [`Endpoint`], [`Method`] | declaring how a service's request types travel over HTTP |
+//! | [`HttpListener`] | serving services, with body limits and graceful shutdown |
+//! | [`HttpTransport`], [`HttpClient`] | calling remote services through a keep-alive pool |
+//! | [`Peers`], [`Peer`] | static discovery: service name → address, from code, flags or `NANO_PEERS` |
+//! | [`status_for`], the header constants | the wire protocol's fixed parts |
+//!
+//! The protocol, in short: a request with a body is JSON with `Content-Type: application/json;
+//! charset=utf-8`; `X-Nano-Req-Id` and `X-Nano-Client-Name` carry the request id and the caller;
+//! `X-Nano-Deadline-Ms` (an addition the original ignores) carries the caller's remaining time.
+//! Success is `200` with the response JSON (empty for a `()` response); an error is
+//! `{"code","msg"}` with the status [`status_for`] gives its code.
+
+mod client;
+mod endpoint;
+mod listener;
+mod peers;
+mod wire;
+
+pub use client::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpTransport, HttpTransportBuilder,
+};
+pub use endpoint::Endpoint;
+pub use http::Method;
+pub use listener::{DEFAULT_BODY_LIMIT, DEFAULT_CALLER, DEFAULT_GRACE_PERIOD, HttpListener};
+pub use peers::{PEERS_ENV, Peer, Peers};
+pub use wire::{
+    CLIENT_NAME_HEADER, DEADLINE_HEADER, HEALTH_CHECK_PATH, JSON_CONTENT_TYPE, REQ_ID_HEADER,
+    status_for,
+};

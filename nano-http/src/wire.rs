@@ -1,0 +1,243 @@
+//! The protocol's fixed parts: header names, the content type, and the mapping between error codes
+//! and HTTP statuses (in both directions, in this one place).
+
+use http::{HeaderName, HeaderValue, StatusCode};
+use nano::{ErrorBody, NanoError, codes};
+
+/// Carries the request id of a request tree, in both directions.
+pub const REQ_ID_HEADER: &str = "x-nano-req-id";
+/// Carries the name of the calling service.
+pub const CLIENT_NAME_HEADER: &str = "x-nano-client-name";
+/// Carries the caller's remaining time budget in whole milliseconds. An addition to the original
+/// protocol, which ignores it.
+pub const DEADLINE_HEADER: &str = "x-nano-deadline-ms";
+/// The content type of every JSON body, request or response.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// The path every listener answers `200` with an empty body on `GET`.
+pub const HEALTH_CHECK_PATH: &str = "/health-check";
+
+pub(crate) static JSON_CONTENT_TYPE_VALUE: HeaderValue =
+    HeaderValue::from_static(JSON_CONTENT_TYPE);
+// Typed once so that sending a request does not parse header names.
+pub(crate) static REQ_ID_HEADER_NAME: HeaderName = HeaderName::from_static(REQ_ID_HEADER);
+pub(crate) static CLIENT_NAME_HEADER_NAME: HeaderName = HeaderName::from_static(CLIENT_NAME_HEADER);
+pub(crate) static DEADLINE_HEADER_NAME: HeaderName = HeaderName::from_static(DEADLINE_HEADER);
+
+/// The HTTP status an error with `code` is answered with.
+///
+/// `C-BAD-REQUEST` 400, `C-NOT-FOUND` 404, `C-METHOD-NOT-ALLOWED` 405, `C-PAYLOAD-TOO-LARGE` 413,
+/// `C-BAD-CONTENT-TYPE` 415, any other `C-…` 400; everything else, including an empty code, 500.
+///
+/// ```
+/// use nano_http::status_for;
+///
+/// assert_eq!(status_for("C-NOT-FOUND").as_u16(), 404);
+/// assert_eq!(status_for("C-ANYTHING").as_u16(), 400);
+/// assert_eq!(status_for("S-TIMEOUT").as_u16(), 500);
+/// assert_eq!(status_for("").as_u16(), 500);
+/// ```
+pub fn status_for(code: &str) -> StatusCode {
+    match code {
+        codes::BAD_REQUEST => StatusCode::BAD_REQUEST,
+        codes::NOT_FOUND => StatusCode::NOT_FOUND,
+        codes::METHOD_NOT_ALLOWED => StatusCode::METHOD_NOT_ALLOWED,
+        codes::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        codes::BAD_CONTENT_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code if code.starts_with(codes::CLIENT_PREFIX) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The error a client reports for a non-2xx response that carries no `{"code","msg"}` body (an
+/// error page of a proxy, an empty 5xx). Always a server-side code: the caller did nothing wrong
+/// that it could fix by changing its request to the callee.
+pub(crate) fn error_for_bare_status(status: StatusCode, what: &str) -> NanoError {
+    let code = match status {
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => codes::UNAVAILABLE,
+        StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => codes::TIMEOUT,
+        _ => codes::SERVER_ERROR,
+    };
+    NanoError::new(
+        code,
+        format!("{what} answered HTTP {status} without an error body"),
+    )
+}
+
+/// The JSON body of an error response.
+pub(crate) fn error_body(err: &NanoError) -> Vec<u8> {
+    // `ErrorBody` is two strings; encoding it cannot fail.
+    serde_json::to_vec(&ErrorBody::from(err)).unwrap_or_default()
+}
+
+/// How deep a request body may nest arrays and objects: serde_json's own limit for typed values,
+/// applied to the whole document so that ignored fields are held to it too.
+pub(crate) const MAX_JSON_DEPTH: usize = 128;
+
+/// Rejects JSON nested deeper than [`MAX_JSON_DEPTH`], in one pass over the bytes. The syntax is
+/// left to the decoder; this only tracks brackets outside strings.
+///
+/// # Errors
+///
+/// `C-BAD-REQUEST` when the limit is exceeded.
+pub(crate) fn check_json_depth(json: &[u8]) -> Result<(), NanoError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(NanoError::bad_request(format!(
+                        "JSON nested deeper than {MAX_JSON_DEPTH} levels"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Decodes an error response body, if it is one: JSON with a string `code` or `msg`.
+pub(crate) fn decode_error_body(
+    content_type: Option<&HeaderValue>,
+    body: &[u8],
+) -> Option<NanoError> {
+    check_json_content_type(content_type).ok()?;
+    let body: ErrorBody = serde_json::from_slice(body).ok()?;
+    if body.code.is_empty() && body.msg.is_empty() {
+        return None;
+    }
+    Some(body.into())
+}
+
+/// Checks that a body is declared as JSON in UTF-8: media type `application/json` and either no
+/// charset or `utf-8` (any case, quoted or not).
+///
+/// # Errors
+///
+/// `C-BAD-CONTENT-TYPE` naming what is wrong.
+pub(crate) fn check_json_content_type(value: Option<&HeaderValue>) -> Result<(), NanoError> {
+    let bad = |msg: String| NanoError::new(codes::BAD_CONTENT_TYPE, msg);
+    let value =
+        value.ok_or_else(|| bad("missing content type, expected application/json".into()))?;
+    // The common case is exactly what our own clients send; skip parsing it.
+    if value == JSON_CONTENT_TYPE_VALUE {
+        return Ok(());
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| bad("content type is not valid text".into()))?;
+    let media: mime::Mime = text
+        .parse()
+        .map_err(|err| bad(format!("invalid content type {text:?}: {err}")))?;
+    if media.essence_str() != "application/json" {
+        return Err(bad(format!(
+            "unsupported content type {:?}, expected application/json",
+            media.essence_str()
+        )));
+    }
+    match media.get_param(mime::CHARSET) {
+        None => Ok(()),
+        Some(charset) if charset.as_str().eq_ignore_ascii_case("utf-8") => Ok(()),
+        Some(charset) => Err(bad(format!(
+            "unsupported charset {:?}, expected utf-8",
+            charset.as_str()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(value: Option<&str>) -> Result<(), String> {
+        let value = value.map(|v| HeaderValue::from_str(v).unwrap());
+        check_json_content_type(value.as_ref()).map_err(|err| {
+            assert_eq!(err.code(), codes::BAD_CONTENT_TYPE);
+            err.to_string()
+        })
+    }
+
+    #[test]
+    fn json_content_types_are_accepted_in_any_spelling() {
+        assert_eq!(check(Some(JSON_CONTENT_TYPE)), Ok(()));
+        assert_eq!(check(Some("application/json")), Ok(()));
+        assert_eq!(check(Some("Application/JSON; Charset=\"UTF-8\"")), Ok(()));
+    }
+
+    #[test]
+    fn other_content_types_are_rejected_with_a_reason() {
+        assert!(check(None).unwrap_err().contains("missing"));
+        assert!(
+            check(Some("text/plain"))
+                .unwrap_err()
+                .contains("text/plain")
+        );
+        assert!(
+            check(Some("application/json; charset=latin1"))
+                .unwrap_err()
+                .contains("latin1")
+        );
+        assert!(check(Some("not a type")).unwrap_err().contains("invalid"));
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(check_json_depth(nested(MAX_JSON_DEPTH).as_bytes()).is_ok());
+        let err = check_json_depth(nested(MAX_JSON_DEPTH + 1).as_bytes()).unwrap_err();
+        assert_eq!(err.code(), codes::BAD_REQUEST);
+        let in_string = format!(r#"{{"a":"{}\"{}"}}"#, "[".repeat(500), "{".repeat(500));
+        assert!(check_json_depth(in_string.as_bytes()).is_ok());
+        // Siblings do not add up.
+        assert!(check_json_depth("[[]]".repeat(1000).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn bare_statuses_map_to_server_side_codes() {
+        let code = |status| error_for_bare_status(status, "svc").code().to_owned();
+        assert_eq!(code(StatusCode::SERVICE_UNAVAILABLE), codes::UNAVAILABLE);
+        assert_eq!(code(StatusCode::GATEWAY_TIMEOUT), codes::TIMEOUT);
+        assert_eq!(code(StatusCode::NOT_FOUND), codes::SERVER_ERROR);
+        let err = error_for_bare_status(StatusCode::INTERNAL_SERVER_ERROR, "svc3");
+        assert_eq!(
+            err.to_string(),
+            "svc3 answered HTTP 500 Internal Server Error without an error body"
+        );
+    }
+
+    #[test]
+    fn every_client_code_is_a_4xx_and_everything_else_a_500() {
+        for code in [
+            codes::BAD_REQUEST,
+            codes::NOT_FOUND,
+            codes::BAD_CONTENT_TYPE,
+            codes::BAD_REQUEST_TYPE,
+            codes::METHOD_NOT_ALLOWED,
+            codes::PAYLOAD_TOO_LARGE,
+        ] {
+            assert!(status_for(code).is_client_error(), "{code}");
+        }
+        for code in ["", codes::SERVER_ERROR, codes::TIMEOUT, "X-OTHER"] {
+            assert_eq!(
+                status_for(code),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{code}"
+            );
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The client side against our own listener: a remote service looks like a local one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use nano::{AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes};
+use nano_http::{HttpTransport, Peers};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::{
+    ECHO, Echo, Fail, Fire, Peek, Server, Undeclared, closed_port, endpoints, remote_echo,
+};
+
+#[tokio::test]
+async fn typed_calls_reach_the_remote_service_with_request_id_and_caller() {
+    let (server, _) = Server::echo().await;
+    let echo = remote_echo(server.addr).client("svc1", ECHO).unwrap();
+    let ctx = Ctx::new();
+    let echoed = echo.call(&ctx, Echo { text: "hi".into() }).await.unwrap();
+    assert_eq!(echoed.text, "hi");
+    assert_eq!(echoed.caller, "svc1");
+    assert_eq!(echoed.req_id, ctx.request_id().as_str());
+    assert_eq!(echoed.remaining_ms, None);
+
+    assert_eq!(echo.call(&ctx, Peek {}).await.unwrap().text, "peek");
+    echo.call(&ctx, Fire { text: "x".into() }).await.unwrap();
+}
+
+#[tokio::test]
+async fn remote_errors_come_back_as_the_same_nano_error() {
+    let (server, _) = Server::echo().await;
+    let echo = remote_echo(server.addr).client("test", ECHO).unwrap();
+    for code in [codes::NOT_FOUND, "C-CUSTOM", "S-CUSTOM", ""] {
+        let fail = Fail {
+            code: code.into(),
+            msg: "outer".into(),
+        };
+        let err = echo.call(&Ctx::new(), fail).await.unwrap_err();
+        assert_eq!(err.code(), code);
+        assert_eq!(err.to_string(), "outer :: inner");
+    }
+}
+
+/// A local service that calls `echo` (remote in these tests) and wraps its errors.
+#[derive(Default)]
+struct Front {
+    echo: Option<Client>,
+}
+
+impl Service for Front {
+    fn name(&self) -> &str {
+        "front"
+    }
+
+    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
+        self.echo = Some(deps.client(ECHO)?);
+        Ok(())
+    }
+
+    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
+        let echo = self.echo.as_ref().expect("initialised");
+        nano::dispatch!(req, {
+            Fail => |r| echo.call(&ctx, r).await.map_err(|err| NanoError::wrap(err, "front failure")),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_local_caller_wraps_a_remote_error_and_keeps_its_code() {
+    let (server, _) = Server::echo().await;
+    let transport = HttpTransport::new(Peers::new()).unwrap();
+    let remote = transport
+        .client_at(ECHO, &server.addr.to_string(), endpoints())
+        .unwrap();
+    let set = ServiceSet::builder()
+        .service(Front::default())
+        .service(remote)
+        .build()
+        .unwrap();
+    let err = set
+        .client("test", "front")
+        .unwrap()
+        .call(
+            &Ctx::new(),
+            Fail {
+                code: codes::NOT_FOUND.into(),
+                msg: "echo failure".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::NOT_FOUND);
+    assert_eq!(err.to_string(), "front failure :: echo failure :: inner");
+}
+
+#[tokio::test]
+async fn a_request_type_without_an_endpoint_is_refused_before_any_traffic() {
+    let echo = remote_echo(closed_port().await)
+        .client("test", ECHO)
+        .unwrap();
+    let err = echo
+        .call_any(&Ctx::new(), AnyRequest::new(Undeclared {}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::BAD_REQUEST_TYPE);
+    assert!(err.to_string().contains("test.Undeclared"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_peer_is_unavailable() {
+    let addr = closed_port().await;
+    let echo = remote_echo(addr).client("test", ECHO).unwrap();
+    let err = echo.call(&Ctx::new(), Echo::default()).await.unwrap_err();
+    assert_eq!(err.code(), codes::UNAVAILABLE);
+    assert!(err.is_server_error());
+    assert!(
+        err.to_string().contains(&format!(
+            "cannot connect to service \"echo\" at POST http://{addr}/echo/"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_without_a_peer_address_is_a_coded_error() {
+    let transport = HttpTransport::new("svc3=127.0.0.1:1".parse().unwrap()).unwrap();
+    let err = transport.client("svc4", endpoints()).unwrap_err();
+    assert_eq!(err.code(), codes::UNKNOWN_SERVICE);
+    assert!(err.to_string().contains("--peer svc4=ADDR"), "{err}");
+    let err = transport
+        .client_at("svc4", "ftp://host", endpoints())
+        .unwrap_err();
+    assert_eq!(err.code(), codes::BAD_REQUEST);
+}
+
+/// Forwards TCP connections to `upstream`, counting them.
+async fn counting_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut outbound = TcpStream::connect(upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    (addr, count)
+}
+
+#[tokio::test]
+async fn sequential_calls_reuse_one_kept_alive_connection() {
+    let (server, _) = Server::echo().await;
+    let (proxy, connections) = counting_proxy(server.addr).await;
+    let echo = remote_echo(proxy).client("test", ECHO).unwrap();
+    for i in 0..20 {
+        let text = format!("call {i}");
+        let echoed = echo
+            .call(&Ctx::new(), Echo { text: text.clone() })
+            .await
+            .unwrap();
+        assert_eq!(echoed.text, text);
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}

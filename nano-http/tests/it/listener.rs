@@ -1,0 +1,393 @@
+//! The server side against a plain HTTP client: the protocol, and every kind of bad input.
+
+use nano::{ErrorBody, Listener, ServiceSet, codes};
+use nano_http::{Endpoint, HttpListener, JSON_CONTENT_TYPE};
+use reqwest::StatusCode;
+use reqwest::header::{ALLOW, CONTENT_TYPE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{ECHO, Echo, EchoService, Echoed, EdgeLog, Server, bounded, endpoints};
+
+/// What the server answered to one raw request.
+struct Answer {
+    status: StatusCode,
+    content_type: Option<String>,
+    req_id: Option<String>,
+    allow: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn error(&self) -> ErrorBody {
+        assert_eq!(self.content_type.as_deref(), Some(JSON_CONTENT_TYPE));
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "not an error body ({err}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn echoed(&self) -> Echoed {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(self.content_type.as_deref(), Some(JSON_CONTENT_TYPE));
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    /// Asserts the status and code, and that the message mentions `fragment`.
+    fn assert_error(&self, status: u16, code: &str, fragment: &str) {
+        let body = self.error();
+        assert_eq!(self.status.as_u16(), status, "{body:?}");
+        assert_eq!(body.code, code);
+        assert!(
+            body.msg.contains(fragment),
+            "{:?} does not mention {fragment:?}",
+            body.msg
+        );
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.unwrap();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned())
+    };
+    Answer {
+        status: response.status(),
+        content_type: header(CONTENT_TYPE.as_str()),
+        req_id: header("x-nano-req-id"),
+        allow: header(ALLOW.as_str()),
+        body: response.bytes().await.unwrap().to_vec(),
+    }
+}
+
+fn json_post(
+    http: &reqwest::Client,
+    url: String,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::RequestBuilder {
+    http.post(url)
+        .header(CONTENT_TYPE, JSON_CONTENT_TYPE)
+        .body(body)
+}
+
+#[tokio::test]
+async fn health_check_answers_200_with_an_empty_body() {
+    let (server, _) = Server::echo().await;
+    let answer = send(reqwest::Client::new().get(server.url("/health-check"))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body.is_empty());
+    let answer = send(reqwest::Client::new().post(server.url("/health-check"))).await;
+    answer.assert_error(405, codes::METHOD_NOT_ALLOWED, "/health-check");
+}
+
+#[tokio::test]
+async fn requests_carry_the_request_id_and_caller_both_ways() {
+    let (server, _) = Server::echo().await;
+    let http = reqwest::Client::new();
+    let answer = send(
+        json_post(&http, server.url("/echo/"), r#"{"text":"hi"}"#)
+            .header("X-Nano-Req-Id", "0123456789abcdef0123456789abcdef")
+            .header("X-Nano-Client-Name", "svc9"),
+    )
+    .await;
+    let echoed = answer.echoed();
+    assert_eq!(echoed.text, "hi");
+    assert_eq!(echoed.caller, "svc9");
+    assert_eq!(echoed.req_id, "0123456789abcdef0123456789abcdef");
+    assert_eq!(echoed.remaining_ms, None);
+    assert_eq!(
+        answer.req_id.as_deref(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+
+    // Without the headers: a generated 32-hex id (echoed back) and the default caller.
+    let answer = send(json_post(&http, server.url("/echo/"), "{}")).await;
+    let echoed = answer.echoed();
+    assert_eq!(echoed.caller, "http");
+    assert_eq!(echoed.req_id.len(), 32);
+    assert_eq!(answer.req_id, Some(echoed.req_id));
+}
+
+#[tokio::test]
+async fn body_less_and_response_less_endpoints() {
+    let (server, _) = Server::echo().await;
+    let http = reqwest::Client::new();
+    // GET: no body, no content type needed; the request is the type's default.
+    assert_eq!(
+        send(http.get(server.url("/echo/"))).await.echoed().text,
+        "peek"
+    );
+    // A `()` response is an empty 200.
+    let answer = send(json_post(
+        &http,
+        server.url("/echo/fire"),
+        r#"{"text":"x"}"#,
+    ))
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body.is_empty());
+    // The query string is not part of the path.
+    assert_eq!(
+        send(http.get(server.url("/echo/?x=1"))).await.echoed().text,
+        "peek"
+    );
+}
+
+#[tokio::test]
+async fn handler_errors_map_codes_to_statuses_and_flatten_the_chain() {
+    let (server, _) = Server::echo().await;
+    let http = reqwest::Client::new();
+    let fail = |code: &str| {
+        let body = serde_json::json!({ "code": code, "msg": "outer" }).to_string();
+        send(json_post(&http, server.url("/echo/fail"), body))
+    };
+    fail(codes::NOT_FOUND)
+        .await
+        .assert_error(404, codes::NOT_FOUND, "outer :: inner");
+    fail("C-CUSTOM")
+        .await
+        .assert_error(400, "C-CUSTOM", "outer :: inner");
+    fail("S-CUSTOM")
+        .await
+        .assert_error(500, "S-CUSTOM", "outer :: inner");
+    // An uncoded error is a 500 whose body has no code at all, like the original's.
+    let answer = fail("").await;
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        String::from_utf8(answer.body).unwrap(),
+        r#"{"msg":"outer :: inner"}"#
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_coded_json_error_and_the_server_stays_up() {
+    let (server, _) = Server::echo().await;
+    let http = reqwest::Client::new();
+    let url = server.url("/echo/");
+    let check = |request, status, code, fragment: &'static str| async move {
+        send(request).await.assert_error(status, code, fragment);
+    };
+
+    check(
+        json_post(&http, url.clone(), r#"{"text":"#),
+        400,
+        codes::BAD_REQUEST,
+        "invalid JSON",
+    )
+    .await;
+    check(
+        json_post(&http, url.clone(), r#"{"text":5}"#),
+        400,
+        codes::BAD_REQUEST,
+        "invalid type",
+    )
+    .await;
+    check(
+        json_post(&http, url.clone(), b"{\"text\":\"\xff\xfe\"}".to_vec()),
+        400,
+        codes::BAD_REQUEST,
+        "invalid JSON",
+    )
+    .await;
+    let nested = format!(
+        r#"{{"extra":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    check(
+        json_post(&http, url.clone(), nested),
+        400,
+        codes::BAD_REQUEST,
+        "nested deeper than 128",
+    )
+    .await;
+
+    check(
+        http.post(&url).body("{}"),
+        415,
+        codes::BAD_CONTENT_TYPE,
+        "missing content type",
+    )
+    .await;
+    check(
+        http.post(&url)
+            .header(CONTENT_TYPE, "text/plain")
+            .body("{}"),
+        415,
+        codes::BAD_CONTENT_TYPE,
+        "text/plain",
+    )
+    .await;
+    check(
+        http.post(&url)
+            .header(CONTENT_TYPE, "application/json; charset=iso-8859-1")
+            .body("{}"),
+        415,
+        codes::BAD_CONTENT_TYPE,
+        "iso-8859-1",
+    )
+    .await;
+
+    check(
+        http.get(server.url("/nope/")),
+        404,
+        codes::NOT_FOUND,
+        "/nope/",
+    )
+    .await;
+    check(
+        http.get(server.url("/echo")),
+        404,
+        codes::NOT_FOUND,
+        "/echo",
+    )
+    .await;
+    check(
+        http.get(server.url("/echo/fire")),
+        405,
+        codes::METHOD_NOT_ALLOWED,
+        "GET",
+    )
+    .await;
+    let answer = send(http.delete(&url)).await;
+    answer.assert_error(405, codes::METHOD_NOT_ALLOWED, "DELETE");
+    assert_eq!(answer.allow.as_deref(), Some("POST, GET"));
+
+    check(
+        http.get(&url).body("{}"),
+        400,
+        codes::BAD_REQUEST,
+        "no request body",
+    )
+    .await;
+    check(
+        json_post(&http, url.clone(), "{}").header("X-Nano-Deadline-Ms", "soon"),
+        400,
+        codes::BAD_REQUEST,
+        "x-nano-deadline-ms",
+    )
+    .await;
+    check(
+        json_post(&http, url.clone(), "{}").header("X-Nano-Client-Name", b"\xff".as_slice()),
+        400,
+        codes::BAD_REQUEST,
+        "x-nano-client-name",
+    )
+    .await;
+
+    // Still serving.
+    let answer = send(json_post(&http, url, r#"{"text":"after"}"#)).await;
+    assert_eq!(answer.echoed().text, "after");
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_whether_declared_or_streamed() {
+    let (echo, _) = EchoService::new();
+    let set = ServiceSet::builder().service(echo).build().unwrap();
+    let server =
+        Server::start_with(set, |l| l.expose(ECHO, endpoints()).unwrap().body_limit(64)).await;
+    let http = reqwest::Client::new();
+    let fits = format!(r#"{{"text":"{}"}}"#, "a".repeat(50));
+    assert_eq!(
+        send(json_post(&http, server.url("/echo/"), fits))
+            .await
+            .echoed()
+            .text
+            .len(),
+        50
+    );
+    let too_big = format!(r#"{{"text":"{}"}}"#, "a".repeat(60));
+    send(json_post(&http, server.url("/echo/"), too_big))
+        .await
+        .assert_error(413, codes::PAYLOAD_TOO_LARGE, "64 bytes");
+
+    // Chunked, so the size is only known while reading.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let chunk = "b".repeat(40);
+    let request = format!(
+        "POST /echo/ HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+         {len:x}\r\n{chunk}\r\n{len:x}\r\n{chunk}\r\n0\r\n\r\n",
+        len = chunk.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    bounded(tcp.read_to_string(&mut answer)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(
+        answer.contains(r#""code":"C-PAYLOAD-TOO-LARGE""#),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_default_limit_is_one_mebibyte() {
+    let (server, _) = Server::echo().await;
+    let http = reqwest::Client::new();
+    let body = |len: usize| format!(r#"{{"text":"{}"}}"#, "a".repeat(len - 11));
+    let answer = send(json_post(&http, server.url("/echo/"), body(1 << 20))).await;
+    assert_eq!(answer.echoed().text.len(), (1 << 20) - 11);
+    send(json_post(&http, server.url("/echo/"), body((1 << 20) + 1)))
+        .await
+        .assert_error(413, codes::PAYLOAD_TOO_LARGE, "1048576 bytes");
+}
+
+#[tokio::test]
+async fn incoming_calls_go_through_the_sets_client_hooks() {
+    let log = EdgeLog::default();
+    let (echo, _) = EchoService::new();
+    let set = ServiceSet::builder()
+        .service(echo)
+        .hook(log.clone())
+        .build()
+        .unwrap();
+    let server = Server::start(set).await;
+    let http = reqwest::Client::new();
+    let request = || json_post(&http, server.url("/echo/"), "{}");
+    send(request().header("X-Nano-Client-Name", "svc7"))
+        .await
+        .echoed();
+    send(request()).await.echoed();
+    let edges = log.edges();
+    assert!(edges.contains(&"svc7 -> echo".to_owned()), "{edges:?}");
+    assert!(edges.contains(&"http -> echo".to_owned()), "{edges:?}");
+}
+
+#[tokio::test]
+async fn misconfigured_listeners_fail_with_coded_errors() {
+    let (echo, _) = EchoService::new();
+    let set = ServiceSet::builder().service(echo).build().unwrap();
+
+    let listener = HttpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = HttpListener::bind(listener.local_addr()).await.unwrap_err();
+    assert_eq!(err.code(), codes::UNAVAILABLE);
+    assert!(err.to_string().contains("cannot listen on"), "{err}");
+
+    let listener = listener.expose("svc9", endpoints()).unwrap();
+    let (_trigger, shutdown) = nano::Shutdown::new();
+    let err = bounded(listener.listen(set, shutdown)).await.unwrap_err();
+    assert_eq!(err.code(), codes::UNKNOWN_SERVICE);
+    assert!(err.to_string().contains("svc9"), "{err}");
+
+    let listener = HttpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = listener
+        .expose(
+            ECHO,
+            [Endpoint::post::<Echo>("/"), Endpoint::post::<Echo>("/")],
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), codes::INIT_FAILED);
+    assert!(err.to_string().contains("POST /echo/ twice"), "{err}");
+    let listener = HttpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = listener.expose(ECHO, endpoints()).unwrap();
+    let err = listener.expose(ECHO, endpoints()).unwrap_err();
+    assert_eq!(err.code(), codes::DUPLICATE_SERVICE);
+}

@@ -1,0 +1,217 @@
+//! The article's step 3 without Docker: each layout started as real processes, tested with
+//! `test_client`, a typed nano client and plain HTTP requests.
+
+use std::process::Command;
+
+use nano::{Ctx, ErrorBody, codes};
+use nano_http::{HttpTransport, JSON_CONTENT_TYPE};
+use services::api::svc2;
+use services::deploy::{Deployment, Layout, Options, ServerProcess};
+
+use crate::support::{PATIENCE, binaries, http, test_client};
+
+async fn check_layout(layout: Layout) {
+    let deployment = Deployment::start(layout, &binaries()).await.unwrap();
+    let addr = deployment.svc2_addr();
+
+    // test_client, both requests.
+    let out = test_client(addr, &["--req", "req"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        r#"{"value":"svc2_svc1_testval"}"#
+    );
+    let out = test_client(addr, &["--req", "getreq"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        r#"{"value":"svc2_svc3_svc4_getparam"}"#
+    );
+
+    // Plain HTTP, as a client in any language would call it.
+    let http = http();
+    let response = http
+        .post(format!("{}/svc2/", deployment.svc2_url()))
+        .header("content-type", JSON_CONTENT_TYPE)
+        .header("x-nano-req-id", "00000000000000000000000000000042")
+        .body(r#"{"param":"direct"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["x-nano-req-id"],
+        "00000000000000000000000000000042"
+    );
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"value":"svc2_svc1_direct"}"#
+    );
+    let response = http
+        .get(format!("{}/svc2/", deployment.svc2_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"value":"svc2_svc3_svc4_getparam"}"#
+    );
+
+    // Bad input is refused at the edge with a coded error.
+    let response = http
+        .post(format!("{}/svc2/", deployment.svc2_url()))
+        .header("content-type", JSON_CONTENT_TYPE)
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: ErrorBody = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(body.code, codes::BAD_REQUEST);
+
+    // The typed client: the same call test1 makes in-process.
+    let transport = HttpTransport::new(Default::default()).unwrap();
+    let remote = transport
+        .client_at(svc2::NAME, &addr.to_string(), svc2::endpoints())
+        .unwrap();
+    let set = nano::ServiceSet::builder().service(remote).build().unwrap();
+    let svc2_client = set.client("svc2-test3", svc2::NAME).unwrap();
+    let resp = svc2_client
+        .call(
+            &Ctx::new(),
+            svc2::Req {
+                param: "typed".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.value, "svc2_svc1_typed");
+    let resp = svc2_client
+        .call(&Ctx::new(), svc2::GetReq {})
+        .await
+        .unwrap();
+    assert_eq!(resp.value, "svc2_svc3_svc4_getparam");
+}
+
+#[tokio::test]
+async fn layout_1_one_process() {
+    check_layout(Layout::One).await;
+}
+
+#[tokio::test]
+async fn layout_2_two_processes() {
+    check_layout(Layout::Two).await;
+}
+
+#[tokio::test]
+async fn layout_3_one_process_per_service() {
+    check_layout(Layout::Three).await;
+}
+
+#[tokio::test]
+async fn a_stopped_peer_makes_svc2_answer_a_coded_error_instead_of_hanging() {
+    let mut deployment = Deployment::start(Layout::Two, &binaries()).await.unwrap();
+    let url = format!("{}/svc2/", deployment.svc2_url());
+    let http = http();
+    let response = http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    deployment.stop("server2b").unwrap();
+
+    // svc3 is gone: connection refused, not a timeout.
+    let response = http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 500);
+    let body: ErrorBody = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(body.code, codes::UNAVAILABLE, "{body:?}");
+    assert!(body.msg.starts_with("svc3 failure :: "), "{body:?}");
+    assert!(body.msg.contains("service \"svc3\""), "{body:?}");
+    // svc1 lives in server2a and still answers.
+    let response = http
+        .post(&url)
+        .header("content-type", JSON_CONTENT_TYPE)
+        .body(r#"{"param":"still"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"value":"svc2_svc1_still"}"#
+    );
+
+    let out = test_client(deployment.svc2_addr(), &["--req", "getreq"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error S-UNAVAILABLE: svc3 failure :: "),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn test_client_fails_when_svc2_is_unreachable() {
+    let unused = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = unused.local_addr().unwrap();
+    drop(unused);
+    let out = test_client(addr, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error S-UNAVAILABLE"));
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn servers_take_their_settings_from_the_environment() {
+    let server2b = ServerProcess::start(
+        "server2b",
+        env!("CARGO_BIN_EXE_server2b").as_ref(),
+        &[],
+        &Options::default(),
+    )
+    .await
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server2a"));
+    command.env("NANO_LISTEN", "127.0.0.1:0").env(
+        "NANO_PEERS",
+        format!("svc3={},svc9=127.0.0.1:1", server2b.addr()),
+    );
+    let server2a = ServerProcess::spawn("server2a", command, PATIENCE)
+        .await
+        .unwrap();
+    let out = test_client(server2a.addr(), &["--req", "getreq"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_its_peer_exits_with_a_clear_error() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server2a"));
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("NANO_PEERS");
+    let err = ServerProcess::spawn("server2a", command, PATIENCE)
+        .await
+        .unwrap_err();
+    let err = err.to_string();
+    assert!(
+        err.contains("server2a exited before it was ready (exit status: 1)"),
+        "{err}"
+    );
+    assert!(err.contains("--peer svc3=ADDR"), "{err}");
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server1"));
+    command.args(["--listen", "127.0.0.1:0", "--peer", "nonsense"]);
+    let err = ServerProcess::spawn("server1", command, PATIENCE)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("exit status: 2"), "{err}");
+}
