@@ -72,11 +72,15 @@ impl<R: Request> HasRequestType for R {
         type_id: TypeId::of::<R>,
         rust_name: std::any::type_name::<R>,
         response_rust_name: std::any::type_name::<R::Response>,
-        decode_request: |bytes| decode_json::<R>(bytes).map(AnyRequest::new),
+        decode_request: |bytes| {
+            decode_json::<R>(bytes, R::NAME)
+                .map(AnyRequest::new)
+                .map_err(NanoError::bad_request)
+        },
         decode_response: |bytes| {
-            decode_json::<R::Response>(bytes)
+            decode_json::<R::Response>(bytes, &format!("the response to {}", R::NAME))
                 .map(AnyResponse::new)
-                .map_err(|err| err.with_code(codes::BAD_RESPONSE))
+                .map_err(|message| NanoError::new(codes::BAD_RESPONSE, message))
         },
     };
 }
@@ -144,13 +148,10 @@ impl PartialEq for RequestType {
 
 impl Eq for RequestType {}
 
-fn decode_json<T: Message>(bytes: &[u8]) -> Result<T, NanoError> {
-    serde_json::from_slice(bytes).map_err(|err| {
-        NanoError::bad_request(format!(
-            "invalid JSON for {}: {err}",
-            std::any::type_name::<T>()
-        ))
-    })
+/// Decodes `bytes` as a `T`; the error message names `what` by its wire name, because it may
+/// cross a wire to a caller written in another language.
+fn decode_json<T: Message>(bytes: &[u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|err| format!("invalid JSON for {what}: {err}"))
 }
 
 fn encode_json<T: Message>(value: &T) -> Result<Vec<u8>, NanoError> {
@@ -438,7 +439,16 @@ mod tests {
         assert_eq!(err.code(), codes::BAD_REQUEST);
         let err = ty.decode_response(b"[]").unwrap_err();
         assert_eq!(err.code(), codes::BAD_RESPONSE);
-        assert!(err.message().contains("Pong"), "{err}");
+        assert_eq!(
+            err.message(),
+            "invalid JSON for the response to test.Ping: invalid length 0, expected struct Pong with 1 element at line 1 column 2"
+        );
+        let err = ty.decode_request(br#"{"n":"x"}"#).unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("invalid JSON for test.Ping: invalid type"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -202,9 +202,7 @@ pub type LoadedFile = (PathBuf, Result<Scenario, ScenarioError>);
 /// # Errors
 ///
 /// When the directory cannot be read.
-pub fn load_dir(
-    dir: impl AsRef<Path>,
-) -> Result<Vec<LoadedFile>, ScenarioError> {
+pub fn load_dir(dir: impl AsRef<Path>) -> Result<Vec<LoadedFile>, ScenarioError> {
     let dir = dir.as_ref();
     let entries = std::fs::read_dir(dir).map_err(|err| ScenarioError {
         file: dir.to_owned(),
