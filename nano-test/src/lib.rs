@@ -5,10 +5,12 @@ pub mod codes;
 pub mod fidelity;
 pub mod mock;
 pub mod parity;
+#[cfg(feature = "property")]
 pub mod property;
 pub mod scenario;
 pub mod set;
 pub mod sim;
+#[cfg(feature = "snapshot")]
 pub mod snapshot;
 pub mod spec;
 
@@ -18,14 +20,18 @@ pub use mock::{Expectation, Mock, MockCall, MockService, Sequence, Times, Verifi
 pub use parity::{
     Deployment, ParityCase, ParityCheck, ParityDifference, ParityError, ParityReport,
 };
+#[cfg(feature = "property")]
 pub use property::{GeneratedCall, Property, PropertyFailure};
 pub use set::{TestSet, TestSetBuilder};
+#[cfg(feature = "snapshot")]
 pub use snapshot::{Snapshot, ToSnapshot};
 pub use spec::{Matcher, Mismatch, Mismatches, Rule, Spec, Target};
 
 /// The snapshot library the [`snapshot!`] macros use, for its settings and review flow.
+#[cfg(feature = "snapshot")]
 pub use insta;
 /// The property-testing library of [`property`], for strategies and `prop_assert!`.
+#[cfg(feature = "property")]
 pub use proptest;
 
 #[doc(hidden)]

@@ -19,12 +19,14 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use nano::{Listener, NanoError, ServiceSet, ServiceSetBuilder};
 use nano_http::{Endpoint, HttpListener, HttpTransport, Peer, Peers};
+use nano_test::scenario::DirectoryRecorder;
 
 use crate::api;
 
@@ -183,7 +185,19 @@ impl ServerSpec {
     /// `S-UNKNOWN-SERVICE` when `transport` has no address for a remote service; a set build
     /// error otherwise.
     pub fn build_set(&self, transport: &HttpTransport) -> Result<ServiceSet, NanoError> {
-        let mut builder = ServiceSet::builder();
+        self.build_set_with(transport, ServiceSet::builder())
+    }
+
+    /// Like [`build_set`](ServerSpec::build_set), starting from `builder` (e.g. one with hooks).
+    ///
+    /// # Errors
+    ///
+    /// As [`build_set`](ServerSpec::build_set).
+    pub fn build_set_with(
+        &self,
+        transport: &HttpTransport,
+        mut builder: ServiceSetBuilder,
+    ) -> Result<ServiceSet, NanoError> {
         for svc in self.local {
             builder = svc.add_to(builder);
         }
@@ -255,6 +269,12 @@ pub struct ServerArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, value_name = "BYTES", env = "NANO_BODY_LIMIT", default_value_t = nano_http::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+
+    /// Record every call this server serves and makes into DIR, one JSON fragment per request
+    /// served; fragments of all servers are joined into scenarios by request id
+    /// (`cargo run --release -p scenarios -- record --from-dir DIR`).
+    #[arg(long, value_name = "DIR", env = "NANO_RECORD_DIR")]
+    pub record: Option<PathBuf>,
 }
 
 const ENV_HELP: &str = "\
@@ -351,7 +371,14 @@ pub fn main(spec: &ServerSpec) -> ExitCode {
 /// A missing peer address, a set that does not build, an address that cannot be bound, or a
 /// listener failure.
 pub async fn run(spec: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> {
-    let set = spec.build_set(&args.remote.transport()?)?;
+    let mut builder = ServiceSet::builder();
+    if let Some(dir) = &args.record {
+        let recorder = DirectoryRecorder::new(dir, spec.name)
+            .map_err(|err| NanoError::wrap(err, format!("cannot record into {}", dir.display())))?;
+        tracing::info!(dir = %dir.display(), "recording served calls");
+        builder = builder.hook(recorder);
+    }
+    let set = spec.build_set_with(&args.remote.transport()?, builder)?;
     let listener = HttpListener::bind(args.listen.as_str())
         .await?
         .expose(spec.exposes.name(), spec.exposes.endpoints())?

@@ -215,3 +215,54 @@ async fn a_server_without_its_peer_exits_with_a_clear_error() {
         .unwrap_err();
     assert!(err.to_string().contains("exit status: 2"), "{err}");
 }
+
+#[tokio::test]
+async fn servers_record_what_they_serve_into_fragments_that_join_into_one_tree() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("record-layout3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = Options {
+        args: vec!["--record".into(), dir.display().to_string()],
+        ..Options::default()
+    };
+    let deployment = Deployment::start_with(Layout::Three, &binaries(), &options)
+        .await
+        .unwrap();
+    let response = http()
+        .get(format!("{}/svc2/", deployment.svc2_url()))
+        .header("x-nano-client-name", "recorder-test")
+        .header("x-nano-req-id", "0000000000000000000000000000beef")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Every server wrote its fragment before answering, so they are all there now.
+    let fragments = nano_test::scenario::read_fragments(&dir).unwrap();
+    let mut processes: Vec<&str> = fragments.iter().map(|f| f.process.as_str()).collect();
+    processes.sort_unstable();
+    assert_eq!(processes, ["server3b", "server3c", "server3d"]);
+    let trees = nano_test::scenario::join_fragments(fragments);
+    assert_eq!(trees.len(), 1);
+    let calls: Vec<String> = trees[0]
+        .iter()
+        .map(|n| {
+            format!(
+                "{} -> {} {} {}",
+                n.caller, n.service, n.request, n.request_id
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "recorder-test -> svc2 svc2.GetReq 0000000000000000000000000000beef",
+            "svc2 -> svc3 svc3.Req 0000000000000000000000000000beef",
+            "svc3 -> svc4 svc4.Req 0000000000000000000000000000beef",
+        ]
+    );
+    assert_eq!(
+        trees[0].outcome,
+        nano_test::CallOutcome::Response(serde_json::json!({"value": "svc2_svc3_svc4_getparam"}))
+    );
+}
