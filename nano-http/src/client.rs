@@ -257,10 +257,69 @@ impl HttpClient {
     }
 
     async fn send(&self, ctx: &Ctx, request: &AnyRequest) -> Outcome {
-        let route = self
-            .routes
-            .get(request.name())
-            .ok_or_else(|| NanoError::bad_request_type(request.name()))?;
+        let route = self.route(request.name())?;
+        let body = if route.body {
+            Some(request.to_json()?)
+        } else {
+            None
+        };
+        let Some((content_type, bytes)) = self.exchange(ctx, route, body).await? else {
+            return Ok(AnyResponse::new(()));
+        };
+        self.decode_response(request, route, content_type.as_ref(), &bytes)
+    }
+
+    /// Sends a request given as raw JSON, e.g. a recorded body that may not even decode, and
+    /// returns the response body as JSON (`null` for an endpoint without a response). This is
+    /// what a client in another language does; replay tools use it to send recordings as they
+    /// are.
+    ///
+    /// # Errors
+    ///
+    /// As for typed calls: the server's error (a body that does not decode gets the server's
+    /// `C-BAD-REQUEST`), `C-BAD-REQUEST-TYPE` when the service has no endpoint for `request`,
+    /// transport failures as `S-UNAVAILABLE` / `S-TIMEOUT`, and `S-BAD-RESPONSE` when the answer
+    /// is not JSON.
+    pub async fn call_json(
+        &self,
+        ctx: &Ctx,
+        request: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, NanoError> {
+        let route = self.route(request)?;
+        let body = route.body.then(|| body.to_string().into_bytes());
+        let Some((content_type, bytes)) = self.exchange(ctx, route, body).await? else {
+            return Ok(serde_json::Value::Null);
+        };
+        let bad = |err: NanoError| {
+            NanoError::wrap(
+                err,
+                format!(
+                    "{} answered {request} with an unusable response",
+                    self.describe(route)
+                ),
+            )
+            .with_code(codes::BAD_RESPONSE)
+        };
+        check_json_content_type(content_type.as_ref()).map_err(bad)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|err| bad(NanoError::msg(format!("invalid JSON: {err}"))))
+    }
+
+    fn route(&self, request: &str) -> Result<&ClientRoute, NanoError> {
+        self.routes
+            .get(request)
+            .ok_or_else(|| NanoError::bad_request_type(request))
+    }
+
+    /// Sends one request along `route` and returns the content type and body of a successful
+    /// answer, or `None` for an endpoint without a response.
+    async fn exchange(
+        &self,
+        ctx: &Ctx,
+        route: &ClientRoute,
+        body: Option<Vec<u8>>,
+    ) -> Result<Option<(Option<HeaderValue>, bytes::Bytes)>, NanoError> {
         let mut timeout = self.timeout;
         let mut call = self
             .http
@@ -278,10 +337,10 @@ impl HttpClient {
             call = call.header(DEADLINE_HEADER_NAME.clone(), millis);
             timeout = timeout.min(remaining);
         }
-        if route.body {
+        if let Some(body) = body {
             call = call
                 .header(CONTENT_TYPE, JSON_CONTENT_TYPE_VALUE.clone())
-                .body(request.to_json()?);
+                .body(body);
         }
         let response = call
             .timeout(timeout)
@@ -290,18 +349,15 @@ impl HttpClient {
             .map_err(|err| self.transport_error(err, route))?;
         let status = response.status();
         let content_type = response.headers().get(CONTENT_TYPE).cloned();
-        let body = response
+        let bytes = response
             .bytes()
             .await
             .map_err(|err| self.transport_error(err, route))?;
         if !status.is_success() {
-            return Err(decode_error_body(content_type.as_ref(), &body)
+            return Err(decode_error_body(content_type.as_ref(), &bytes)
                 .unwrap_or_else(|| error_for_bare_status(status, &self.describe(route))));
         }
-        if !route.response {
-            return Ok(AnyResponse::new(()));
-        }
-        self.decode_response(request, route, content_type.as_ref(), &body)
+        Ok(route.response.then_some((content_type, bytes)))
     }
 
     fn decode_response(

@@ -167,3 +167,43 @@ async fn sequential_calls_reuse_one_kept_alive_connection() {
     }
     assert_eq!(connections.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn raw_json_calls_send_bodies_as_they_are() {
+    let (server, _) = Server::echo().await;
+    let peers: Peers = format!("{ECHO}={}", server.addr).parse().unwrap();
+    let transport = HttpTransport::new(peers).unwrap();
+    let echo = transport.client(ECHO, endpoints()).unwrap();
+    let ctx = Ctx::new();
+
+    let answer = echo
+        .call_json(&ctx, "test.Echo", &serde_json::json!({"text": "raw"}))
+        .await
+        .unwrap();
+    assert_eq!(answer["text"], "raw");
+    assert_eq!(answer["req_id"], ctx.request_id().as_str());
+
+    // A body that does not decode gets the server's decoding error, exactly as a typed
+    // in-process decode would produce it.
+    let bad = serde_json::json!({"text": 5});
+    let err = echo.call_json(&ctx, "test.Echo", &bad).await.unwrap_err();
+    let local = nano::RequestType::of::<Echo>()
+        .decode_request(bad.to_string().as_bytes())
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.to_string()),
+        (codes::BAD_REQUEST, local.to_string())
+    );
+
+    // An endpoint without a response answers null; an undeclared request type is refused.
+    let fired = echo
+        .call_json(&ctx, "test.Fire", &serde_json::json!({"text": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(fired, serde_json::Value::Null);
+    let err = echo
+        .call_json(&ctx, "test.Nope", &serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::BAD_REQUEST_TYPE);
+}
