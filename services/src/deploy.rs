@@ -197,6 +197,9 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// How long one server may take to become ready.
     pub startup_timeout: Duration,
+    /// Whether server logs are echoed to this process's stderr, prefixed with the server's name
+    /// (they are kept either way, see [`ServerProcess::logs`]).
+    pub echo_logs: bool,
 }
 
 impl Default for Options {
@@ -205,6 +208,7 @@ impl Default for Options {
             args: Vec::new(),
             env: Vec::new(),
             startup_timeout: Duration::from_secs(30),
+            echo_logs: true,
         }
     }
 }
@@ -410,7 +414,7 @@ impl ServerProcess {
             command.env_remove(var);
         }
         command.envs(options.env.iter().map(|(k, v)| (k, v)));
-        Self::spawn(name, command, options.startup_timeout).await
+        Self::spawn_with(name, command, options.startup_timeout, options.echo_logs).await
     }
 
     /// Spawns a server from a prepared command (its stdio is replaced), waits for its ready line
@@ -422,8 +426,17 @@ impl ServerProcess {
     /// health check. The child is killed in each case.
     pub async fn spawn(
         name: &str,
+        command: Command,
+        startup_timeout: Duration,
+    ) -> Result<Self, DeployError> {
+        Self::spawn_with(name, command, startup_timeout, true).await
+    }
+
+    async fn spawn_with(
+        name: &str,
         mut command: Command,
         startup_timeout: Duration,
+        echo_logs: bool,
     ) -> Result<Self, DeployError> {
         command
             .stdin(Stdio::null())
@@ -437,7 +450,7 @@ impl ServerProcess {
         })?;
         let log = Arc::new(Log::default());
         if let Some(stderr) = child.stderr.take() {
-            spawn_log_reader(name, stderr, Arc::clone(&log));
+            spawn_log_reader(name, stderr, Arc::clone(&log), echo_logs);
         }
         let mut process = ServerProcess {
             name: name.to_owned(),
@@ -597,8 +610,9 @@ impl Drop for ServerProcess {
 }
 
 /// Reads the child's stderr line by line on a thread of its own (the pipe must be drained or the
-/// child blocks on logging), keeping each line and echoing it with the server's name.
-fn spawn_log_reader(name: &str, stderr: ChildStderr, log: Arc<Log>) {
+/// child blocks on logging), keeping each line and, when asked to, echoing it with the server's
+/// name.
+fn spawn_log_reader(name: &str, stderr: ChildStderr, log: Arc<Log>, echo: bool) {
     let name = name.to_owned();
     let spawned = std::thread::Builder::new()
         .name(format!("{name}-stderr"))
@@ -607,7 +621,9 @@ fn spawn_log_reader(name: &str, stderr: ChildStderr, log: Arc<Log>) {
             move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    eprintln!("[{name}] {line}");
+                    if echo {
+                        eprintln!("[{name}] {line}");
+                    }
                     log.push(line);
                 }
                 log.close();

@@ -1,0 +1,66 @@
+//! Finding scenarios: the directory, the filter, the registry of request types.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use nano_test::scenario::{Registry, Scenario, ScenarioError, load_dir};
+
+/// The request types every scenario of the example services may use.
+pub(crate) fn registry() -> Registry {
+    Registry::new().with_all(services::api::request_types())
+}
+
+/// The scenarios of `dir` whose name contains `filter`, and the files that did not load.
+pub(crate) struct Catalog {
+    pub(crate) scenarios: Vec<Scenario>,
+    pub(crate) broken: Vec<(PathBuf, ScenarioError)>,
+}
+
+impl Catalog {
+    /// Loads `dir`; a broken file is kept as an error (it fails the run), never skipped.
+    pub(crate) fn load(dir: &Path, filter: Option<&str>) -> anyhow::Result<Catalog> {
+        let files = load_dir(dir)
+            .with_context(|| format!("cannot load scenarios from {}", dir.display()))?;
+        let mut catalog = Catalog {
+            scenarios: Vec::new(),
+            broken: Vec::new(),
+        };
+        for (path, loaded) in files {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let selected = |name: &str| filter.is_none_or(|f| name.contains(f));
+            match loaded {
+                Ok(scenario) if selected(&scenario.name) => {
+                    if scenario.name != stem {
+                        catalog.broken.push((
+                            path.clone(),
+                            ScenarioError {
+                                file: path,
+                                line: None,
+                                path: Some("name".into()),
+                                problem: format!(
+                                    "the name {:?} differs from the file name {stem:?}",
+                                    scenario.name
+                                ),
+                            },
+                        ));
+                    } else {
+                        catalog.scenarios.push(scenario);
+                    }
+                }
+                Ok(_) => {}
+                Err(err) if selected(&stem) => catalog.broken.push((path, err)),
+                Err(_) => {}
+            }
+        }
+        catalog.scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(catalog)
+    }
+}
+
+/// The file of the scenario `name` in `dir`.
+pub(crate) fn file_of(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.json"))
+}

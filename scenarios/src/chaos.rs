@@ -1,0 +1,247 @@
+//! `chaos --seed N [--plan FILE]`: every scenario under a seeded fault plan, with the invariants
+//! that must hold whatever the network does.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use nano::{ServiceSet, codes};
+use nano_test::scenario::{Registry, Scenario, Unreachable, compare_outcome};
+use nano_test::sim::{EdgeFaults, Fault, FaultPlan, Latency, Sim, Simulation, TraceOutcome};
+use nano_test::{CallOutcome, TransportFidelity};
+
+use crate::catalog::{Catalog, registry};
+
+/// The seed, the plan and the scenarios.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ChaosArgs {
+    /// Seed of every random decision; the same seed prints the same output, byte for byte.
+    #[arg(long)]
+    pub(crate) seed: u64,
+    /// A fault plan as JSON (see `nano_test::sim::FaultPlan`); its seed is replaced by --seed.
+    /// Default: 1–30 ms latency on every edge, 10% loss, a 500 ms transport timeout, and the 2nd
+    /// call to svc4 hanging.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plan: Option<PathBuf>,
+    /// The root request's deadline, in milliseconds of virtual time.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub(crate) deadline_ms: u64,
+    /// How many times each scenario's root request is sent, one after the other.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) requests: u32,
+    /// Directory of scenario files.
+    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
+    pub(crate) dir: PathBuf,
+    /// Only scenarios whose name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) filter: Option<String>,
+}
+
+/// The plan used without `--plan`.
+pub(crate) fn default_plan() -> FaultPlan {
+    let ms = Duration::from_millis;
+    FaultPlan::new(0)
+        .all_edges(
+            EdgeFaults::new()
+                .latency(Latency::uniform(ms(1), ms(30)))
+                .drop_rate(0.1)
+                .timeout(ms(500)),
+        )
+        .nth_call_to("svc4", 2, Fault::Hang)
+}
+
+pub(crate) fn main(args: ChaosArgs) -> anyhow::Result<ExitCode> {
+    let plan = match &args.plan {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            FaultPlan::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => default_plan(),
+    };
+    let catalog = Catalog::load(&args.dir, args.filter.as_deref())?;
+    if let Some((path, err)) = catalog.broken.first() {
+        anyhow::bail!("cannot load {}: {err}", path.display());
+    }
+    let registry = registry();
+    let deadline = Duration::from_millis(args.deadline_ms);
+    println!(
+        "chaos seed {} deadline {} ms, {} scenarios",
+        args.seed,
+        args.deadline_ms,
+        catalog.scenarios.len()
+    );
+    let mut broken = 0;
+    for scenario in &catalog.scenarios {
+        let mut plan = plan.clone();
+        plan.seed = scenario_seed(args.seed, &scenario.name);
+        let outcomes = RefCell::new(BTreeMap::new());
+        let simulation = Simulation::new(plan);
+        let result = simulation.run_and_shrink(|sim| {
+            let outcomes = &outcomes;
+            let registry = &registry;
+            async move {
+                outcomes.borrow_mut().clear();
+                for _ in 0..args.requests {
+                    let (outcome, verdict) = replay_under(&sim, scenario, registry, deadline).await;
+                    let shown = match outcome {
+                        CallOutcome::Response(_) => "ok".to_owned(),
+                        CallOutcome::Error { code, .. } => code,
+                        CallOutcome::Unfinished => "unfinished".to_owned(),
+                    };
+                    *outcomes.borrow_mut().entry(shown).or_insert(0_u32) += 1;
+                    verdict?;
+                }
+                Ok(())
+            }
+        });
+        let shown: Vec<String> = outcomes
+            .borrow()
+            .iter()
+            .map(|(outcome, n)| format!("{n} {outcome}"))
+            .collect();
+        match result {
+            Ok(report) => println!(
+                "{}: {}\n  faults: {}{}; virtual {:.3}s; trace {}",
+                scenario.name,
+                shown.join(", "),
+                report.faults,
+                if report.no_faults_injected {
+                    " (the plan injected no fault)"
+                } else {
+                    ""
+                },
+                report.virtual_time().as_secs_f64(),
+                report.trace_digest
+            ),
+            Err(failure) => {
+                broken += 1;
+                println!(
+                    "{:<30} INVARIANT BROKEN faults: {}; trace {}",
+                    scenario.name,
+                    failure.original.report.faults,
+                    failure.original.report.trace_digest
+                );
+                println!("{failure}");
+            }
+        }
+    }
+    if broken == 0 {
+        println!("all invariants held");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{broken} scenario(s) broke an invariant");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Mixes the run's seed with the scenario's name, so that scenarios get different but
+/// reproducible faults.
+fn scenario_seed(seed: u64, name: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// Replays the root request of `scenario` through the simulated network and checks the
+/// invariants; returns the outcome and the verdict.
+async fn replay_under(
+    sim: &Sim,
+    scenario: &Scenario,
+    registry: &Registry,
+    deadline: Duration,
+) -> (CallOutcome, Result<(), String>) {
+    let root = &scenario.root;
+    let set = services::all(ServiceSet::builder())
+        .hook(TransportFidelity::new())
+        .hook(Unreachable::new(scenario.unreachable.iter().cloned()))
+        .hook(sim.hook())
+        .build();
+    let set = match set {
+        Ok(set) => set,
+        Err(err) => {
+            return (
+                CallOutcome::from_error(&err),
+                Err(format!("cannot build the set: {err}")),
+            );
+        }
+    };
+    let first_call = sim.trace().len();
+    let started = sim.elapsed();
+    let ctx = sim.ctx().with_timeout(deadline);
+    let outcome = match (
+        set.client(&root.caller, &root.service),
+        registry.decode_request(&root.request, &root.body),
+    ) {
+        (Err(err), _) => return (CallOutcome::from_error(&err), Err(err.to_string())),
+        (Ok(_), Err(err)) => CallOutcome::from_error(&err),
+        (Ok(client), Ok(request)) => {
+            CallOutcome::from_outcome(&client.call_any(&ctx, request).await)
+        }
+    };
+    let verdict = check_invariants(sim, first_call, started, scenario, &outcome, deadline);
+    (outcome, verdict)
+}
+
+/// The invariants: every call ends by the deadline; every failure is coded; a failed root
+/// carries the code of a failure below it (or the recorded one, or the deadline's); a
+/// successful root answers what was recorded.
+fn check_invariants(
+    sim: &Sim,
+    first_call: usize,
+    started: Duration,
+    scenario: &Scenario,
+    outcome: &CallOutcome,
+    deadline: Duration,
+) -> Result<(), String> {
+    let deadline = started + deadline;
+    let deadline_us = deadline.as_micros() as u64;
+    let trace: Vec<_> = sim.trace().into_iter().skip(first_call).collect();
+    if let Some(late) = trace.iter().find(|call| call.end_us > deadline_us) {
+        return Err(format!(
+            "{} ended at {} ms, after the {} ms deadline",
+            late.call,
+            late.end_us / 1000,
+            deadline_us / 1000
+        ));
+    }
+    if let Some(uncoded) = trace
+        .iter()
+        .find(|call| matches!(&call.outcome, TraceOutcome::Error { code } if code.is_empty()))
+    {
+        return Err(format!("{} failed with an uncoded error", uncoded.call));
+    }
+    match outcome {
+        CallOutcome::Error { code, message } => {
+            if code.is_empty() {
+                return Err(format!("the root failed with an uncoded error: {message}"));
+            }
+            let recorded =
+                matches!(&scenario.root.outcome, CallOutcome::Error { code: c, .. } if c == code);
+            let from_below = trace
+                .iter()
+                .any(|call| matches!(&call.outcome, TraceOutcome::Error { code: c } if c == code));
+            let deadline_passed = code == codes::TIMEOUT && sim.elapsed() >= deadline;
+            if !(recorded || from_below || deadline_passed) {
+                return Err(format!(
+                    "the root failed with {code} ({message}), which no call below it failed with"
+                ));
+            }
+            Ok(())
+        }
+        CallOutcome::Response(_) => {
+            match compare_outcome(&scenario.spec, &scenario.root, outcome) {
+                None => Ok(()),
+                Some(problem) => Err(format!("the root succeeded with another answer: {problem}")),
+            }
+        }
+        CallOutcome::Unfinished => Err("the root call did not finish".into()),
+    }
+}

@@ -1,0 +1,343 @@
+//! The deployments scenarios replay in: in-process sets, and the article's layouts as real
+//! server processes on loopback with recording on.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+
+use nano::{Ctx, ServiceSet, codes};
+use nano_http::{HttpClient, HttpTransport, Peers};
+use nano_test::scenario::{
+    Registry, ReplayFailure, ReplayProblem, Scenario, compare_outcome, compare_trees,
+    join_fragments, read_fragments, replay_set,
+};
+use nano_test::{CallOutcome, TransportFidelity};
+use services::deploy::{Binaries, Deployment, Layout, Options};
+use services::server::Svc;
+
+/// Where a scenario is replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Target {
+    /// The four services in one set, called directly.
+    InProcess,
+    /// The same with the transport-fidelity hook on every client.
+    Fidelity,
+    /// A layout of real server processes, called over HTTP.
+    Layout(LayoutId),
+}
+
+/// The layouts, orderable for tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum LayoutId {
+    One,
+    Two,
+    Three,
+}
+
+impl LayoutId {
+    pub(crate) fn layout(self) -> Layout {
+        match self {
+            LayoutId::One => Layout::One,
+            LayoutId::Two => Layout::Two,
+            LayoutId::Three => Layout::Three,
+        }
+    }
+}
+
+impl Target {
+    /// Every target, in table order.
+    pub(crate) const ALL: [Target; 5] = [
+        Target::InProcess,
+        Target::Fidelity,
+        Target::Layout(LayoutId::One),
+        Target::Layout(LayoutId::Two),
+        Target::Layout(LayoutId::Three),
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Target::InProcess => "in-process",
+            Target::Fidelity => "fidelity",
+            Target::Layout(LayoutId::One) => "server1",
+            Target::Layout(LayoutId::Two) => "server2",
+            Target::Layout(LayoutId::Three) => "server3",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Target::ALL
+            .into_iter()
+            .find(|t| t.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<_> = Target::ALL.iter().map(|t| t.name()).collect();
+                format!("unknown deployment {text:?} (known: {})", names.join(", "))
+            })
+    }
+}
+
+/// What replaying one scenario in one deployment gave.
+#[derive(Debug, Clone)]
+pub(crate) enum Verdict {
+    Pass,
+    Fail(ReplayFailure),
+    Skip(String),
+}
+
+/// Replays `scenario` in an in-process set, comparing the outcome and the call tree.
+pub(crate) async fn replay_in_process(
+    scenario: &Scenario,
+    registry: &Registry,
+    fidelity: bool,
+) -> Verdict {
+    let mut builder = services::all(ServiceSet::builder());
+    if fidelity {
+        builder = builder.hook(TransportFidelity::new());
+    }
+    match replay_set(scenario, registry, builder, true).await {
+        Ok(()) => Verdict::Pass,
+        Err(mut failure) => {
+            failure.mode = if fidelity { "fidelity" } else { "in-process" }.into();
+            Verdict::Fail(failure)
+        }
+    }
+}
+
+/// Which processes of `layout` must be down for `scenario`, or why the layout cannot run it.
+pub(crate) fn processes_to_stop(
+    layout: Layout,
+    scenario: &Scenario,
+) -> Result<Vec<&'static str>, String> {
+    let mut stop = Vec::new();
+    for spec in layout.servers() {
+        let hosts = |name: &str| spec.local.iter().any(|svc| svc.name() == name);
+        let down: Vec<&String> = scenario.unreachable.iter().filter(|u| hosts(u)).collect();
+        if down.is_empty() {
+            continue;
+        }
+        if hosts(&scenario.root.service) {
+            return Err(format!(
+                "{} runs {} and {}, so {} cannot be made unreachable alone",
+                spec.name,
+                scenario.root.service,
+                down.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                down.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        stop.push(spec.name);
+    }
+    Ok(stop)
+}
+
+/// How a client outside the cluster reaches the service a deployment exposes over HTTP.
+pub(crate) struct HttpEntry {
+    service: String,
+    http: HttpClient,
+    clients: ServiceSet,
+}
+
+impl HttpEntry {
+    /// A client of `service` at `address` (`host:port` or an `http://` URL).
+    pub(crate) fn new(service: Svc, address: &str) -> anyhow::Result<HttpEntry> {
+        let mut peers = Peers::new();
+        peers.insert(service.name(), address)?;
+        let transport = HttpTransport::new(peers)?;
+        let http = transport.client(service.name(), service.endpoints())?;
+        let clients = ServiceSet::builder().service(http.clone()).build()?;
+        Ok(HttpEntry {
+            service: service.name().to_owned(),
+            http,
+            clients,
+        })
+    }
+
+    /// Sends the root request of `scenario` as a client would: typed when its body decodes, the
+    /// recorded JSON as it is when it does not (so the server's own decoding error comes back).
+    ///
+    /// # Errors
+    ///
+    /// When the scenario cannot be sent here at all (another service, an unknown request type).
+    pub(crate) async fn send(
+        &self,
+        scenario: &Scenario,
+        registry: &Registry,
+        ctx: &Ctx,
+    ) -> Result<CallOutcome, String> {
+        let root = &scenario.root;
+        if root.service != self.service {
+            return Err(format!(
+                "the target serves {}, not {}",
+                self.service, root.service
+            ));
+        }
+        registry.get(&root.request).map_err(|e| e.to_string())?;
+        Ok(match registry.decode_request(&root.request, &root.body) {
+            Ok(request) => {
+                let client = self
+                    .clients
+                    .client(&root.caller, &root.service)
+                    .map_err(|e| e.to_string())?;
+                CallOutcome::from_outcome(&client.call_any(ctx, request).await)
+            }
+            Err(_) => match self.http.call_json(ctx, &root.request, &root.body).await {
+                Ok(body) => CallOutcome::Response(body),
+                Err(err) => CallOutcome::from_error(&err),
+            },
+        })
+    }
+}
+
+/// One running layout: its processes (some possibly stopped), the directory they record into,
+/// and an HTTP client of the service it exposes.
+pub(crate) struct Cluster {
+    layout: LayoutId,
+    _deployment: Deployment,
+    record_dir: PathBuf,
+    entry: HttpEntry,
+}
+
+impl Cluster {
+    /// Starts `layout` with recording into a fresh directory under `work_dir`, then stops
+    /// `stopped`.
+    pub(crate) async fn start(
+        layout: LayoutId,
+        stopped: Vec<&'static str>,
+        binaries: &Binaries,
+        work_dir: &Path,
+    ) -> anyhow::Result<Cluster> {
+        let record_dir = work_dir.join(format!(
+            "{}{}",
+            Target::Layout(layout).name(),
+            stopped
+                .iter()
+                .map(|s| format!("-without-{s}"))
+                .collect::<String>()
+        ));
+        let _ = std::fs::remove_dir_all(&record_dir);
+        std::fs::create_dir_all(&record_dir)?;
+        let options = Options {
+            args: vec!["--record".into(), record_dir.display().to_string()],
+            echo_logs: false,
+            ..Options::default()
+        };
+        let mut deployment = Deployment::start_with(layout.layout(), binaries, &options).await?;
+        for name in &stopped {
+            deployment.stop(name)?;
+        }
+        let entry = HttpEntry::new(Svc::Svc2, &deployment.svc2_addr().to_string())?;
+        Ok(Cluster {
+            layout,
+            _deployment: deployment,
+            record_dir,
+            entry,
+        })
+    }
+
+    /// Sends the root request of `scenario` over HTTP as a client would — typed when its body
+    /// decodes, the recorded JSON as it is when it does not — and compares the outcome and the
+    /// call tree the servers recorded.
+    pub(crate) async fn replay(&self, scenario: &Scenario, registry: &Registry) -> Verdict {
+        let root = &scenario.root;
+        let mode = Target::Layout(self.layout).name();
+        if root.service != self.entry.service {
+            return Verdict::Skip(format!("{} is not exposed by {mode}", root.service));
+        }
+        let fail = |problems: Vec<ReplayProblem>| {
+            Verdict::Fail(ReplayFailure {
+                scenario: scenario.name.clone(),
+                mode: mode.into(),
+                problems,
+            })
+        };
+        let problem = |detail: String| ReplayProblem {
+            call: format!("{} -> {} {}", root.caller, root.service, root.request),
+            detail,
+        };
+        let ctx = Ctx::new();
+        let outcome = match self.entry.send(scenario, registry, &ctx).await {
+            Ok(outcome) => outcome,
+            Err(err) => return fail(vec![problem(err)]),
+        };
+        if let Some(difference) = compare_outcome(&scenario.spec, root, &outcome) {
+            return fail(vec![difference]);
+        }
+        let id = ctx.request_id().as_str();
+        let fragments = match read_fragments(&self.record_dir) {
+            Ok(fragments) => fragments
+                .into_iter()
+                .filter(|f| f.tree.request_id == id)
+                .collect::<Vec<_>>(),
+            Err(err) => return fail(vec![problem(format!("cannot read the recording: {err}"))]),
+        };
+        let mut trees = join_fragments(fragments);
+        match trees.len() {
+            // Refused before reaching a service (bad request, undeclared type): nothing recorded.
+            0 if root.calls.is_empty() && outcome_is_client_error(&outcome) => Verdict::Pass,
+            0 => fail(vec![problem(
+                "the servers recorded no call for this request".into(),
+            )]),
+            1 => {
+                let actual = trees.remove(0);
+                let problems = compare_trees(&scenario.spec, root, &actual);
+                if problems.is_empty() {
+                    Verdict::Pass
+                } else {
+                    fail(problems)
+                }
+            }
+            n => fail(vec![problem(format!(
+                "the servers recorded {n} separate trees for one request"
+            ))]),
+        }
+    }
+}
+
+fn outcome_is_client_error(outcome: &CallOutcome) -> bool {
+    matches!(outcome, CallOutcome::Error { code, .. } if code.starts_with(codes::CLIENT_PREFIX))
+}
+
+/// Builds the server executables next to this executable when run through cargo, and finds
+/// them.
+///
+/// # Errors
+///
+/// Why the layouts cannot run: the build failed, or the executables are not there.
+pub(crate) fn server_binaries() -> Result<Binaries, String> {
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+        let release = exe.components().any(|c| c.as_os_str() == "release");
+        let mut command = Command::new(cargo);
+        command.args(["build", "--quiet", "-p", "services", "--bins"]);
+        if release {
+            command.arg("--release");
+        }
+        let status = command
+            .status()
+            .map_err(|e| format!("cannot run cargo to build the server executables: {e}"))?;
+        if !status.success() {
+            return Err(format!("building the server executables failed ({status})"));
+        }
+    }
+    let binaries = Binaries::beside_current_exe().map_err(|e| e.to_string())?;
+    binaries
+        .path("server1")
+        .map_err(|e| format!("{e}; run through `cargo run -p scenarios` or build them first"))?;
+    Ok(binaries)
+}

@@ -1,0 +1,62 @@
+//! `replay FILE --target URL`: one scenario against a running deployment.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use nano::Ctx;
+use nano_test::scenario::{Scenario, compare_outcome};
+use services::server::Svc;
+
+use crate::catalog::registry;
+use crate::deployments::HttpEntry;
+
+/// Which scenario, and where the deployment is.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReplayArgs {
+    /// The scenario file.
+    pub(crate) file: PathBuf,
+    /// Address of the server exposing the scenario's root service, e.g. http://127.0.0.1:8000.
+    #[arg(long, value_name = "URL")]
+    pub(crate) target: String,
+}
+
+pub(crate) fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let scenario = Scenario::load(&args.file)?;
+    let service = Svc::ALL
+        .into_iter()
+        .find(|svc| svc.name() == scenario.root.service)
+        .with_context(|| {
+            format!(
+                "the root service {:?} is not one of the example services",
+                scenario.root.service
+            )
+        })?;
+    let entry = HttpEntry::new(service, &args.target)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let ctx = Ctx::new();
+    let outcome = runtime
+        .block_on(entry.send(&scenario, &registry(), &ctx))
+        .map_err(anyhow::Error::msg)?;
+    match compare_outcome(&scenario.spec, &scenario.root, &outcome) {
+        None => {
+            println!(
+                "pass: {} against {} (request id {})",
+                scenario.name,
+                args.target,
+                ctx.request_id()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(problem) => {
+            println!(
+                "FAIL: scenario {:?} against {} (request id {})\n- {problem}",
+                scenario.name,
+                args.target,
+                ctx.request_id()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

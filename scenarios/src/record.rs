@@ -1,0 +1,241 @@
+//! `record`: make scenario files from real traffic.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use nano::{Ctx, ServiceSet};
+use nano_test::scenario::{Registry, Scenario, Unreachable, join_fragments, read_fragments};
+use nano_test::{CallNode, CallOutcome, CallRecorder};
+use services::deploy::{Binaries, Deployment, Options};
+use services::server::Svc;
+
+use crate::catalog::{file_of, registry};
+use crate::deployments::{HttpEntry, LayoutId, processes_to_stop, server_binaries};
+
+/// What to record.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RecordArgs {
+    /// Name of the new scenario (also its file name).
+    #[arg(required_unless_present_any = ["update", "from_dir"])]
+    pub(crate) name: Option<String>,
+    /// Wire name of the root request, e.g. svc2.Req.
+    #[arg(long, value_name = "TYPE", required_unless_present_any = ["update", "from_dir"])]
+    pub(crate) request: Option<String>,
+    /// The root request body as JSON (may be a body that does not decode: a bad request).
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub(crate) body: String,
+    /// The service the root request is sent to.
+    #[arg(long, value_name = "NAME", default_value = "svc2")]
+    pub(crate) service: String,
+    /// The name the root request is sent as.
+    #[arg(long, value_name = "NAME", default_value = "test_client")]
+    pub(crate) caller: String,
+    /// Services that are down while recording (comma-separated).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub(crate) unreachable: Vec<String>,
+    /// What the scenario shows.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub(crate) description: String,
+    /// Record on real servers of this layout (1, 2 or 3) with recording on, instead of in-process.
+    #[arg(long, value_name = "N", value_parser = parse_layout)]
+    pub(crate) layout: Option<LayoutId>,
+    /// Re-record the existing scenario NAME (same request, spec and description) and show what
+    /// changed.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["name", "request", "from_dir"])]
+    pub(crate) update: Option<String>,
+    /// Make scenarios of the fragments servers started with `--record DIR` wrote.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "request"])]
+    pub(crate) from_dir: Option<PathBuf>,
+    /// Name prefix of the scenarios made with --from-dir.
+    #[arg(long, value_name = "NAME", default_value = "recorded")]
+    pub(crate) prefix: String,
+    /// Overwrite an existing scenario file.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Directory of scenario files.
+    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
+    pub(crate) dir: PathBuf,
+}
+
+fn parse_layout(text: &str) -> Result<LayoutId, String> {
+    match text {
+        "1" | "server1" => Ok(LayoutId::One),
+        "2" | "server2" => Ok(LayoutId::Two),
+        "3" | "server3" => Ok(LayoutId::Three),
+        other => Err(format!("unknown layout {other:?}: use 1, 2 or 3")),
+    }
+}
+
+pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    if let Some(dir) = &args.from_dir {
+        return from_fragments(dir, &args);
+    }
+    if let Some(name) = &args.update {
+        let path = file_of(&args.dir, name);
+        let old = Scenario::load(&path)?;
+        let mut new = runtime.block_on(record(&old, args.layout))?;
+        new.description = old.description.clone();
+        new.spec = old.spec.clone();
+        let (before, after) = (old.to_json(), new.to_json());
+        if before == after {
+            println!("{name}: unchanged");
+        } else {
+            print!(
+                "{}",
+                similar::TextDiff::from_lines(&before, &after)
+                    .unified_diff()
+                    .header(
+                        &format!("{} (recorded)", path.display()),
+                        &format!("{} (now)", path.display())
+                    )
+            );
+            new.save(&path)?;
+            println!("{name}: updated {}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(name), Some(request)) = (&args.name, &args.request) else {
+        bail!("a new scenario needs a NAME and --request");
+    };
+    let body: serde_json::Value = serde_json::from_str(&args.body)
+        .with_context(|| format!("--body is not JSON: {}", args.body))?;
+    let template = Scenario {
+        unreachable: args.unreachable.clone(),
+        ..Scenario::new(
+            name.clone(),
+            CallNode {
+                caller: args.caller.clone(),
+                service: args.service.clone(),
+                request: request.clone(),
+                request_id: String::new(),
+                body,
+                outcome: CallOutcome::Unfinished,
+                calls: Vec::new(),
+            },
+        )
+    };
+    let path = file_of(&args.dir, name);
+    if path.exists() && !args.force {
+        bail!(
+            "{} exists; use --update {name} to re-record it or --force",
+            path.display()
+        );
+    }
+    let scenario = runtime
+        .block_on(record(&template, args.layout))?
+        .with_description(args.description.clone());
+    scenario.save(&path)?;
+    print!("{}", scenario.root);
+    println!("wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends `template`'s root request (with its unreachable services down) and records what
+/// happens: in-process, or on a layout of real servers with recording on.
+async fn record(template: &Scenario, layout: Option<LayoutId>) -> anyhow::Result<Scenario> {
+    let registry = registry();
+    let tree = match layout {
+        None => record_in_process(template, &registry).await?,
+        Some(layout) => record_on_servers(template, &registry, layout).await?,
+    };
+    let mut scenario = Scenario::new(template.name.clone(), tree);
+    scenario.unreachable = template.unreachable.clone();
+    scenario.description = template.description.clone();
+    scenario.spec = template.spec.clone();
+    Ok(scenario)
+}
+
+/// The root node of a request that never reached a service (it did not decode, or was refused).
+fn refused(template: &Scenario, outcome: CallOutcome) -> CallNode {
+    CallNode {
+        outcome,
+        calls: Vec::new(),
+        ..template.root.clone()
+    }
+}
+
+async fn record_in_process(template: &Scenario, registry: &Registry) -> anyhow::Result<CallNode> {
+    let root = &template.root;
+    registry.get(&root.request)?;
+    let recorder = CallRecorder::new();
+    let set = services::all(ServiceSet::builder())
+        .hook(recorder.clone())
+        .hook(Unreachable::new(template.unreachable.iter().cloned()))
+        .build()?;
+    let client = set.client(&root.caller, &root.service)?;
+    match registry.decode_request(&root.request, &root.body) {
+        Ok(request) => {
+            let _ = client.call_any(&Ctx::new(), request).await;
+            recorder.last_tree().context("the request was not recorded")
+        }
+        Err(err) => Ok(refused(template, CallOutcome::from_error(&err))),
+    }
+}
+
+async fn record_on_servers(
+    template: &Scenario,
+    registry: &Registry,
+    layout: LayoutId,
+) -> anyhow::Result<CallNode> {
+    let binaries: Binaries = server_binaries().map_err(anyhow::Error::msg)?;
+    let stop = processes_to_stop(layout.layout(), template).map_err(anyhow::Error::msg)?;
+    let dir = std::env::temp_dir().join(format!("nano-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = Options {
+        args: vec!["--record".into(), dir.display().to_string()],
+        echo_logs: false,
+        ..Options::default()
+    };
+    let mut deployment = Deployment::start_with(layout.layout(), &binaries, &options).await?;
+    for name in stop {
+        deployment.stop(name)?;
+    }
+    let entry = HttpEntry::new(Svc::Svc2, &deployment.svc2_addr().to_string())?;
+    let ctx = Ctx::new();
+    let outcome = entry
+        .send(template, registry, &ctx)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let fragments: Vec<_> = read_fragments_if_any(&dir)?
+        .into_iter()
+        .filter(|f| f.tree.request_id == ctx.request_id().as_str())
+        .collect();
+    drop(deployment);
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut trees = join_fragments(fragments);
+    match trees.len() {
+        0 => Ok(refused(template, outcome)),
+        1 => Ok(trees.remove(0)),
+        n => bail!("the servers recorded {n} separate trees for one request"),
+    }
+}
+
+fn read_fragments_if_any(dir: &Path) -> anyhow::Result<Vec<nano_test::scenario::Fragment>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(read_fragments(dir)?)
+}
+
+fn from_fragments(dir: &Path, args: &RecordArgs) -> anyhow::Result<ExitCode> {
+    let trees = join_fragments(read_fragments(dir)?);
+    if trees.is_empty() {
+        bail!("{} holds no recorded fragments", dir.display());
+    }
+    for (n, tree) in trees.into_iter().enumerate() {
+        let name = format!("{}-{}", args.prefix, n + 1);
+        let path = file_of(&args.dir, &name);
+        if path.exists() && !args.force {
+            bail!(
+                "{} exists; choose another --prefix or use --force",
+                path.display()
+            );
+        }
+        Scenario::new(name, tree).save(&path)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

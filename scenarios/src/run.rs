@@ -1,0 +1,220 @@
+//! The main job: every scenario in every deployment, a table of the results.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use nano_test::scenario::{ReplayFailure, ReplayProblem};
+
+use crate::catalog::{Catalog, registry};
+use crate::deployments::{
+    Cluster, LayoutId, Target, Verdict, processes_to_stop, replay_in_process, server_binaries,
+};
+use crate::report::{Results, Row};
+
+/// What to replay, where, and where to write the results.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RunArgs {
+    /// Directory of scenario files.
+    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
+    pub(crate) dir: PathBuf,
+    /// Only scenarios whose name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) filter: Option<String>,
+    /// Only these deployments (comma-separated): in-process, fidelity, server1, server2, server3.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub(crate) deployments: Vec<Target>,
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) json: Option<PathBuf>,
+}
+
+pub(crate) fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let results = runtime.block_on(run(&args))?;
+    print!("{}", results.render());
+    println!("\n{}", results.render_timings());
+    if let Some(path) = &args.json {
+        results.write_json(path)?;
+    }
+    if let Some(path) = &args.junit {
+        results.write_junit(path)?;
+    }
+    Ok(if results.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Replays the selected scenarios in the selected deployments.
+pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
+    let targets: Vec<Target> = if args.deployments.is_empty() {
+        Target::ALL.to_vec()
+    } else {
+        let mut chosen = args.deployments.clone();
+        chosen.sort();
+        chosen.dedup();
+        chosen
+    };
+    let mut results = Results {
+        targets: targets.clone(),
+        ..Results::default()
+    };
+    let started = Instant::now();
+    let catalog = Catalog::load(&args.dir, args.filter.as_deref())?;
+    if catalog.scenarios.is_empty() && catalog.broken.is_empty() {
+        anyhow::bail!(
+            "no scenario in {} matches{}",
+            args.dir.display(),
+            args.filter
+                .as_deref()
+                .map(|f| format!(" {f:?}"))
+                .unwrap_or_default()
+        );
+    }
+    results.timings.push(("loading".into(), started.elapsed()));
+
+    let layouts: Vec<LayoutId> = targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Layout(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let binaries = if layouts.is_empty() {
+        Err(String::new())
+    } else {
+        let spinner = spinner("building the server executables");
+        let built = server_binaries();
+        spinner.finish_and_clear();
+        built
+    };
+
+    // Every (layout, processes to stop) a scenario needs, started in parallel.
+    let started = Instant::now();
+    let mut plans: BTreeMap<(LayoutId, Vec<&'static str>), ()> = BTreeMap::new();
+    for scenario in &catalog.scenarios {
+        for layout in &layouts {
+            if let Ok(stop) = processes_to_stop(layout.layout(), scenario) {
+                plans.insert((*layout, stop), ());
+            }
+        }
+    }
+    let work_dir = std::env::temp_dir().join(format!("nano-scenarios-{}", std::process::id()));
+    let mut clusters: BTreeMap<(LayoutId, Vec<&'static str>), Result<Cluster, String>> =
+        BTreeMap::new();
+    if let Ok(binaries) = &binaries {
+        let spinner = spinner(&format!("starting {} deployments", plans.len()));
+        let starts = plans.keys().map(|(layout, stop)| {
+            let work_dir = work_dir.clone();
+            async move {
+                let cluster = Cluster::start(*layout, stop.clone(), binaries, &work_dir).await;
+                (
+                    (*layout, stop.clone()),
+                    cluster.map_err(|e| format!("{e:#}")),
+                )
+            }
+        });
+        clusters.extend(futures_util::future::join_all(starts).await);
+        spinner.finish_and_clear();
+        results
+            .timings
+            .push(("starting servers".into(), started.elapsed()));
+    }
+
+    let started = Instant::now();
+    let registry = registry();
+    let progress = ProgressBar::new((catalog.scenarios.len() * targets.len()) as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} replaying [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    for scenario in &catalog.scenarios {
+        let mut cells = Vec::with_capacity(targets.len());
+        for target in &targets {
+            progress.set_message(format!("{} in {target}", scenario.name));
+            let verdict = match target {
+                Target::InProcess => replay_in_process(scenario, &registry, false).await,
+                Target::Fidelity => replay_in_process(scenario, &registry, true).await,
+                Target::Layout(layout) => {
+                    match (&binaries, processes_to_stop(layout.layout(), scenario)) {
+                        (Err(reason), _) => Verdict::Skip(reason.clone()),
+                        (_, Err(reason)) => Verdict::Skip(reason),
+                        (Ok(_), Ok(stop)) => match clusters.get(&(*layout, stop)) {
+                            Some(Ok(cluster)) => cluster.replay(scenario, &registry).await,
+                            Some(Err(err)) => failure(
+                                &scenario.name,
+                                target.name(),
+                                format!("the deployment did not start: {err}"),
+                            ),
+                            None => failure(
+                                &scenario.name,
+                                target.name(),
+                                "no deployment was planned".into(),
+                            ),
+                        },
+                    }
+                }
+            };
+            cells.push(verdict);
+            progress.inc(1);
+        }
+        results.rows.push(Row {
+            scenario: scenario.name.clone(),
+            cells,
+        });
+    }
+    progress.finish_and_clear();
+    results
+        .timings
+        .push(("replaying".into(), started.elapsed()));
+
+    for (path, err) in &catalog.broken {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cells = targets
+            .iter()
+            .map(|t| failure(&name, t.name(), format!("cannot load the scenario: {err}")))
+            .collect();
+        results.rows.push(Row {
+            scenario: name,
+            cells,
+        });
+    }
+    results.rows.sort_by(|a, b| a.scenario.cmp(&b.scenario));
+
+    let started = Instant::now();
+    drop(clusters);
+    let _ = std::fs::remove_dir_all(&work_dir);
+    results
+        .timings
+        .push(("stopping servers".into(), started.elapsed()));
+    Ok(results)
+}
+
+fn failure(scenario: &str, mode: &str, detail: String) -> Verdict {
+    Verdict::Fail(ReplayFailure {
+        scenario: scenario.into(),
+        mode: mode.into(),
+        problems: vec![ReplayProblem {
+            call: scenario.into(),
+            detail,
+        }],
+    })
+}
+
+fn spinner(message: &str) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(message.to_owned());
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
+}

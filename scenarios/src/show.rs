@@ -1,0 +1,130 @@
+//! `show FILE`: a scenario's call tree as text and as a Mermaid sequence diagram.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use nano_test::CallNode;
+use nano_test::CallOutcome;
+use nano_test::scenario::Scenario;
+
+/// Which scenario, and which views.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ShowArgs {
+    /// The scenario file.
+    pub(crate) file: PathBuf,
+    /// Print only the Mermaid diagram (e.g. to paste into Markdown).
+    #[arg(long)]
+    pub(crate) mermaid: bool,
+}
+
+pub(crate) fn main(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let scenario = Scenario::load(&args.file)?;
+    if args.mermaid {
+        print!("{}", mermaid(&scenario.root));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("scenario {}", scenario.name);
+    if !scenario.description.is_empty() {
+        println!("{}", scenario.description);
+    }
+    if !scenario.unreachable.is_empty() {
+        println!("unreachable: {}", scenario.unreachable.join(", "));
+    }
+    println!();
+    print!("{}", scenario.root);
+    println!("\n```mermaid\n{}```", mermaid(&scenario.root));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tree as a Mermaid sequence diagram: a request arrow per call, a reply arrow per answer
+/// (crossed for errors), participants in order of appearance.
+pub(crate) fn mermaid(root: &CallNode) -> String {
+    let mut participants: Vec<&str> = Vec::new();
+    for node in root.iter() {
+        for name in [node.caller.as_str(), node.service.as_str()] {
+            if !participants.contains(&name) {
+                participants.push(name);
+            }
+        }
+    }
+    let mut out = String::from("sequenceDiagram\n");
+    for name in &participants {
+        let _ = writeln!(out, "    participant {}", id(name));
+    }
+    fn call(node: &CallNode, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "    {}->>+{}: {} {}",
+            id(&node.caller),
+            id(&node.service),
+            text(&node.request),
+            text(&node.body.to_string())
+        );
+        for child in &node.calls {
+            call(child, out);
+        }
+        let (arrow, label) = match &node.outcome {
+            CallOutcome::Response(body) => ("-->>", body.to_string()),
+            CallOutcome::Error { code, message } => ("--x", format!("{code} {message}")),
+            CallOutcome::Unfinished => ("--x", "unfinished".to_owned()),
+        };
+        let _ = writeln!(
+            out,
+            "    {}{arrow}-{}: {}",
+            id(&node.service),
+            id(&node.caller),
+            text(&label)
+        );
+    }
+    call(root, &mut out);
+    out
+}
+
+/// A participant id Mermaid accepts: letters, digits and underscores.
+fn id(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Message text with the characters Mermaid treats specially written as entities.
+fn text(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '#' => out.push_str("#35;"),
+            ';' => out.push_str("#59;"),
+            '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_get_crossed_arrows_and_special_characters_are_escaped() {
+        let node: CallNode = serde_json::from_value(serde_json::json!({
+            "caller": "test-client", "service": "svc2", "request": "svc2.Req",
+            "body": {"param": "a;b#"},
+            "outcome": {"error": {"code": "C-X", "message": "m"}}
+        }))
+        .unwrap();
+        assert_eq!(
+            mermaid(&node),
+            "sequenceDiagram\n    participant test_client\n    participant svc2\n    \
+             test_client->>+svc2: svc2.Req {\"param\":\"a#59;b#35;\"}\n    svc2--x-test_client: C-X m\n"
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! The runner as users run it: a real process, real files, real servers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use services::deploy::{Binaries, Deployment, Layout};
+
+fn runner(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args(args)
+        .output()
+        .expect("the runner starts")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn recorded() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("recorded")
+}
+
+/// A scratch copy of the recorded scenarios.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(recorded()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn every_scenario_passes_in_every_deployment_and_results_are_written_for_ci() {
+    let dir = scratch("ci-out");
+    let (json, junit) = (dir.join("out.json.txt"), dir.join("out.xml"));
+    let out = runner(&[
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(
+            "scenario                   in-process  fidelity  server1   server2  server3"
+        ),
+        "{shown}"
+    );
+    for name in [
+        "svc2-req ",
+        "svc2-get ",
+        "svc2-bad-request",
+        "svc2-unknown-request-type",
+        "svc2-get-svc3-down",
+    ] {
+        assert!(
+            shown.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{shown}"
+        );
+    }
+    assert!(
+        shown.contains("server1 runs svc2 and svc3, so svc3 cannot be made unreachable alone"),
+        "{shown}"
+    );
+    assert!(shown.contains("wall time"), "{shown}");
+
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(document["passed"], true);
+    assert_eq!(document["deployments"].as_array().unwrap().len(), 5);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"server2\" tests=\"6\" failures=\"0\" skipped=\"0\">"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<skipped message=\"server1 runs svc2 and svc3"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_behaviour_change_fails_every_deployment_with_the_first_difference() {
+    let dir = scratch("changed");
+    let path = dir.join("svc2-req.json");
+    let changed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"svc2_svc1_testval\"", "\"svc2_svc1_TESTVAL\"");
+    std::fs::write(&path, changed).unwrap();
+    let out = runner(&["--dir", dir.to_str().unwrap(), "--filter", "svc2-req"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    let row = shown.lines().find(|l| l.starts_with("svc2-req ")).unwrap();
+    assert_eq!(row.matches("FAIL").count(), 5, "{shown}");
+    assert!(
+        shown.contains(r#"$.value: expected "svc2_svc1_TESTVAL", found "svc2_svc1_testval""#),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("scenario \"svc2-req\" (server3): 1 difference"),
+        "{shown}"
+    );
+    // The other scenario the filter selects still passes.
+    let other = shown
+        .lines()
+        .find(|l| l.starts_with("svc2-req-empty"))
+        .unwrap();
+    assert_eq!(other.matches("pass").count(), 5, "{shown}");
+}
+
+#[test]
+fn a_broken_scenario_file_fails_the_run_naming_the_file_and_the_place() {
+    let dir = scratch("broken");
+    std::fs::write(
+        dir.join("svc2-zz.json"),
+        "{\"version\": 1, \"name\": \"svc2-zz\", \"root\": {",
+    )
+    .unwrap();
+    let out = runner(&[
+        "--dir",
+        dir.to_str().unwrap(),
+        "--deployments",
+        "in-process",
+    ]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("svc2-zz.json:1:"), "{shown}");
+    assert!(shown.contains("ends too early (truncated?)"), "{shown}");
+
+    let out = runner(&[
+        "--dir",
+        dir.to_str().unwrap(),
+        "--filter",
+        "nothing-matches",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("no scenario in"), "{}", text(&out));
+    let out = runner(&["--deployments", "server9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("unknown deployment \"server9\""),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn show_prints_the_tree_and_a_mermaid_diagram() {
+    let file = recorded().join("svc2-get.json");
+    let out = runner(&["show", file.to_str().unwrap()]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("    svc3 -> svc4 svc4.Req {\"param\":\"getparam\"} => response {\"value\":\"svc4_getparam\"}"), "{shown}");
+    assert!(
+        shown.contains("```mermaid\nsequenceDiagram\n    participant test_client"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("svc3->>+svc4: svc4.Req {\"param\":\"getparam\"}"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("svc4-->>-svc3: {\"value\":\"svc4_getparam\"}"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn record_then_replay_round_trips_and_update_reports_unchanged() {
+    let dir = scratch("record");
+    let dir_arg = dir.to_str().unwrap();
+    let out = runner(&[
+        "record",
+        "svc2-new",
+        "--request",
+        "svc2.Req",
+        "--body",
+        r#"{"param":"new"}"#,
+        "--dir",
+        dir_arg,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = runner(&[
+        "record",
+        "svc2-new",
+        "--request",
+        "svc2.Req",
+        "--dir",
+        dir_arg,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an existing scenario is not overwritten"
+    );
+    assert!(
+        text(&out).contains("use --update svc2-new"),
+        "{}",
+        text(&out)
+    );
+
+    let out = runner(&["--dir", dir_arg, "--filter", "svc2-new"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = runner(&["record", "--update", "svc2-new", "--dir", dir_arg]);
+    assert!(text(&out).contains("svc2-new: unchanged"), "{}", text(&out));
+
+    // Re-recorded on real servers of layout 3 the scenario is the same.
+    let out = runner(&[
+        "record", "--update", "svc2-new", "--layout", "3", "--dir", dir_arg,
+    ]);
+    assert!(text(&out).contains("svc2-new: unchanged"), "{}", text(&out));
+}
+
+#[test]
+fn update_shows_what_changed() {
+    let dir = scratch("update");
+    let path = dir.join("svc2-get.json");
+    let old = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, old.replace("svc4_getparam\"", "svc4_old\"")).unwrap();
+    let out = runner(&[
+        "record",
+        "--update",
+        "svc2-get",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("-        \"value\": \"svc2_svc3_svc4_old\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("+        \"value\": \"svc2_svc3_svc4_getparam\""),
+        "{shown}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+}
+
+fn server_binaries() -> Binaries {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "services", "--bins"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Binaries::beside_current_exe().unwrap()
+}
+
+#[tokio::test]
+async fn live_replay_against_a_running_deployment() {
+    let deployment = Deployment::start(Layout::Two, &server_binaries())
+        .await
+        .unwrap();
+    let url = deployment.svc2_url();
+    for name in [
+        "svc2-req",
+        "svc2-get",
+        "svc2-bad-request",
+        "svc2-unknown-request-type",
+    ] {
+        let file = recorded().join(format!("{name}.json"));
+        let out = runner(&["replay", file.to_str().unwrap(), "--target", &url]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        assert!(
+            text(&out).starts_with(&format!("pass: {name} against {url}")),
+            "{}",
+            text(&out)
+        );
+    }
+    // svc3 is up, so the scenario that expects it down fails, with the difference.
+    let file = recorded().join("svc2-get-svc3-down.json");
+    let out = runner(&["replay", file.to_str().unwrap(), "--target", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("FAIL: scenario \"svc2-get-svc3-down\""),
+        "{}",
+        text(&out)
+    );
+
+    let out = runner(&["replay", file.to_str().unwrap(), "--target", "not a url"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn chaos_is_deterministic_per_seed() {
+    let first = runner(&["chaos", "--seed", "7"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let again = runner(&["chaos", "--seed", "7"]);
+    assert_eq!(first.stdout, again.stdout);
+    let other = runner(&["chaos", "--seed", "8"]);
+    assert_ne!(first.stdout, other.stdout);
+    let shown = text(&first);
+    assert!(shown.contains("all invariants held"), "{shown}");
+    assert!(shown.contains("svc2-get: "), "{shown}");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("dropped") && !l.contains("dropped 0")),
+        "{shown}"
+    );
+}
+
+#[test]
+fn chaos_reports_a_broken_invariant_with_the_shrunk_schedule() {
+    let dir = scratch("chaos-plan");
+    let plan = dir.join("plan.json.txt");
+    std::fs::write(
+        &plan,
+        r#"{"default": {"latency": {"kind": "uniform", "min_ms": 1, "max_ms": 9}, "drop_rate": 0.05},
+            "scripted": [{"callee": "svc1", "nth": 3, "fault": {"kind": "error", "code": "", "message": "disk on fire"}}]}"#,
+    )
+    .unwrap();
+    let out = runner(&[
+        "chaos",
+        "--seed",
+        "3",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--filter",
+        "svc2-req",
+    ]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("INVARIANT BROKEN"), "{shown}");
+    assert!(shown.contains("failed with an uncoded error"), "{shown}");
+    assert!(
+        shown.contains("smallest fault schedule that still breaks it (1 of"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("svc2 -> svc1 call #3: error : disk on fire"),
+        "{shown}"
+    );
+
+    std::fs::write(&plan, "{\"seed\": 1, \"edges\": 5}").unwrap();
+    let out = runner(&["chaos", "--seed", "3", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("invalid fault plan"), "{}", text(&out));
+}
+
+#[test]
+fn every_recorded_scenario_matches_the_published_json_schema() {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scenario.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(recorded()).unwrap() {
+        let path = entry.unwrap().path();
+        let value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 6);
+    // The schema rejects what the loader rejects.
+    let bad = serde_json::json!({"version": 2, "name": "x", "root": {}});
+    assert!(!validator.is_valid(&bad));
+}
