@@ -38,3 +38,9 @@ pub use proptest;
 pub mod __private {
     pub use nano;
 }
+
+/// Compiles and runs the examples of the project's front page as doctests, so it cannot rot
+/// (this crate is the one that sees every example's dependencies).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod project_readme {}

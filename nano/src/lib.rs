@@ -91,7 +91,3 @@ pub use service::{
 };
 pub use set::{ClientHook, Dependencies, ServiceSet, ServiceSetBuilder};
 
-/// Compiles and runs the README's examples as doctests, so the front page cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-mod readme {}
