@@ -90,4 +90,3 @@ pub use service::{
     BoxFuture, Outcome, RequestFn, Service, ServiceFn, SharedService, request_fn, service_fn,
 };
 pub use set::{ClientHook, Dependencies, ServiceSet, ServiceSetBuilder};
-
