@@ -23,8 +23,8 @@ pub(crate) struct ChaosArgs {
     #[arg(long)]
     pub(crate) seed: u64,
     /// A fault plan as JSON (see `nano_test::sim::FaultPlan`); its seed is replaced by --seed.
-    /// Default: 1–30 ms latency on every edge, 10% loss, a 500 ms transport timeout, and the 2nd
-    /// call to svc4 hanging.
+    /// Default: `scenarios/plans/default.json` — 1–30 ms latency on every edge, 10% loss, a
+    /// 500 ms transport timeout, and the 2nd call to svc4 hanging.
     #[arg(long, value_name = "FILE")]
     pub(crate) plan: Option<PathBuf>,
     /// The root request's deadline, in milliseconds of virtual time.
@@ -243,5 +243,24 @@ fn check_invariants(
             }
         }
         CallOutcome::Unfinished => Err("the root call did not finish".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_plan_is_the_one_documented_in_plans_default_json() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/default.json");
+        let documented = FaultPlan::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(documented, default_plan());
+    }
+
+    #[test]
+    fn scenario_seeds_differ_by_name_and_by_run_seed() {
+        assert_ne!(scenario_seed(1, "a"), scenario_seed(1, "b"));
+        assert_ne!(scenario_seed(1, "a"), scenario_seed(2, "a"));
+        assert_eq!(scenario_seed(1, "a"), scenario_seed(1, "a"));
     }
 }
