@@ -263,14 +263,16 @@ impl HttpClient {
         } else {
             None
         };
-        let Some((content_type, bytes)) = self.exchange(ctx, route, body).await? else {
+        let Some((content_type, bytes)) = self.exchange(ctx, ctx.caller(), route, body).await?
+        else {
             return Ok(AnyResponse::new(()));
         };
         self.decode_response(request, route, content_type.as_ref(), &bytes)
     }
 
-    /// Sends a request given as raw JSON, e.g. a recorded body that may not even decode, and
-    /// returns the response body as JSON (`null` for an endpoint without a response). This is
+    /// Sends a request given as raw JSON, e.g. a recorded body that may not even decode, as
+    /// `caller` (the `X-Nano-Client-Name`; the context's caller when `None`), and returns the
+    /// response body as JSON (`null` for an endpoint without a response). This is
     /// what a client in another language does; replay tools use it to send recordings as they
     /// are.
     ///
@@ -283,12 +285,14 @@ impl HttpClient {
     pub async fn call_json(
         &self,
         ctx: &Ctx,
+        caller: Option<&str>,
         request: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, NanoError> {
         let route = self.route(request)?;
         let body = route.body.then(|| body.to_string().into_bytes());
-        let Some((content_type, bytes)) = self.exchange(ctx, route, body).await? else {
+        let caller = caller.or(ctx.caller());
+        let Some((content_type, bytes)) = self.exchange(ctx, caller, route, body).await? else {
             return Ok(serde_json::Value::Null);
         };
         let bad = |err: NanoError| {
@@ -317,6 +321,7 @@ impl HttpClient {
     async fn exchange(
         &self,
         ctx: &Ctx,
+        caller: Option<&str>,
         route: &ClientRoute,
         body: Option<Vec<u8>>,
     ) -> Result<Option<(Option<HeaderValue>, bytes::Bytes)>, NanoError> {
@@ -325,7 +330,7 @@ impl HttpClient {
             .http
             .request(route.method.clone(), route.url.clone())
             .header(REQ_ID_HEADER_NAME.clone(), ctx.request_id().as_str());
-        if let Some(caller) = ctx.caller() {
+        if let Some(caller) = caller {
             call = call.header(CLIENT_NAME_HEADER_NAME.clone(), caller);
         }
         if let Some(remaining) = ctx.remaining() {

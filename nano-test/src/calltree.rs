@@ -274,6 +274,9 @@ pub struct CallRecord {
     pub request: AnyRequest,
     /// How the call ended; `None` while running, or when the caller stopped waiting.
     pub outcome: Option<Outcome>,
+    /// Whether the call is over: it answered, or its caller stopped waiting (then `outcome` is
+    /// `None`).
+    pub ended: bool,
 }
 
 impl CallRecord {
@@ -412,8 +415,8 @@ impl CallRecorder {
             .collect()
     }
 
-    /// Removes every finished root call and the calls below it from the recorder, and returns
-    /// them as trees. A long-running recorder (e.g. on a server) calls this after each request so
+    /// Removes every root call that is over (answered, or abandoned by its caller) and the calls
+    /// below it from the recorder, and returns them as trees. A long-running recorder (e.g. on a server) calls this after each request so
     /// that memory holds only requests in flight.
     pub fn take_finished_trees(&self) -> Vec<CallNode> {
         let mut records = self.lock();
@@ -421,7 +424,7 @@ impl CallRecorder {
         let is_root = |r: &CallRecord| r.parent.is_none_or(|p| !ids.contains(&p));
         let mut taken: std::collections::HashSet<u64> = records
             .iter()
-            .filter(|r| is_root(r) && r.outcome.is_some())
+            .filter(|r| is_root(r) && r.ended)
             .map(|r| r.id)
             .collect();
         if taken.is_empty() {
@@ -473,13 +476,17 @@ impl CallRecorder {
             ctx: ctx.clone(),
             request: request.clone(),
             outcome: None,
+            ended: false,
         });
         id
     }
 
-    fn finish(&self, id: u64, outcome: &Outcome) {
+    /// Marks the call `id` as over, with its outcome, or without one when its caller stopped
+    /// waiting.
+    fn finish(&self, id: u64, outcome: Option<&Outcome>) {
         if let Some(record) = self.lock().iter_mut().rev().find(|r| r.id == id) {
-            record.outcome = Some(outcome.clone());
+            record.outcome = outcome.cloned();
+            record.ended = true;
         }
     }
 }
@@ -529,12 +536,34 @@ impl Service for Recording {
             .find(|(k, _)| *k == key)
             .map(|(_, id)| *id);
         let id = self.recorder.start(parent, &self.edge, &ctx, &req);
+        // Marks the call as over even when the caller drops it mid-way.
+        let mut ended = EndOnDrop {
+            recorder: &self.recorder,
+            id,
+            done: false,
+        };
         let mut inner = Vec::clone(&stack);
         inner.push((key, id));
         let outcome = CURRENT
             .scope(Arc::new(inner), self.next.handle(ctx, req))
             .await;
-        self.recorder.finish(id, &outcome);
+        self.recorder.finish(id, Some(&outcome));
+        ended.done = true;
         outcome
+    }
+}
+
+/// Records that a call ended without an outcome when its future is dropped before it finished.
+struct EndOnDrop<'a> {
+    recorder: &'a CallRecorder,
+    id: u64,
+    done: bool,
+}
+
+impl Drop for EndOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.recorder.finish(self.id, None);
+        }
     }
 }

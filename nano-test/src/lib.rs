@@ -9,6 +9,7 @@ pub mod parity;
 pub mod property;
 pub mod scenario;
 pub mod set;
+#[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(feature = "snapshot")]
 pub mod snapshot;

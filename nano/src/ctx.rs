@@ -238,10 +238,14 @@ impl Ctx {
         self
     }
 
-    /// Sets the deadline to now + `timeout`, keeping an earlier one.
+    /// Sets the deadline to now + `timeout`, keeping an earlier one. A timeout too long to
+    /// represent as an instant sets no deadline.
     #[must_use]
     pub fn with_timeout(self, timeout: Duration) -> Self {
-        self.with_deadline(Instant::now() + timeout)
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.with_deadline(deadline),
+            None => self,
+        }
     }
 
     /// The cancellation flag of this request tree, if one was attached.
@@ -373,6 +377,7 @@ mod tests {
         assert!(sooner.is_expired());
         assert!(!ctx.is_expired());
         assert_eq!(sooner.remaining(), Some(Duration::ZERO));
+        assert_eq!(Ctx::new().with_timeout(Duration::MAX).deadline(), None);
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use nano::{ServiceSet, codes};
+use nano::{ServiceSet, ServiceSetBuilder, codes};
 use nano_test::scenario::{Registry, Scenario, Unreachable, compare_outcome};
 use nano_test::sim::{EdgeFaults, Fault, FaultPlan, Latency, Sim, Simulation, TraceOutcome};
 use nano_test::{CallOutcome, TransportFidelity};
@@ -80,14 +80,25 @@ pub(crate) fn main(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         let mut plan = plan.clone();
         plan.seed = scenario_seed(args.seed, &scenario.name);
         let outcomes = RefCell::new(BTreeMap::new());
-        let simulation = Simulation::new(plan);
+        // The seed comes from --seed, never from NANO_SIM_SEED: each scenario derives its own.
+        let simulation = Simulation::exact(plan).replay_hint(format!(
+            "cargo run --release -p scenarios -- chaos --seed {} --filter {}{}",
+            args.seed,
+            scenario.name,
+            args.plan
+                .as_ref()
+                .map(|p| format!(" --plan {}", p.display()))
+                .unwrap_or_default()
+        ));
         let result = simulation.run_and_shrink(|sim| {
             let outcomes = &outcomes;
             let registry = &registry;
             async move {
                 outcomes.borrow_mut().clear();
                 for _ in 0..args.requests {
-                    let (outcome, verdict) = replay_under(&sim, scenario, registry, deadline).await;
+                    let services = services::all(ServiceSet::builder());
+                    let (outcome, verdict) =
+                        replay_under(&sim, services, scenario, registry, deadline).await;
                     let shown = match outcome {
                         CallOutcome::Response(_) => "ok".to_owned(),
                         CallOutcome::Error { code, .. } => code,
@@ -154,12 +165,13 @@ fn scenario_seed(seed: u64, name: &str) -> u64 {
 /// invariants; returns the outcome and the verdict.
 async fn replay_under(
     sim: &Sim,
+    services: ServiceSetBuilder,
     scenario: &Scenario,
     registry: &Registry,
     deadline: Duration,
 ) -> (CallOutcome, Result<(), String>) {
     let root = &scenario.root;
-    let set = services::all(ServiceSet::builder())
+    let set = services
         .hook(TransportFidelity::new())
         .hook(Unreachable::new(scenario.unreachable.iter().cloned()))
         .hook(sim.hook())
@@ -201,8 +213,9 @@ fn check_invariants(
     outcome: &CallOutcome,
     deadline: Duration,
 ) -> Result<(), String> {
-    let deadline = started + deadline;
-    let deadline_us = deadline.as_micros() as u64;
+    let deadline = started.saturating_add(deadline);
+    let deadline_us = u64::try_from(deadline.as_micros()).unwrap_or(u64::MAX);
+    // This request's calls; the first is the root call itself.
     let trace: Vec<_> = sim.trace().into_iter().skip(first_call).collect();
     if let Some(late) = trace.iter().find(|call| call.end_us > deadline_us) {
         return Err(format!(
@@ -225,11 +238,15 @@ fn check_invariants(
             }
             let recorded =
                 matches!(&scenario.root.outcome, CallOutcome::Error { code: c, .. } if c == code);
+            // The code must come from a failure below the root, or from the network failing
+            // the root call itself.
             let from_below = trace
                 .iter()
+                .skip(1)
                 .any(|call| matches!(&call.outcome, TraceOutcome::Error { code: c } if c == code));
+            let from_root_edge = trace.first().is_some_and(|root| root.failed_by_network());
             let deadline_passed = code == codes::TIMEOUT && sim.elapsed() >= deadline;
-            if !(recorded || from_below || deadline_passed) {
+            if !(recorded || from_below || from_root_edge || deadline_passed) {
                 return Err(format!(
                     "the root failed with {code} ({message}), which no call below it failed with"
                 ));
@@ -255,6 +272,55 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/default.json");
         let documented = FaultPlan::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(documented, default_plan());
+    }
+
+    /// svc2 with its errors recoded: what the propagation invariant must catch.
+    struct Recoding(services::svc2::Svc2);
+
+    impl nano::Service for Recoding {
+        fn name(&self) -> &str {
+            "svc2"
+        }
+        fn init(&mut self, deps: &mut nano::Dependencies<'_>) -> Result<(), nano::NanoError> {
+            nano::Service::init(&mut self.0, deps)
+        }
+        async fn handle(&self, ctx: nano::Ctx, req: nano::AnyRequest) -> nano::Outcome {
+            nano::Service::handle(&self.0, ctx, req)
+                .await
+                .map_err(|err| err.with_code("S-RECODED"))
+        }
+    }
+
+    #[test]
+    fn an_error_that_loses_its_code_on_the_way_to_the_root_breaks_an_invariant() {
+        let scenario = Scenario::load(crate::default_dir().join("svc2-req.json")).unwrap();
+        let plan = FaultPlan::new(1).edge("svc2", "svc1", EdgeFaults::new().drop_rate(1.0));
+        let registry = registry();
+        let run = |recode: bool| {
+            let (scenario, registry) = (&scenario, &registry);
+            Simulation::exact(plan.clone()).run(move |sim| async move {
+                let services = if recode {
+                    ServiceSet::builder()
+                        .service(Recoding(services::svc2::Svc2::new()))
+                        .service(services::svc1::Svc1::new())
+                        .service(services::svc3::Svc3::new())
+                        .service(services::svc4::Svc4::new())
+                } else {
+                    services::all(ServiceSet::builder())
+                };
+                replay_under(&sim, services, scenario, registry, Duration::from_secs(1))
+                    .await
+                    .1
+            })
+        };
+        // The real svc2 keeps svc1's S-UNAVAILABLE.
+        run(false).unwrap();
+        let failure = run(true).unwrap_err();
+        assert_eq!(
+            failure.message,
+            "the root failed with S-RECODED (svc1 failure :: request from svc2 to svc1 was lost), \
+             which no call below it failed with"
+        );
     }
 
     #[test]

@@ -113,31 +113,35 @@ pub(crate) async fn replay_in_process(
     }
 }
 
-/// Which processes of `layout` must be down for `scenario`, or why the layout cannot run it.
+/// Which processes of `layout` must be down for `scenario`, or why the layout cannot run it: a
+/// process hosting an unreachable service is stopped, which is only right when no other service
+/// it hosts takes part in the recorded request.
 pub(crate) fn processes_to_stop(
     layout: Layout,
     scenario: &Scenario,
 ) -> Result<Vec<&'static str>, String> {
+    let unreachable = |name: &str| scenario.unreachable.iter().any(|u| u == name);
     let mut stop = Vec::new();
     for spec in layout.servers() {
-        let hosts = |name: &str| spec.local.iter().any(|svc| svc.name() == name);
-        let down: Vec<&String> = scenario.unreachable.iter().filter(|u| hosts(u)).collect();
+        let down: Vec<&str> = spec
+            .local
+            .iter()
+            .map(|svc| svc.name())
+            .filter(|name| unreachable(name))
+            .collect();
         if down.is_empty() {
             continue;
         }
-        if hosts(&scenario.root.service) {
+        let needed = scenario.root.iter().find(|node| {
+            !unreachable(&node.service) && spec.local.iter().any(|svc| svc.name() == node.service)
+        });
+        if let Some(needed) = needed {
             return Err(format!(
                 "{} runs {} and {}, so {} cannot be made unreachable alone",
                 spec.name,
-                scenario.root.service,
-                down.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                down.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                needed.service,
+                down.join(", "),
+                down.join(", ")
             ));
         }
         stop.push(spec.name);
@@ -195,7 +199,11 @@ impl HttpEntry {
                     .map_err(|e| e.to_string())?;
                 CallOutcome::from_outcome(&client.call_any(ctx, request).await)
             }
-            Err(_) => match self.http.call_json(ctx, &root.request, &root.body).await {
+            Err(_) => match self
+                .http
+                .call_json(ctx, Some(&root.caller), &root.request, &root.body)
+                .await
+            {
                 Ok(body) => CallOutcome::Response(body),
                 Err(err) => CallOutcome::from_error(&err),
             },
@@ -340,4 +348,60 @@ pub(crate) fn server_binaries() -> Result<Binaries, String> {
         .path("server1")
         .map_err(|e| format!("{e}; run through `cargo run -p scenarios` or build them first"))?;
     Ok(binaries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(unreachable: &[&str], services_called: &[&str]) -> Scenario {
+        let node = |service: &str| nano_test::CallNode {
+            caller: "x".into(),
+            service: service.into(),
+            request: format!("{service}.Req"),
+            request_id: String::new(),
+            body: serde_json::json!({}),
+            outcome: CallOutcome::Unfinished,
+            calls: Vec::new(),
+        };
+        let mut root = node("svc2");
+        root.calls = services_called.iter().map(|s| node(s)).collect();
+        Scenario {
+            unreachable: unreachable.iter().map(|s| (*s).to_owned()).collect(),
+            ..Scenario::new("s", root)
+        }
+    }
+
+    #[test]
+    fn only_processes_whose_other_services_are_not_needed_are_stopped() {
+        let svc3_down = scenario(&["svc3"], &["svc3"]);
+        assert_eq!(
+            processes_to_stop(Layout::Two, &svc3_down),
+            Ok(vec!["server2b"])
+        );
+        assert_eq!(
+            processes_to_stop(Layout::Three, &svc3_down),
+            Ok(vec!["server3c"])
+        );
+        let err = processes_to_stop(Layout::One, &svc3_down).unwrap_err();
+        assert_eq!(
+            err,
+            "server1 runs svc2 and svc3, so svc3 cannot be made unreachable alone"
+        );
+
+        // svc4 down takes server2b, which also runs svc3, which the request needs.
+        let svc4_down = scenario(&["svc4"], &["svc3"]);
+        assert_eq!(
+            processes_to_stop(Layout::Two, &svc4_down).unwrap_err(),
+            "server2b runs svc3 and svc4, so svc4 cannot be made unreachable alone"
+        );
+        assert_eq!(
+            processes_to_stop(Layout::Three, &svc4_down),
+            Ok(vec!["server3d"])
+        );
+        assert_eq!(
+            processes_to_stop(Layout::One, &scenario(&[], &[])),
+            Ok(vec![])
+        );
+    }
 }

@@ -182,10 +182,9 @@ async fn record_on_servers(
 ) -> anyhow::Result<CallNode> {
     let binaries: Binaries = server_binaries().map_err(anyhow::Error::msg)?;
     let stop = processes_to_stop(layout.layout(), template).map_err(anyhow::Error::msg)?;
-    let dir = std::env::temp_dir().join(format!("nano-record-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = crate::ScratchDir::new("nano-record")?;
     let options = Options {
-        args: vec!["--record".into(), dir.display().to_string()],
+        args: vec!["--record".into(), dir.path().display().to_string()],
         echo_logs: false,
         ..Options::default()
     };
@@ -199,12 +198,11 @@ async fn record_on_servers(
         .send(template, registry, &ctx)
         .await
         .map_err(anyhow::Error::msg)?;
-    let fragments: Vec<_> = read_fragments_if_any(&dir)?
+    let fragments: Vec<_> = read_fragments_if_any(dir.path())?
         .into_iter()
         .filter(|f| f.tree.request_id == ctx.request_id().as_str())
         .collect();
     drop(deployment);
-    let _ = std::fs::remove_dir_all(&dir);
     let mut trees = join_fragments(fragments);
     match trees.len() {
         0 => Ok(refused(template, outcome)),

@@ -1,6 +1,6 @@
 //! The main job: every scenario in every deployment, a table of the results.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -99,23 +99,23 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
 
     // Every (layout, processes to stop) a scenario needs, started in parallel.
     let started = Instant::now();
-    let mut plans: BTreeMap<(LayoutId, Vec<&'static str>), ()> = BTreeMap::new();
+    let mut plans: BTreeSet<(LayoutId, Vec<&'static str>)> = BTreeSet::new();
     for scenario in &catalog.scenarios {
         for layout in &layouts {
             if let Ok(stop) = processes_to_stop(layout.layout(), scenario) {
-                plans.insert((*layout, stop), ());
+                plans.insert((*layout, stop));
             }
         }
     }
-    let work_dir = std::env::temp_dir().join(format!("nano-scenarios-{}", std::process::id()));
+    let work_dir = crate::ScratchDir::new("nano-scenarios")?;
     let mut clusters: BTreeMap<(LayoutId, Vec<&'static str>), Result<Cluster, String>> =
         BTreeMap::new();
     if let Ok(binaries) = &binaries {
         let spinner = spinner(&format!("starting {} deployments", plans.len()));
-        let starts = plans.keys().map(|(layout, stop)| {
-            let work_dir = work_dir.clone();
+        let starts = plans.iter().map(|(layout, stop)| {
+            let work_dir = work_dir.path();
             async move {
-                let cluster = Cluster::start(*layout, stop.clone(), binaries, &work_dir).await;
+                let cluster = Cluster::start(*layout, stop.clone(), binaries, work_dir).await;
                 (
                     (*layout, stop.clone()),
                     cluster.map_err(|e| format!("{e:#}")),
@@ -194,7 +194,7 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
 
     let started = Instant::now();
     drop(clusters);
-    let _ = std::fs::remove_dir_all(&work_dir);
+    drop(work_dir);
     results
         .timings
         .push(("stopping servers".into(), started.elapsed()));

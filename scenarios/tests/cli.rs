@@ -24,9 +24,11 @@ fn recorded() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("recorded")
 }
 
-/// A scratch copy of the recorded scenarios.
+/// A scratch copy of the recorded scenarios, one per test (replaced on the next run).
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scenarios-cli")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     for entry in std::fs::read_dir(recorded()).unwrap() {
@@ -293,6 +295,13 @@ async fn live_replay_against_a_running_deployment() {
 #[test]
 fn chaos_is_deterministic_per_seed() {
     let first = runner(&["chaos", "--seed", "7"]);
+    // NANO_SIM_SEED does not override the runner's own seeds.
+    let with_env = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args(["chaos", "--seed", "7"])
+        .env("NANO_SIM_SEED", "99")
+        .output()
+        .unwrap();
+    assert_eq!(first.stdout, with_env.stdout);
     assert!(first.status.success(), "{}", text(&first));
     let again = runner(&["chaos", "--seed", "7"]);
     assert_eq!(first.stdout, again.stdout);
@@ -369,4 +378,10 @@ fn every_recorded_scenario_matches_the_published_json_schema() {
     // The schema rejects what the loader rejects.
     let bad = serde_json::json!({"version": 2, "name": "x", "root": {}});
     assert!(!validator.is_valid(&bad));
+    let mut misspelt: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(recorded().join("svc2-get-svc3-down.json")).unwrap(),
+    )
+    .unwrap();
+    misspelt["spec"]["rules"][0]["servce"] = serde_json::json!("svc2");
+    assert!(!validator.is_valid(&misspelt));
 }

@@ -177,16 +177,25 @@ async fn raw_json_calls_send_bodies_as_they_are() {
     let ctx = Ctx::new();
 
     let answer = echo
-        .call_json(&ctx, "test.Echo", &serde_json::json!({"text": "raw"}))
+        .call_json(
+            &ctx,
+            Some("replayer"),
+            "test.Echo",
+            &serde_json::json!({"text": "raw"}),
+        )
         .await
         .unwrap();
     assert_eq!(answer["text"], "raw");
     assert_eq!(answer["req_id"], ctx.request_id().as_str());
+    assert_eq!(answer["caller"], "replayer");
 
     // A body that does not decode gets the server's decoding error, exactly as a typed
     // in-process decode would produce it.
     let bad = serde_json::json!({"text": 5});
-    let err = echo.call_json(&ctx, "test.Echo", &bad).await.unwrap_err();
+    let err = echo
+        .call_json(&ctx, None, "test.Echo", &bad)
+        .await
+        .unwrap_err();
     let local = nano::RequestType::of::<Echo>()
         .decode_request(bad.to_string().as_bytes())
         .unwrap_err();
@@ -197,12 +206,12 @@ async fn raw_json_calls_send_bodies_as_they_are() {
 
     // An endpoint without a response answers null; an undeclared request type is refused.
     let fired = echo
-        .call_json(&ctx, "test.Fire", &serde_json::json!({"text": "x"}))
+        .call_json(&ctx, None, "test.Fire", &serde_json::json!({"text": "x"}))
         .await
         .unwrap();
     assert_eq!(fired, serde_json::Value::Null);
     let err = echo
-        .call_json(&ctx, "test.Nope", &serde_json::json!({}))
+        .call_json(&ctx, None, "test.Nope", &serde_json::json!({}))
         .await
         .unwrap_err();
     assert_eq!(err.code(), codes::BAD_REQUEST_TYPE);

@@ -44,6 +44,6 @@ pub use file::{FORMAT_VERSION, LoadedFile, Scenario, ScenarioError, load_dir};
 pub use record::{DirectoryRecorder, Fragment, join_fragments, read_fragments};
 pub use registry::Registry;
 pub use replay::{
-    RecordedService, ReplayFailure, ReplayProblem, Unreachable, compare_outcome, compare_trees,
-    replay_isolated, replay_outcome, replay_set, send_root,
+    REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Unreachable, compare_outcome,
+    compare_trees, replay_isolated, replay_outcome, replay_set, send_root,
 };

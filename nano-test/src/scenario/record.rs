@@ -69,7 +69,8 @@ impl DirectoryRecorder {
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
                 .collect();
-            let path = self.dir.join(format!("{id}.{}.{n}.json", self.process));
+            // Zero-padded so that file names sort in the order they were written.
+            let path = self.dir.join(format!("{id}.{}.{n:08}.json", self.process));
             let fragment = Fragment {
                 version: FORMAT_VERSION,
                 process: self.process.to_string(),
@@ -105,12 +106,21 @@ impl Service for FlushOnRoot {
     }
 
     async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
-        let root = !self.owner.recorder.in_recorded_call();
-        let outcome = self.inner.handle(ctx, req).await;
-        if root {
-            self.owner.flush();
-        }
-        outcome
+        // Flushes when the call is over, also when its caller drops it (a client that went
+        // away, a deadline): the recorder then holds the call as unfinished, and it must not
+        // stay in memory.
+        let _flush = (!self.owner.recorder.in_recorded_call()).then(|| FlushOnDrop(&self.owner));
+        self.inner.handle(ctx, req).await
+    }
+}
+
+/// Writes the finished trees when dropped, after the call it guards (declared before the call's
+/// future, it is dropped after it).
+struct FlushOnDrop<'a>(&'a DirectoryRecorder);
+
+impl Drop for FlushOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.flush();
     }
 }
 
@@ -155,26 +165,29 @@ pub fn read_fragments(dir: impl AsRef<Path>) -> Result<Vec<Fragment>, ScenarioEr
 /// there) gets the calls the other process recorded while serving it. Fragments are matched by
 /// request id, caller, service, request type and body.
 ///
-/// Returns the whole trees, in the order of their request ids' first fragment.
+/// Returns the whole trees sorted by request id; trees of one request id (a client that reused an
+/// id) in the order of the fragments.
 pub fn join_fragments(fragments: Vec<Fragment>) -> Vec<CallNode> {
     let mut by_request: BTreeMap<String, Vec<CallNode>> = BTreeMap::new();
-    let mut order = Vec::new();
     for fragment in fragments {
-        let id = fragment.tree.request_id.clone();
-        if !by_request.contains_key(&id) {
-            order.push(id.clone());
-        }
-        by_request.entry(id).or_default().push(fragment.tree);
+        by_request
+            .entry(fragment.tree.request_id.clone())
+            .or_default()
+            .push(fragment.tree);
     }
     let mut whole = Vec::new();
-    for id in order {
-        let mut trees = by_request.remove(&id).unwrap_or_default();
+    for (_, mut trees) in by_request {
         // A fragment is served by another fragment's call when that call has the same edge,
         // request and body; the rest are the roots of the request tree.
+        // Only a leaf below another fragment's root can be served by a fragment: two roots
+        // with the same request (a client retrying with the same id) are both roots.
         let served: Vec<bool> = (0..trees.len())
             .map(|i| {
                 trees.iter().enumerate().any(|(j, other)| {
-                    j != i && other.iter().any(|node| same_call_and_body(node, &trees[i]))
+                    j != i
+                        && other.iter().skip(1).any(|node| {
+                            node.calls.is_empty() && same_call_and_body(node, &trees[i])
+                        })
                 })
             })
             .collect();

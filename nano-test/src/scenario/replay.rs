@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use nano::{
     AnyRequest, Client, ClientHook, Ctx, Edge, NanoError, Outcome, Service, ServiceSetBuilder,
@@ -14,6 +15,15 @@ use super::registry::Registry;
 use crate::calltree::{CallNode, CallOutcome, CallRecorder};
 use crate::parity::Deployment;
 use crate::spec::{Spec, Target};
+
+/// How long a replayed request may take: replays never hang, even when the recording holds a
+/// call that never finished.
+pub const REPLAY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The root context of a replayed request.
+fn replay_ctx() -> Ctx {
+    Ctx::new().with_timeout(REPLAY_TIMEOUT)
+}
 
 /// One difference between a replay and its recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +252,7 @@ pub async fn replay_set(
     let client = set
         .client(&root.caller, &root.service)
         .map_err(|err| fail(err.to_string()))?;
-    let outcome = send_root(scenario, registry, &client, &Ctx::new())
+    let outcome = send_root(scenario, registry, &client, &replay_ctx())
         .await
         .map_err(|err| fail(err.to_string()))?;
 
@@ -291,7 +301,7 @@ pub async fn replay_outcome(
     let client = deployment
         .client(&root.service)
         .map_err(|e| fail(e.to_string()))?;
-    let outcome = send_root(scenario, registry, &client, &Ctx::new())
+    let outcome = send_root(scenario, registry, &client, &replay_ctx())
         .await
         .map_err(|e| fail(e.to_string()))?;
     match compare_outcome(&scenario.spec, root, &outcome) {
@@ -438,11 +448,16 @@ impl Service for RecordedService {
             .decode_outcome(&recorded.request, &recorded.outcome)
         {
             Ok(outcome) => outcome,
-            // The caller gave up on this call when it was recorded; it waits for its deadline
-            // again.
+            // The caller gave up on this call when it was recorded: it waits until the caller
+            // gives up again (at once when nothing would ever end the wait).
             Err(_) if recorded.outcome == CallOutcome::Unfinished => {
-                std::future::pending::<()>().await;
-                unreachable!("pending never completes")
+                if ctx.deadline().is_some() || ctx.cancellation().is_some() {
+                    ctx.done().await;
+                }
+                Err(NanoError::timeout(format!(
+                    "{} was recorded as unfinished",
+                    self.name
+                )))
             }
             Err(err) => Err(err),
         }
@@ -506,7 +521,7 @@ pub async fn replay_isolated<S: Service>(
             let request = registry.decode_request(&node.request, &node.body);
             Ok::<_, NanoError>(match request {
                 Ok(request) => {
-                    CallOutcome::from_outcome(&client.call_any(&Ctx::new(), request).await)
+                    CallOutcome::from_outcome(&client.call_any(&replay_ctx(), request).await)
                 }
                 Err(err) => CallOutcome::from_error(&err),
             })

@@ -277,6 +277,7 @@ impl Sim {
             end_us: now,
             outcome: TraceOutcome::Abandoned,
             faults: faults.clone(),
+            timed_out: false,
         });
         Decision {
             seq,
@@ -294,6 +295,7 @@ impl Sim {
         if let Some(entry) = state.trace.get_mut(seq as usize) {
             entry.end_us = now;
             entry.outcome = outcome;
+            entry.timed_out = timed_out;
         }
     }
 }

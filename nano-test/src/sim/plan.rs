@@ -47,8 +47,8 @@ impl Latency {
             // Whole milliseconds: tokio's timer has millisecond resolution, so finer samples
             // would show up in traces as delays that did not happen.
             Latency::Uniform { min_ms, max_ms } => {
-                let (min, max) = (min_ms.as_millis() as u64, max_ms.as_millis() as u64);
-                Duration::from_millis(rng.u64(min..=max))
+                let (a, b) = (min_ms.as_millis() as u64, max_ms.as_millis() as u64);
+                Duration::from_millis(rng.u64(a.min(b)..=a.max(b)))
             }
         }
     }
@@ -220,7 +220,47 @@ impl FaultPlan {
     ///
     /// A message naming the line, column and problem when the JSON is not a plan.
     pub fn from_json(json: &str) -> Result<Self, String> {
-        serde_json::from_str(json).map_err(|err| format!("invalid fault plan: {err}"))
+        let plan: FaultPlan =
+            serde_json::from_str(json).map_err(|err| format!("invalid fault plan: {err}"))?;
+        plan.validate()
+            .map_err(|err| format!("invalid fault plan: {err}"))?;
+        Ok(plan)
+    }
+
+    /// Checks what serde cannot: rates are probabilities and ranges are ordered.
+    ///
+    /// # Errors
+    ///
+    /// The first problem, naming where it is.
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |faults: &EdgeFaults, place: &str| {
+            if !(0.0..=1.0).contains(&faults.drop_rate) {
+                return Err(format!(
+                    "{place}: drop_rate must be between 0 and 1, not {}",
+                    faults.drop_rate
+                ));
+            }
+            if let Latency::Uniform { min_ms, max_ms } = faults.latency
+                && min_ms > max_ms
+            {
+                return Err(format!(
+                    "{place}: latency min_ms ({}) is larger than max_ms ({})",
+                    min_ms.as_millis(),
+                    max_ms.as_millis()
+                ));
+            }
+            Ok(())
+        };
+        check(&self.default, "default")?;
+        for (i, rule) in self.edges.iter().enumerate() {
+            check(&rule.faults, &format!("edges[{i}]"))?;
+        }
+        for (i, scripted) in self.scripted.iter().enumerate() {
+            if scripted.nth == 0 {
+                return Err(format!("scripted[{i}]: nth counts from 1"));
+            }
+        }
+        Ok(())
     }
 
     /// Sets the faults of every edge without a more specific rule.
@@ -373,6 +413,22 @@ mod tests {
         assert!(err.contains("line 1"), "{err}");
         let err = FaultPlan::from_json(r#"{"default": {"timeout_ms": -1}}"#).unwrap_err();
         assert!(err.contains("non-negative"), "{err}");
+        let err = FaultPlan::from_json(
+            r#"{"edges": [{"faults": {"latency": {"kind": "uniform", "min_ms": 30, "max_ms": 1}}}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "invalid fault plan: edges[0]: latency min_ms (30) is larger than max_ms (1)"
+        );
+        let err = FaultPlan::from_json(r#"{"default": {"drop_rate": 1.5}}"#).unwrap_err();
+        assert_eq!(
+            err,
+            "invalid fault plan: default: drop_rate must be between 0 and 1, not 1.5"
+        );
+        let err = FaultPlan::from_json(r#"{"scripted": [{"nth": 0, "fault": {"kind": "drop"}}]}"#)
+            .unwrap_err();
+        assert_eq!(err, "invalid fault plan: scripted[0]: nth counts from 1");
     }
 
     #[test]

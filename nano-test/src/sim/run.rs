@@ -52,6 +52,7 @@ const MAX_SHRINK_RUNS: usize = 300;
 pub struct Simulation {
     plan: FaultPlan,
     time_limit: Duration,
+    replay_hint: Option<String>,
 }
 
 /// Why a simulated run failed.
@@ -76,6 +77,8 @@ pub struct ShrunkFailure {
     pub minimal: SimFailure,
     /// How many replays shrinking took.
     pub runs: usize,
+    /// How to run the failing simulation again (e.g. `NANO_SIM_SEED=7`).
+    pub replay: String,
 }
 
 impl fmt::Display for ShrunkFailure {
@@ -87,8 +90,8 @@ impl fmt::Display for ShrunkFailure {
         )?;
         writeln!(
             f,
-            "seed: {} (replay with {SEED_ENV}={})",
-            self.original.seed, self.original.seed
+            "seed: {} (replay with {})",
+            self.original.seed, self.replay
         )?;
         writeln!(f, "run: {}", self.original.report)?;
         if self.minimal.schedule.is_empty() {
@@ -128,10 +131,26 @@ impl Simulation {
                 .parse()
                 .unwrap_or_else(|_| panic!("{SEED_ENV} must be an unsigned integer, not {seed:?}"));
         }
+        Self::exact(plan)
+    }
+
+    /// A simulation of `plan` with exactly the plan's seed, whatever `NANO_SIM_SEED` says: for
+    /// tools that derive seeds themselves (and then say how to replay with
+    /// [`replay_hint`](Simulation::replay_hint)).
+    pub fn exact(plan: FaultPlan) -> Self {
         Simulation {
             plan,
             time_limit: Duration::from_secs(24 * 3600),
+            replay_hint: None,
         }
+    }
+
+    /// How a failure report tells the user to replay the failing run (default:
+    /// `NANO_SIM_SEED=<seed>`).
+    #[must_use]
+    pub fn replay_hint(mut self, hint: impl Into<String>) -> Self {
+        self.replay_hint = Some(hint.into());
+        self
     }
 
     /// Fails a run that takes longer than `limit` of virtual time (default: one day), which is
@@ -196,6 +215,10 @@ impl Simulation {
             original: *original,
             minimal,
             runs,
+            replay: self
+                .replay_hint
+                .clone()
+                .unwrap_or_else(|| format!("{SEED_ENV}={}", self.plan.seed)),
         }))
     }
 

@@ -124,6 +124,23 @@ pub struct TraceEntry {
     /// What was injected into it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<InjectedFault>,
+    /// Whether the plan's transport timeout of the edge ended the call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+}
+
+impl TraceEntry {
+    /// Whether the network itself failed this call (a lost request, a partition, a scripted
+    /// error, a transport timeout), rather than passing on the callee's answer.
+    pub fn failed_by_network(&self) -> bool {
+        self.timed_out
+            || self.faults.iter().any(|fault| {
+                matches!(
+                    fault,
+                    InjectedFault::Drop | InjectedFault::Partitioned | InjectedFault::Error { .. }
+                )
+            })
+    }
 }
 
 /// How many faults of each kind a simulation injected.

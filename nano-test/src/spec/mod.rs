@@ -231,6 +231,7 @@ pub enum Action {
 /// In JSON: `{"path": "**.id", "action": "volatile"}`, optionally with `"service"`, `"request"`,
 /// `"placeholder"` (volatile) or `"matcher"` (match).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RuleFields")]
 pub struct Rule {
     /// The places the rule selects, relative to the body.
     pub path: PathPattern,
@@ -243,6 +244,55 @@ pub struct Rule {
     /// What the rule does.
     #[serde(flatten)]
     pub action: Action,
+}
+
+/// How a rule is read from JSON: every key spelled out, unknown keys refused (a misspelt
+/// `"servce"` must not silently turn a scoped rule into one for every service).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFields {
+    path: PathPattern,
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    request: Option<String>,
+    action: String,
+    #[serde(default)]
+    placeholder: Option<String>,
+    #[serde(default)]
+    matcher: Option<Matcher>,
+}
+
+impl TryFrom<RuleFields> for Rule {
+    type Error = String;
+
+    fn try_from(fields: RuleFields) -> Result<Rule, String> {
+        let misplaced = |key: &str| format!("`{key}` does not go with action `{}`", fields.action);
+        let action = match fields.action.as_str() {
+            "volatile" if fields.matcher.is_some() => return Err(misplaced("matcher")),
+            "volatile" => Action::Volatile {
+                placeholder: fields.placeholder,
+            },
+            "ignore" if fields.matcher.is_some() => return Err(misplaced("matcher")),
+            "ignore" if fields.placeholder.is_some() => return Err(misplaced("placeholder")),
+            "ignore" => Action::Ignore,
+            "match" if fields.placeholder.is_some() => return Err(misplaced("placeholder")),
+            "match" => Action::Match {
+                matcher: fields.matcher.ok_or("action `match` needs a `matcher`")?,
+            },
+            other => {
+                return Err(format!(
+                    "unknown action `{other}`, expected one of `volatile`, `ignore`, `match`"
+                ));
+            }
+        };
+        Ok(Rule {
+            path: fields.path,
+            service: fields.service,
+            request: fields.request,
+            action,
+        })
+    }
 }
 
 impl Rule {

@@ -521,6 +521,23 @@ fn every_malformed_file_gets_an_error_naming_the_file_the_place_and_the_problem(
     ));
     assert!(bad_spec.contains("at `spec.rules"), "{bad_spec}");
 
+    let misspelt_rule_key = load_error(&valid.replace(
+        "\"root\"",
+        r#""spec": {"rules": [{"path": "a", "servce": "svc2", "action": "ignore"}]}, "root""#,
+    ));
+    assert!(
+        misspelt_rule_key.contains("unknown field `servce`"),
+        "{misspelt_rule_key}"
+    );
+    let matcherless = load_error(&valid.replace(
+        "\"root\"",
+        r#""spec": {"rules": [{"path": "a", "action": "match"}]}, "root""#,
+    ));
+    assert!(
+        matcherless.contains("action `match` needs a `matcher`"),
+        "{matcherless}"
+    );
+
     let empty_name = load_error(&valid.replace("\"name\": \"n\"", "\"name\": \" \""));
     assert!(
         empty_name.contains("at `name`: the name is empty"),
@@ -546,13 +563,115 @@ fn an_unregistered_request_type_is_a_clear_replay_error() {
     );
 }
 
-/// A fresh directory under the target directory, removed on the next run.
+/// A fresh directory under the target directory; the directories of the previous run are
+/// removed when the first one of this run is made.
 fn tempdir() -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    static CLEARED: std::sync::Once = std::sync::Once::new();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scenario-tests");
+    CLEARED.call_once(|| {
+        let _ = std::fs::remove_dir_all(&root);
+    });
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("scenario-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = root.join(n.to_string());
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_root_call_its_caller_abandons_is_written_as_unfinished() {
+    let dir = tempdir();
+    let recorder = DirectoryRecorder::new(&dir, "server").unwrap();
+    let stuck = request_fn(svc1::NAME, |_ctx, _r: svc1::Req| async move {
+        std::future::pending::<()>().await;
+        Ok(svc1::Resp::default())
+    });
+    let set = ServiceSet::builder()
+        .service(stuck)
+        .hook(recorder.clone())
+        .build()
+        .unwrap();
+    let ctx = Ctx::new().with_timeout(std::time::Duration::from_millis(50));
+    let err = set
+        .client("http", svc1::NAME)
+        .unwrap()
+        .call(&ctx, svc1::Req::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::TIMEOUT);
+    assert_eq!(recorder.written(), 1);
+    let fragments = read_fragments(&dir).unwrap();
+    assert_eq!(fragments[0].tree.outcome, CallOutcome::Unfinished);
+}
+
+fn node(caller: &str, service: &str, calls: Vec<nano_test::CallNode>) -> nano_test::CallNode {
+    nano_test::CallNode {
+        caller: caller.into(),
+        service: service.into(),
+        request: format!("{service}.Req"),
+        request_id: "same".into(),
+        body: serde_json::json!({}),
+        outcome: CallOutcome::Response(serde_json::json!({})),
+        calls,
+    }
+}
+
+#[test]
+fn roots_that_reuse_a_request_id_stay_separate_trees() {
+    let fragment = |process: &str, tree| nano_test::scenario::Fragment {
+        version: 1,
+        process: process.into(),
+        tree,
+    };
+    // A client sent the same request twice with one id; svc2 called svc3 (another process) each
+    // time.
+    let fragments = vec![
+        fragment(
+            "a",
+            node("client", "svc2", vec![node("svc2", "svc3", vec![])]),
+        ),
+        fragment(
+            "a",
+            node("client", "svc2", vec![node("svc2", "svc3", vec![])]),
+        ),
+        fragment(
+            "b",
+            node("svc2", "svc3", vec![node("svc3", "svc4", vec![])]),
+        ),
+        fragment(
+            "b",
+            node("svc2", "svc3", vec![node("svc3", "svc4", vec![])]),
+        ),
+    ];
+    let trees = join_fragments(fragments);
+    assert_eq!(trees.len(), 2);
+    for tree in &trees {
+        assert_eq!(tree.iter().count(), 3, "{tree}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stand_in_for_an_unfinished_call_waits_for_the_callers_deadline_never_forever() {
+    let mut unfinished = node("svc2", "svc1", vec![]);
+    unfinished.outcome = CallOutcome::Unfinished;
+    let stand_in = nano_test::scenario::RecordedService::new(
+        "svc1",
+        [&unfinished, &unfinished],
+        &registry(),
+        &Spec::default(),
+    );
+    let set = ServiceSet::builder().service(stand_in).build().unwrap();
+    let client = set.client("svc2", "svc1").unwrap();
+    let started = tokio::time::Instant::now();
+    let ctx = Ctx::new().with_timeout(std::time::Duration::from_millis(40));
+    let err = client.call(&ctx, svc1::Req::default()).await.unwrap_err();
+    assert_eq!(err.code(), codes::TIMEOUT);
+    assert_eq!(started.elapsed(), std::time::Duration::from_millis(40));
+    // Without a deadline nothing would end the wait, so the stand-in answers at once.
+    let err = client
+        .call(&Ctx::new(), svc1::Req::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::TIMEOUT);
+    assert_eq!(err.to_string(), "svc1 was recorded as unfinished");
 }
