@@ -37,12 +37,14 @@ impl Deployment {
     /// see a call between services twice: when the caller makes it and when the listener hands
     /// it to the callee.
     ///
-    /// The server runs on a thread with a runtime of its own, so it answers whatever the
-    /// caller's runtime does (a `current_thread` test runtime blocked in `Property::run_blocking`,
-    /// or no runtime at all). It lives as long as the deployment, a clone of it or a client it
-    /// handed out; when the last of them is dropped, the server stops accepting, gives requests
-    /// in flight a short grace period and its thread is joined, so nothing of it outlives the
-    /// deployment.
+    /// The server and the deployment's HTTP calls run on a thread with a runtime of its own, on
+    /// real time, whatever the caller's runtime does: a `current_thread` test runtime blocked in
+    /// `Property::run_blocking`, a paused clock (`start_paused`; give calls no deadline there, as
+    /// the paused clock jumps to it while the server works), or no runtime at all. A caller that
+    /// stops waiting hangs up, and the server cancels the request as it would for any client.
+    /// The server lives as long as the deployment, a clone of it or a client it handed out; when
+    /// the last of them is dropped, it stops accepting, gives requests in flight a short grace
+    /// period and its thread is joined, so nothing of it outlives the deployment.
     ///
     /// ```
     /// use nano::ServiceSet;
@@ -132,7 +134,7 @@ impl Deployment {
         for client in clients {
             remote = remote.service(Served {
                 client,
-                _server: Arc::clone(&server),
+                server: Arc::clone(&server),
             });
         }
         Ok(Deployment::from_set(
@@ -178,7 +180,7 @@ impl ClientHook for OverHttp {
 struct Served {
     // Dropped before the server, so that its idle connections are gone when the server stops.
     client: HttpClient,
-    _server: Arc<HttpServer>,
+    server: Arc<HttpServer>,
 }
 
 impl Service for Served {
@@ -186,13 +188,39 @@ impl Service for Served {
         self.client.name()
     }
 
+    /// Makes the HTTP call on the server thread's runtime: the connection pool and the
+    /// transport's timers then never belong to the caller's runtime, which may be paused, be
+    /// blocked or end before the deployment does.
     async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
-        self.client.handle(ctx, req).await
+        let client = self.client.clone();
+        let mut call = AbortOnDrop(
+            self.server
+                .runtime
+                .spawn(async move { client.handle(ctx, req).await }),
+        );
+        (&mut call.0).await.map_err(|err| {
+            NanoError::internal(format!(
+                "the call to {:?} over HTTP ended abnormally: {err}",
+                self.client.name()
+            ))
+        })?
     }
 }
 
-/// The server thread: stopped and joined when dropped.
+/// Aborts the HTTP call when its caller stops waiting, which closes its connection as a real
+/// client giving up does.
+struct AbortOnDrop(tokio::task::JoinHandle<Outcome>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The server thread: stopped and joined when dropped. Its runtime also runs the
+/// deployment's HTTP calls.
 struct HttpServer {
+    runtime: tokio::runtime::Handle,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -224,6 +252,7 @@ impl HttpServer {
                         return;
                     }
                 };
+                let handle = runtime.handle().clone();
                 runtime.block_on(async move {
                     let listener = match listener(tcp, exposed) {
                         Ok(listener) => listener,
@@ -232,7 +261,7 @@ impl HttpServer {
                             return;
                         }
                     };
-                    let _ = ready_tx.send(Ok(()));
+                    let _ = ready_tx.send(Ok(handle));
                     let served = nano::serve_until(set, vec![listener.boxed()], async {
                         // A dropped sender stops the server as well.
                         let _ = stopped.await;
@@ -247,18 +276,27 @@ impl HttpServer {
                 NanoError::wrap(err, "cannot start the HTTP server's thread")
                     .with_code(codes::INIT_FAILED)
             })?;
-        let server = HttpServer {
-            stop: Some(stop),
-            thread: Some(thread),
-        };
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(server),
-            Ok(Err(err)) => Err(err),
-            // The thread ended without a word, which only a panic does; dropping joins it.
-            Err(_) => Err(NanoError::new(
-                codes::INIT_FAILED,
-                "the HTTP server's thread ended before it was ready",
-            )),
+        let ready = ready_rx.recv();
+        let stop = Some(stop);
+        let thread = Some(thread);
+        match ready {
+            Ok(Ok(runtime)) => Ok(HttpServer {
+                runtime,
+                stop,
+                thread,
+            }),
+            Ok(Err(err)) => {
+                stop_and_join(stop, thread);
+                Err(err)
+            }
+            // The thread ended without a word, which only a panic does.
+            Err(_) => {
+                stop_and_join(stop, thread);
+                Err(NanoError::new(
+                    codes::INIT_FAILED,
+                    "the HTTP server's thread ended before it was ready",
+                ))
+            }
         }
     }
 }
@@ -281,13 +319,18 @@ fn listener(
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            // Joining from the server's own thread would never return; that happens only if a
-            // service of the deployment held the last client of it.
-            if thread.thread().id() != std::thread::current().id() {
-                let _ = thread.join();
-            }
+        stop_and_join(self.stop.take(), self.thread.take());
+    }
+}
+
+/// Tells the server to stop and waits for its thread to end.
+fn stop_and_join(stop: Option<oneshot::Sender<()>>, thread: Option<JoinHandle<()>>) {
+    drop(stop);
+    if let Some(thread) = thread {
+        // Joining from the server's own thread would never return; that happens only if a
+        // service of the deployment held the last client of it.
+        if thread.thread().id() != std::thread::current().id() {
+            let _ = thread.join();
         }
     }
 }

@@ -1,6 +1,9 @@
 //! `Deployment::http`: what it serves, how long its server lives, and its errors.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use nano::{Ctx, ServiceSet, ServiceSetBuilder, codes, request_fn};
 use nano_test::nano_http::Endpoint;
@@ -143,4 +146,63 @@ async fn an_invalid_endpoint_or_a_set_that_does_not_build_is_a_coded_error() {
     )
     .unwrap_err();
     assert_eq!(err.code(), codes::MISSING_DEPENDENCY);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_test_with_paused_time_can_call_it() {
+    // The HTTP calls run on the deployment's own runtime, on real time; this test's clock is
+    // paused and would otherwise jump to the transport's timeout while the socket is read.
+    let http = Deployment::http(
+        services::all(ServiceSet::builder()),
+        services::api::endpoints,
+    )
+    .unwrap();
+    let resp = http
+        .client(svc2::NAME)
+        .unwrap()
+        .call(&Ctx::new(), svc2::GetReq {})
+        .await
+        .unwrap();
+    assert_eq!(resp.value, "svc2_svc3_svc4_getparam");
+}
+
+#[tokio::test]
+async fn a_caller_that_stops_waiting_hangs_up_on_the_server() {
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (ended_tx, mut ended) = mpsc::unbounded_channel();
+    let stall = request_fn(svc1::NAME, move |ctx: Ctx, _r: svc1::Req| {
+        // Reports how the request's context ended, from a task of its own: the handler itself
+        // is dropped when that happens.
+        let ended_tx = ended_tx.clone();
+        tokio::spawn(async move {
+            ctx.done().await;
+            let _ = ended_tx.send(ctx.is_cancelled());
+        });
+        let _ = started_tx.send(());
+        std::future::pending::<Result<svc1::Resp, nano::NanoError>>()
+    });
+    let http = Deployment::http(
+        ServiceSet::builder().service(stall),
+        services::api::endpoints,
+    )
+    .unwrap();
+    let client = http.client(svc1::NAME).unwrap();
+    let call = tokio::spawn(async move { client.call(&Ctx::new(), svc1::Req::default()).await });
+    bounded(started.recv()).await.unwrap();
+    call.abort();
+    // Hanging up takes a moment; the bound only has to stay below the transport's 30 s timeout,
+    // which would end the request as well.
+    let ended = tokio::time::timeout(Duration::from_secs(10), ended.recv()).await;
+    assert_eq!(
+        ended,
+        Ok(Some(true)),
+        "the server's request was not cancelled"
+    );
+}
+
+/// Bounds a wait that would otherwise hang a broken test; it never decides a passing one.
+async fn bounded<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), future)
+        .await
+        .expect("the operation hung")
 }
