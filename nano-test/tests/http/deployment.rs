@@ -93,7 +93,7 @@ fn a_deployment_needs_no_runtime_and_outlives_the_ones_it_was_used_in() {
     let token = Arc::new(());
     let http = Deployment::http(svc1_holding(&token), services::api::endpoints).unwrap();
     for round in ["one", "two"] {
-        // Each runtime ends with connections of its own pooled in the deployment's client.
+        // One runtime after the other, each gone before the next one calls.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
