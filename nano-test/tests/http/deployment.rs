@@ -3,13 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
 use nano::{Ctx, ServiceSet, ServiceSetBuilder, codes, request_fn};
 use nano_test::nano_http::Endpoint;
 use nano_test::property::{Property, same_outcome};
 use nano_test::{Deployment, Spec};
 use services::api::{svc1, svc2};
+use tokio::sync::mpsc;
 
 use crate::properties::{example_calls, fidelity_and_http};
 
