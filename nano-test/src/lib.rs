@@ -31,6 +31,10 @@ pub use spec::{Matcher, Mismatch, Mismatches, Rule, Spec, Target};
 /// The snapshot library the [`snapshot!`] macros use, for its settings and review flow.
 #[cfg(feature = "snapshot")]
 pub use insta;
+/// The HTTP transport [`Deployment::http`] serves and calls services with, for its
+/// [`Endpoint`](nano_http::Endpoint) tables.
+#[cfg(feature = "http")]
+pub use nano_http;
 /// The property-testing library of [`property`], for strategies and `prop_assert!`.
 #[cfg(feature = "property")]
 pub use proptest;

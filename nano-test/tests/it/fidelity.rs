@@ -4,83 +4,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nano::{
-    AnyResponse, Cancellation, Client, Ctx, Dependencies, NanoError, Outcome, Request, Service,
-    ServiceSet, codes, request_fn, service_fn,
+    AnyResponse, Cancellation, Ctx, NanoError, Request, Service, ServiceSet, codes, request_fn,
+    service_fn,
 };
 use nano_test::{TestSet, TransportFidelity};
 use serde::{Deserialize, Serialize};
 use services::api::svc1;
 
-/// The error a quota service attaches as a source.
-#[derive(Debug)]
-pub(crate) struct QuotaExceeded;
-
-impl std::fmt::Display for QuotaExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("quota exceeded")
-    }
-}
-
-impl std::error::Error for QuotaExceeded {}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Charge {
-    pub(crate) amount: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Charged {
-    pub(crate) note: String,
-}
-
-impl Request for Charge {
-    type Response = Charged;
-    const NAME: &'static str = "billing.Charge";
-}
-
-/// `billing` asks `quota` first and, in-process, recognises the quota error by downcasting its
-/// source: business logic that works in a test and breaks over a wire.
-#[derive(Default)]
-pub(crate) struct Billing {
-    quota: Option<Client>,
-}
-
-impl Service for Billing {
-    fn name(&self) -> &str {
-        "billing"
-    }
-
-    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        self.quota = Some(deps.client("quota")?);
-        Ok(())
-    }
-
-    async fn handle(&self, ctx: Ctx, req: nano::AnyRequest) -> Outcome {
-        let quota = self
-            .quota
-            .as_ref()
-            .ok_or_else(|| NanoError::internal("no init"))?;
-        nano::dispatch!(req, {
-            Charge => |r| match quota.call(&ctx, r).await {
-                Ok(_) => Ok(Charged { note: "charged".into() }),
-                Err(err) if err.find_source::<QuotaExceeded>().is_some() => {
-                    Ok(Charged { note: "retry tomorrow".into() })
-                }
-                Err(err) => Err(NanoError::wrap(err, "quota failure")),
-            },
-        })
-    }
-}
-
-/// The billing example's services: billing and a quota service that always refuses.
-pub(crate) fn billing_services(builder: nano::ServiceSetBuilder) -> nano::ServiceSetBuilder {
-    builder.service(Billing::default()).service(request_fn(
-        "quota",
-        |_ctx, _r: Charge| async move {
-            Err::<Charged, _>(NanoError::internal("quota check failed").with_source(QuotaExceeded))
-        },
-    ))
-}
+use crate::divergent::{Charge, Charged, QuotaExceeded, Transfer, bank, billing_services};
 
 #[tokio::test]
 async fn downcasting_a_dependency_error_passes_in_process_and_fails_with_fidelity() {
@@ -111,30 +42,6 @@ async fn downcasting_a_dependency_error_passes_in_process_and_fails_with_fidelit
     // The caller of billing got a flat error too: nothing left to downcast.
     assert!(err.find_source::<QuotaExceeded>().is_none());
     assert!(std::error::Error::source(&err).is_none());
-}
-
-/// A request whose field does not survive serde.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Transfer {
-    amount: u64,
-    #[serde(skip)]
-    currency: String,
-}
-
-impl Request for Transfer {
-    type Response = Charged;
-    const NAME: &'static str = "bank.Transfer";
-}
-
-fn bank() -> impl Service {
-    request_fn("bank", |_ctx, r: Transfer| async move {
-        if r.currency.is_empty() {
-            return Err(NanoError::bad_request("transfer without a currency"));
-        }
-        Ok(Charged {
-            note: format!("{} {}", r.amount, r.currency),
-        })
-    })
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Tests of the toolkit through its public API, on the example services.
 
 mod calltree;
+#[path = "../common/divergent.rs"]
+mod divergent;
 mod fidelity;
 mod mocks;
 mod parity;

@@ -4,7 +4,7 @@ use nano::{Ctx, NanoError, ServiceSet, codes, request_fn};
 use nano_test::{CallOutcome, Deployment, ParityCheck, Spec};
 use services::api::{svc1, svc2};
 
-use crate::fidelity::{Charge, Charged, billing_services};
+use crate::divergent::{Charge, Charged, billing_services};
 use crate::panic_message;
 
 fn example_deployments() -> Vec<Deployment> {

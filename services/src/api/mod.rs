@@ -28,6 +28,19 @@ macro_rules! string_message {
 }
 pub(crate) use string_message;
 
+/// The HTTP endpoints of the example service called `service` (its module's `endpoints()`), or
+/// `None` when it is not one of them. Its shape fits where an endpoint table is looked up by
+/// service name, e.g. an HTTP deployment of a set in a test.
+pub fn endpoints(service: &str) -> Option<Vec<nano_http::Endpoint>> {
+    match service {
+        svc1::NAME => Some(svc1::endpoints()),
+        svc2::NAME => Some(svc2::endpoints()),
+        svc3::NAME => Some(svc3::endpoints()),
+        svc4::NAME => Some(svc4::endpoints()),
+        _ => None,
+    }
+}
+
 /// Every request type of the example services, e.g. to decode recorded scenarios.
 pub fn request_types() -> Vec<&'static nano::RequestType> {
     use nano::RequestType;

@@ -1,7 +1,8 @@
 //! The article's workflow: step 1, business logic tested in-process with no servers (`test1`,
 //! `test2`); step 3, the same services deployed as real server processes on loopback ports and
-//! tested over HTTP (`deployed`, `graceful`).
+//! tested over HTTP (`deployed`, `graceful`, `deadline`).
 
+mod deadline;
 mod deployed;
 mod graceful;
 mod support;

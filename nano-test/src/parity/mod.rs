@@ -1,6 +1,9 @@
 //! Parity checks: the same requests against several deployments of the same services, every
 //! difference in outcome reported as a diff.
 
+#[cfg(feature = "http")]
+mod http;
+
 use std::fmt;
 use std::sync::Arc;
 
