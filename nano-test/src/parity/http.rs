@@ -23,6 +23,48 @@ const GRACE_PERIOD: Duration = Duration::from_secs(1);
 type EndpointTable = dyn Fn(&str) -> Option<Vec<Endpoint>> + Send + Sync;
 
 impl Deployment {
+    /// A deployment that is already running elsewhere, reached over HTTP: `peers` says where
+    /// each service is served, `endpoints(name)` how it is called. Named `remote`; calls as
+    /// `"test"`. This is how scenarios are replayed against a live cluster from a test
+    /// ([`scenario::replay_outcome`](crate::scenario::replay_outcome)).
+    ///
+    /// ```no_run
+    /// use nano_http::Peers;
+    /// use nano_test::Deployment;
+    /// use nano_test::scenario::{Registry, Scenario, replay_outcome};
+    ///
+    /// # async fn live() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cluster = Deployment::remote("svc2=127.0.0.1:8000".parse::<Peers>()?, services::api::endpoints)?;
+    /// let scenario = Scenario::load("scenarios/recorded/svc2-get.json")?;
+    /// let registry = Registry::new().with_all(services::api::request_types());
+    /// replay_outcome(&scenario, &registry, &cluster).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `S-INIT-FAILED` when the HTTP client cannot be set up. Asking the deployment for a client
+    /// of a service `peers` or `endpoints` do not know is `C-BAD-USE` / `S-UNKNOWN-SERVICE`.
+    pub fn remote(
+        peers: nano_http::Peers,
+        endpoints: impl Fn(&str) -> Option<Vec<Endpoint>> + Send + Sync + 'static,
+    ) -> Result<Self, NanoError> {
+        let transport = HttpTransport::new(peers)?;
+        Ok(Deployment::new("remote", move |service: &str| {
+            let table = endpoints(service).ok_or_else(|| {
+                NanoError::new(
+                    crate::codes::BAD_USE,
+                    format!("no endpoints are declared for service {service:?}"),
+                )
+            })?;
+            let client = transport.client(service, table)?;
+            ServiceSet::builder()
+                .service(client)
+                .build()?
+                .client(crate::set::DEFAULT_CALLER, service)
+        }))
+    }
+
     /// The services of `builder` behind a real HTTP server on a free loopback port, named `http`.
     ///
     /// One [`HttpListener`] on `127.0.0.1:0` serves every service of the set with the endpoints
