@@ -10,7 +10,7 @@ use nano::{Ctx, ServiceSet, codes};
 use nano_http::{HttpClient, HttpTransport, Peers};
 use nano_test::scenario::{
     Registry, ReplayFailure, ReplayProblem, Scenario, compare_outcome, compare_trees,
-    join_fragments, read_fragments, replay_set,
+    join_fragments, read_fragments_of, replay_set,
 };
 use nano_test::{CallOutcome, TransportFidelity};
 use services::deploy::{Binaries, Deployment, Layout, Options};
@@ -286,11 +286,8 @@ impl Cluster {
             return fail(vec![difference]);
         }
         let id = ctx.request_id().as_str();
-        let fragments = match read_fragments(&self.record_dir) {
-            Ok(fragments) => fragments
-                .into_iter()
-                .filter(|f| f.tree.request_id == id)
-                .collect::<Vec<_>>(),
+        let fragments = match read_fragments_of(&self.record_dir, id) {
+            Ok(fragments) => fragments,
             Err(err) => return fail(vec![problem(format!("cannot read the recording: {err}"))]),
         };
         let mut trees = join_fragments(fragments);

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use nano::{Ctx, ServiceSet};
-use nano_test::scenario::{Registry, Scenario, Unreachable, join_fragments, read_fragments};
+use nano_test::scenario::{
+    Registry, Scenario, Unreachable, join_fragments, read_fragments, read_fragments_of,
+};
 use nano_test::{CallNode, CallOutcome, CallRecorder};
 use services::deploy::{Binaries, Deployment, Options};
 use services::server::Svc;
@@ -198,10 +200,7 @@ async fn record_on_servers(
         .send(template, registry, &ctx)
         .await
         .map_err(anyhow::Error::msg)?;
-    let fragments: Vec<_> = read_fragments_if_any(dir.path())?
-        .into_iter()
-        .filter(|f| f.tree.request_id == ctx.request_id().as_str())
-        .collect();
+    let fragments = read_fragments_of(dir.path(), ctx.request_id().as_str())?;
     drop(deployment);
     let mut trees = join_fragments(fragments);
     match trees.len() {
@@ -209,13 +208,6 @@ async fn record_on_servers(
         1 => Ok(trees.remove(0)),
         n => bail!("the servers recorded {n} separate trees for one request"),
     }
-}
-
-fn read_fragments_if_any(dir: &Path) -> anyhow::Result<Vec<nano_test::scenario::Fragment>> {
-    if !dir.exists() {
-        return Ok(Vec::new());
-    }
-    Ok(read_fragments(dir)?)
 }
 
 fn from_fragments(dir: &Path, args: &RecordArgs) -> anyhow::Result<ExitCode> {

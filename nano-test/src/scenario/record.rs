@@ -64,11 +64,7 @@ impl DirectoryRecorder {
     fn flush(&self) {
         for tree in self.recorder.take_finished_trees() {
             let n = self.written.fetch_add(1, Ordering::Relaxed) + 1;
-            let id: String = tree
-                .request_id
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                .collect();
+            let id = file_id(&tree.request_id);
             // Zero-padded so that file names sort in the order they were written.
             let path = self.dir.join(format!("{id}.{}.{n:08}.json", self.process));
             let fragment = Fragment {
@@ -130,7 +126,35 @@ impl Drop for FlushOnDrop<'_> {
 ///
 /// The first file that cannot be read or is not a fragment, named with the problem.
 pub fn read_fragments(dir: impl AsRef<Path>) -> Result<Vec<Fragment>, ScenarioError> {
-    let dir = dir.as_ref();
+    read_matching(dir.as_ref(), |_| true)
+}
+
+/// Reads the fragment files of the request tree `request_id` in `dir` (by their file names, so
+/// without parsing the others).
+///
+/// # Errors
+///
+/// As [`read_fragments`].
+pub fn read_fragments_of(
+    dir: impl AsRef<Path>,
+    request_id: &str,
+) -> Result<Vec<Fragment>, ScenarioError> {
+    let prefix = format!("{}.", file_id(request_id));
+    read_matching(dir.as_ref(), |name| name.starts_with(&prefix))
+}
+
+/// The part of a fragment's file name that stands for its request id.
+fn file_id(request_id: &str) -> String {
+    request_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+fn read_matching(
+    dir: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<Fragment>, ScenarioError> {
     let error = |file: &Path, problem: String| ScenarioError {
         file: file.to_owned(),
         line: None,
@@ -143,6 +167,7 @@ pub fn read_fragments(dir: impl AsRef<Path>) -> Result<Vec<Fragment>, ScenarioEr
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| p.file_name().is_some_and(|n| wanted(&n.to_string_lossy())))
         .collect();
     files.sort();
     files
@@ -225,5 +250,38 @@ fn graft(node: &mut CallNode, pool: &mut Vec<Option<CallNode>>) {
     }
     for call in &mut node.calls {
         graft(call, pool);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragment_files_are_found_by_request_id() {
+        let dir = std::env::temp_dir().join(format!("fragments-by-id-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (id, n) in [("abc", 1), ("abcd", 2), ("abc", 3)] {
+            let tree: CallNode = serde_json::from_value(serde_json::json!({
+                "caller": "c", "service": "s", "request": "s.Req", "request_id": id,
+                "body": {}, "outcome": "unfinished"
+            }))
+            .unwrap();
+            let fragment = Fragment {
+                version: FORMAT_VERSION,
+                process: "p".into(),
+                tree,
+            };
+            std::fs::write(
+                dir.join(format!("{id}.p.{n:08}.json")),
+                serde_json::to_string(&fragment).unwrap(),
+            )
+            .unwrap();
+        }
+        assert_eq!(read_fragments_of(&dir, "abc").unwrap().len(), 2);
+        assert_eq!(read_fragments_of(&dir, "abcd").unwrap().len(), 1);
+        assert_eq!(read_fragments(&dir).unwrap().len(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
