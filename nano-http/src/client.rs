@@ -5,10 +5,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Method};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::ResponseFuture;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use nano::{AnyRequest, AnyResponse, Ctx, NanoError, Outcome, Service, codes};
-use reqwest::Url;
+use url::Url;
 
 use crate::endpoint::Endpoint;
 use crate::peers::Peers;
@@ -21,6 +26,14 @@ use crate::wire::{
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default limit on establishing a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The pooled HTTP/1.1 client every [`HttpClient`] of a transport shares.
+///
+/// hyper-util's client rather than a higher-level one: a call needs a fixed method and URL,
+/// a few headers, a deadline and the whole body, and the layers a general-purpose client adds
+/// per request (redirects, URL re-parsing, header copies) cost more than the call's own work
+/// on loopback (see the HTTP transport section of `BENCHMARKS.md`).
+type Pool = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
 
 /// A keep-alive connection pool, its settings and the [`Peers`] it resolves service names with;
 /// makes [`HttpClient`]s. Cheap to clone; clones share the pool.
@@ -44,7 +57,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// ```
 #[derive(Clone)]
 pub struct HttpTransport {
-    http: reqwest::Client,
+    http: Pool,
     peers: Peers,
     timeout: Duration,
 }
@@ -105,18 +118,21 @@ impl HttpTransport {
         for endpoint in endpoints {
             endpoint.validate(service)?;
             let url = format!("{}{}", peer.base_url(), endpoint.url_path(service));
-            let url = Url::parse(&url).map_err(|err| {
+            let invalid = |err: &dyn fmt::Display| {
                 NanoError::new(
                     codes::INIT_FAILED,
                     format!("invalid endpoint URL {url:?}: {err}"),
                 )
-            })?;
+            };
+            // Parsed (and percent-encoded where needed) once here, so a call only clones it.
+            let parsed = Url::parse(&url).map_err(|err| invalid(&err))?;
+            let uri = Uri::try_from(parsed.as_str()).map_err(|err| invalid(&err))?;
             // When two endpoints carry the same request type, the first one declared is used.
             routes
                 .entry(endpoint.request_type().name())
                 .or_insert(ClientRoute {
                     method: endpoint.method(),
-                    url,
+                    uri,
                     body: endpoint.has_body(),
                     response: endpoint.has_response(),
                 });
@@ -190,23 +206,30 @@ impl HttpTransportBuilder {
         self
     }
 
-    /// Builds the transport.
+    /// Builds the transport. Connections are plain HTTP/1.1 with `TCP_NODELAY` and TCP
+    /// keep-alive, made directly to the peer (no proxy).
     ///
     /// # Errors
     ///
-    /// `S-INIT-FAILED` when the HTTP client cannot be set up.
+    /// None with the settings above; the `Result` leaves room for settings that can be invalid
+    /// (the error would be `S-INIT-FAILED`).
     pub fn build(self) -> Result<HttpTransport, NanoError> {
-        let http = reqwest::Client::builder()
-            // Services talk to their peers directly; a proxy from the environment would only
-            // add a hop.
-            .no_proxy()
-            .tcp_nodelay(true)
-            .connect_timeout(self.connect_timeout)
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(self.connect_timeout));
+        // Pooled connections to a peer that vanished without closing them are found out: idle
+        // ones by TCP keep-alive probes (after 15 s, every 15 s, 3 of them), busy ones when sent
+        // data stays unacknowledged for 30 s.
+        connector.set_keepalive(Some(Duration::from_secs(15)));
+        connector.set_keepalive_interval(Some(Duration::from_secs(15)));
+        connector.set_keepalive_retries(Some(3));
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        connector.set_tcp_user_timeout(Some(Duration::from_secs(30)));
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
             .pool_idle_timeout(self.pool_idle_timeout)
-            .build()
-            .map_err(|err| {
-                NanoError::wrap(err, "cannot set up the HTTP client").with_code(codes::INIT_FAILED)
-            })?;
+            .build(connector);
         Ok(HttpTransport {
             http,
             peers: self.peers,
@@ -227,10 +250,15 @@ impl HttpTransportBuilder {
 /// | what happened | code |
 /// |---|---|
 /// | request type without an endpoint | `C-BAD-REQUEST-TYPE` |
+/// | request id or caller name that cannot be sent as a header | `S-ENCODE` |
 /// | connection refused, reset or dropped | `S-UNAVAILABLE` |
 /// | timeout or caller's deadline reached | `S-TIMEOUT` |
 /// | 2xx that is not JSON of the response type | `S-BAD-RESPONSE` |
 /// | non-2xx without an error body | `S-ERROR` (`S-UNAVAILABLE` for 502/503, `S-TIMEOUT` for 408/504) |
+///
+/// Every call is limited, from connecting to the last byte of the response body, by the
+/// transport's timeout or the caller's deadline, whichever comes first. Redirects are answers
+/// like any other non-2xx status, not followed: a peer address names the server itself.
 ///
 /// Made by [`HttpTransport::client`]. Cloning shares the connection pool.
 #[derive(Clone)]
@@ -238,14 +266,14 @@ pub struct HttpClient {
     name: String,
     base_url: String,
     routes: HashMap<&'static str, ClientRoute>,
-    http: reqwest::Client,
+    http: Pool,
     timeout: Duration,
 }
 
 #[derive(Clone)]
 struct ClientRoute {
     method: Method,
-    url: Url,
+    uri: Uri,
     body: bool,
     response: bool,
 }
@@ -324,14 +352,49 @@ impl HttpClient {
         caller: Option<&str>,
         route: &ClientRoute,
         body: Option<Vec<u8>>,
-    ) -> Result<Option<(Option<HeaderValue>, bytes::Bytes)>, NanoError> {
+    ) -> Result<Option<(Option<HeaderValue>, Bytes)>, NanoError> {
+        let (request, timeout) = self.request(ctx, caller, route, body)?;
+        // Handing the request over before the first await keeps it out of this future's state,
+        // which nano boxes for every call; the sending itself starts at the first poll.
+        let sent = self.http.request(request);
+        // One limit from connecting to the last byte of the body: a peer that hangs at any point
+        // ends the call with `S-TIMEOUT`.
+        let (status, content_type, bytes) =
+            match tokio::time::timeout(timeout, self.answer(sent, route)).await {
+                Ok(answer) => answer?,
+                Err(_elapsed) => return Err(self.timed_out(route)),
+            };
+        if !status.is_success() {
+            return Err(decode_error_body(content_type.as_ref(), &bytes)
+                .unwrap_or_else(|| error_for_bare_status(status, &self.describe(route))));
+        }
+        Ok(route.response.then_some((content_type, bytes)))
+    }
+
+    /// The HTTP request for a call along `route`, with the protocol's headers, and how long the
+    /// call may take: the transport's limit, or the caller's remaining time when that is sooner.
+    fn request(
+        &self,
+        ctx: &Ctx,
+        caller: Option<&str>,
+        route: &ClientRoute,
+        body: Option<Vec<u8>>,
+    ) -> Result<(Request<Full<Bytes>>, Duration), NanoError> {
         let mut timeout = self.timeout;
-        let mut call = self
-            .http
-            .request(route.method.clone(), route.url.clone())
-            .header(REQ_ID_HEADER_NAME.clone(), ctx.request_id().as_str());
+        let json = body.is_some();
+        let mut request = Request::new(body.map_or_else(Full::default, |b| Full::new(b.into())));
+        *request.method_mut() = route.method.clone();
+        *request.uri_mut() = route.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(
+            REQ_ID_HEADER_NAME.clone(),
+            self.header_value(ctx.request_id().as_str(), "request id", route)?,
+        );
         if let Some(caller) = caller {
-            call = call.header(CLIENT_NAME_HEADER_NAME.clone(), caller);
+            headers.insert(
+                CLIENT_NAME_HEADER_NAME.clone(),
+                self.header_value(caller, "caller name", route)?,
+            );
         }
         if let Some(remaining) = ctx.remaining() {
             // Whole milliseconds, rounded down, so the callee never gets more time than we wait.
@@ -339,30 +402,51 @@ impl HttpClient {
             if millis == 0 {
                 return Err(self.timed_out(route));
             }
-            call = call.header(DEADLINE_HEADER_NAME.clone(), millis);
+            headers.insert(DEADLINE_HEADER_NAME.clone(), HeaderValue::from(millis));
             timeout = timeout.min(remaining);
         }
-        if let Some(body) = body {
-            call = call
-                .header(CONTENT_TYPE, JSON_CONTENT_TYPE_VALUE.clone())
-                .body(body);
+        if json {
+            headers.insert(CONTENT_TYPE, JSON_CONTENT_TYPE_VALUE.clone());
         }
-        let response = call
-            .timeout(timeout)
-            .send()
+        Ok((request, timeout))
+    }
+
+    /// Waits for the answer to a sent request and reads all of it.
+    async fn answer(
+        &self,
+        sent: ResponseFuture,
+        route: &ClientRoute,
+    ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), NanoError> {
+        let response = sent
             .await
-            .map_err(|err| self.transport_error(err, route))?;
+            .map_err(|err| self.transport_error(err.is_connect(), err, route))?;
         let status = response.status();
         let content_type = response.headers().get(CONTENT_TYPE).cloned();
         let bytes = response
-            .bytes()
+            .into_body()
+            .collect()
             .await
-            .map_err(|err| self.transport_error(err, route))?;
-        if !status.is_success() {
-            return Err(decode_error_body(content_type.as_ref(), &bytes)
-                .unwrap_or_else(|| error_for_bare_status(status, &self.describe(route))));
-        }
-        Ok(route.response.then_some((content_type, bytes)))
+            .map_err(|err| self.transport_error(false, err, route))?
+            .to_bytes();
+        Ok((status, content_type, bytes))
+    }
+
+    /// A header value from text a caller chose (a request id, a service name).
+    fn header_value(
+        &self,
+        text: &str,
+        what: &str,
+        route: &ClientRoute,
+    ) -> Result<HeaderValue, NanoError> {
+        HeaderValue::from_str(text).map_err(|_| {
+            NanoError::new(
+                codes::ENCODE,
+                format!(
+                    "cannot build the request to {}: the {what} {text:?} cannot be sent in a header",
+                    self.describe(route)
+                ),
+            )
+        })
     }
 
     fn decode_response(
@@ -388,25 +472,23 @@ impl HttpClient {
     }
 
     fn describe(&self, route: &ClientRoute) -> String {
-        format!("service {:?} at {} {}", self.name, route.method, route.url)
+        format!("service {:?} at {} {}", self.name, route.method, route.uri)
     }
 
     fn timed_out(&self, route: &ClientRoute) -> NanoError {
         NanoError::timeout(format!("call to {} ran out of time", self.describe(route)))
     }
 
-    fn transport_error(&self, err: reqwest::Error, route: &ClientRoute) -> NanoError {
-        if err.is_timeout() {
+    /// Codes a failure of the connection: `S-TIMEOUT` when the operating system gave up waiting
+    /// (connecting, or a TCP user timeout), otherwise `S-UNAVAILABLE`.
+    fn transport_error<E>(&self, connecting: bool, err: E, route: &ClientRoute) -> NanoError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        if timed_out_in_os(&err) {
             return self.timed_out(route);
         }
-        if err.is_builder() {
-            return NanoError::wrap(
-                err,
-                format!("cannot build the request to {}", self.describe(route)),
-            )
-            .with_code(codes::ENCODE);
-        }
-        let what = if err.is_connect() {
+        let what = if connecting {
             "cannot connect to"
         } else {
             "connection failed while calling"
@@ -414,6 +496,21 @@ impl HttpClient {
         NanoError::wrap(err, format!("{what} {}", self.describe(route)))
             .with_code(codes::UNAVAILABLE)
     }
+}
+
+/// Whether `err` or one of its sources is an I/O timeout.
+fn timed_out_in_os(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 impl Service for HttpClient {
@@ -436,5 +533,36 @@ impl fmt::Debug for HttpClient {
             .field("requests", &requests)
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose source is `inner`, like the client's errors around an I/O error.
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn io_timeouts_are_found_anywhere_in_the_chain() {
+        let io = |kind| std::io::Error::new(kind, "tcp connect error");
+        assert!(timed_out_in_os(&io(std::io::ErrorKind::TimedOut)));
+        assert!(timed_out_in_os(&Outer(io(std::io::ErrorKind::TimedOut))));
+        assert!(!timed_out_in_os(&Outer(io(
+            std::io::ErrorKind::ConnectionRefused
+        ))));
     }
 }

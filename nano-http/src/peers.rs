@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use nano::NanoError;
-use reqwest::Url;
+use url::Url;
 
 /// The environment variable the server executables read peers from, as a [`Peers`] list.
 pub const PEERS_ENV: &str = "NANO_PEERS";

@@ -134,8 +134,9 @@ pub(crate) fn check_json_content_type(value: Option<&HeaderValue>) -> Result<(),
     let bad = |msg: String| NanoError::new(codes::BAD_CONTENT_TYPE, msg);
     let value =
         value.ok_or_else(|| bad("missing content type, expected application/json".into()))?;
-    // The common case is exactly what our own clients send; skip parsing it.
-    if value == JSON_CONTENT_TYPE_VALUE {
+    // The common cases are exactly what our own clients and servers send, or the bare media type
+    // most other servers send; skip parsing them.
+    if value == JSON_CONTENT_TYPE_VALUE || value.as_bytes() == b"application/json" {
         return Ok(());
     }
     let text = value

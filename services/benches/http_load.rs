@@ -10,14 +10,18 @@
 //! 2. loads them in rotation with `wrk` (32 connections, `POST /svc2/ {"param":"testval"}`)
 //!    over several rounds and reports median throughput and p50/p99 latency per server, the
 //!    ratios, and the peak RSS (`VmHWM`) of each server process afterwards;
-//! 3. makes sequential calls to the bare server through a `nano-http` client (a typed
-//!    `Client::call` through a set), through a bare `reqwest` + serde_json call, and through the
-//!    same bare call plus the protocol's `X-Nano-Req-Id`/`X-Nano-Client-Name` headers and the
-//!    client's default 30 s timeout, interleaved call by call, and reports the p50 and p99 time
-//!    per call and the ratios to the bare call.
+//! 3. makes sequential calls to the bare server, interleaved call by call, and reports the p50
+//!    and p99 time per call and the ratios to a bare `reqwest` + serde_json call: through a
+//!    `nano-http` client (a typed `Client::call` through a set), through the bare call plus
+//!    what the protocol adds on the wire (the `X-Nano-Req-Id`/`X-Nano-Client-Name` headers, a
+//!    30 s timeout per request or on the client, and both), and through a bare `hyper-util`
+//!    call, the HTTP/1.1 client `nano-http` is built on.
 //!
 //! `BENCH_ROUNDS`, `BENCH_SECONDS`, `BENCH_CONNECTIONS`, `BENCH_THREADS` and `BENCH_CALLS`
-//! override the defaults.
+//! override the defaults. `BENCH_CLIENT_ONLY=1` skips the servers' load (and `wrk`), and
+//! `BENCH_VARIANTS=bare,nano,...` times only the named client variants (`bare`, `headers`,
+//! `request-timeout`, `client-timeout`, `protocol`, `hyper`, `nano`), e.g. to count
+//! instructions per call of one variant under a profiler.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -48,6 +52,8 @@ struct Settings {
     connections: usize,
     threads: usize,
     calls: usize,
+    client_only: bool,
+    variants: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -64,11 +70,71 @@ impl Settings {
             connections: var("BENCH_CONNECTIONS", 32) as usize,
             threads: var("BENCH_THREADS", 1) as usize,
             calls: var("BENCH_CALLS", 2000) as usize,
+            client_only: var("BENCH_CLIENT_ONLY", 0) != 0,
+            variants: std::env::var("BENCH_VARIANTS")
+                .ok()
+                .map(|v| v.split(',').map(|k| k.trim().to_owned()).collect()),
         }
     }
 }
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let mut bare_command = Command::new(std::env::current_exe()?);
+    bare_command.env(ROLE_ENV, BARE_ROLE);
+    let bare_server =
+        ServerProcess::spawn("bare-axum", bare_command, Duration::from_secs(30)).await?;
+    check_response(&bare_server).await?;
+    if !settings.client_only {
+        load_servers(&bare_server, settings).await?;
+    }
+
+    let calls = sequential_calls(bare_server.addr(), settings).await?;
+    println!();
+    println!(
+        "### Client: sequential `POST /svc2/` calls against the bare server ({} each, interleaved)",
+        settings.rounds * settings.calls
+    );
+    println!();
+    println!("| client | p50 per call | p99 per call | p50 vs bare |");
+    println!("|---|---:|---:|---:|");
+    let bare = calls
+        .iter()
+        .find(|(variant, _)| *variant == Variant::Bare)
+        .map(|(_, times)| *times);
+    for (variant, times) in &calls {
+        let ratio = bare.map_or("n/a".into(), |bare| {
+            format!("{:.3}x", times.p50.as_secs_f64() / bare.p50.as_secs_f64())
+        });
+        println!(
+            "| {} | {} | {} | {ratio} |",
+            variant.label(),
+            micros(times.p50),
+            micros(times.p99),
+        );
+    }
+    Ok(())
+}
+
+/// Checks that `server` answers the benchmark's request as svc2 does, before anything is timed.
+async fn check_response(server: &ServerProcess) -> anyhow::Result<()> {
+    let body = reqwest::Client::new()
+        .post(format!("{}/svc2/", server.url()))
+        .header("content-type", nano_http::JSON_CONTENT_TYPE)
+        .body(r#"{"param":"testval"}"#)
+        .send()
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(
+        body == r#"{"value":"svc2_svc1_testval"}"#,
+        "{} answered {body}",
+        server.name()
+    );
+    Ok(())
+}
+
+/// Starts the two server1 variants and loads them and `bare_server` with `wrk` in rotation.
+async fn load_servers(bare_server: &ServerProcess, settings: &Settings) -> anyhow::Result<()> {
     anyhow::ensure!(
         Command::new("wrk").arg("--version").output().is_ok(),
         "wrk is not on the PATH; install it (e.g. `apt-get install -y wrk`)"
@@ -92,10 +158,9 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
     };
     let nano_server = start_server1(Vec::new()).await?;
     let spans_server = start_server1(vec![("RUST_LOG".into(), "info".into())]).await?;
-    let mut bare_command = Command::new(std::env::current_exe()?);
-    bare_command.env(ROLE_ENV, BARE_ROLE);
-    let bare_server =
-        ServerProcess::spawn("bare-axum", bare_command, Duration::from_secs(30)).await?;
+    for server in [&nano_server, &spans_server] {
+        check_response(server).await?;
+    }
 
     let script = std::env::temp_dir().join(format!("nano-http-load-{}.lua", std::process::id()));
     std::fs::write(
@@ -110,25 +175,8 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
         connections: settings.connections,
     };
 
-    // Responses must match before anything is timed.
-    for server in [&nano_server, &spans_server, &bare_server] {
-        let body = reqwest::Client::new()
-            .post(format!("{}/svc2/", server.url()))
-            .header("content-type", nano_http::JSON_CONTENT_TYPE)
-            .body(r#"{"param":"testval"}"#)
-            .send()
-            .await?
-            .text()
-            .await?;
-        anyhow::ensure!(
-            body == r#"{"value":"svc2_svc1_testval"}"#,
-            "{} answered {body}",
-            server.name()
-        );
-    }
-
     eprintln!("warming up");
-    let servers = [&bare_server, &nano_server, &spans_server];
+    let servers = [bare_server, &nano_server, &spans_server];
     for server in servers {
         load.run(server.addr(), 2)?;
     }
@@ -149,8 +197,6 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_file(&script);
     let [bare, nano, spans] = rounds.map(|r| LoadResult::median(&r));
-
-    let calls = sequential_calls(bare_server.addr(), settings).await?;
 
     println!();
     println!(
@@ -178,25 +224,6 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
         spans,
         spans_server.pid(),
     );
-    println!();
-    println!(
-        "### Client: sequential `POST /svc2/` calls against the bare server ({} each, interleaved)",
-        settings.rounds * settings.calls
-    );
-    println!();
-    println!("| client | p50 per call | p99 per call | p50 vs bare |");
-    println!("|---|---:|---:|---:|");
-    let call_row = |name: &str, times: CallTimes| {
-        println!(
-            "| {name} | {} | {} | {:.3}x |",
-            micros(times.p50),
-            micros(times.p99),
-            times.p50.as_secs_f64() / calls.bare.p50.as_secs_f64()
-        );
-    };
-    call_row("bare reqwest + serde_json", calls.bare);
-    call_row("bare reqwest + nano headers + timeout", calls.bare_protocol);
-    call_row("**nano-http client**", calls.nano);
     Ok(())
 }
 
@@ -302,10 +329,61 @@ fn mib(kib: Option<u64>) -> String {
     })
 }
 
-/// Times of sequential calls through the nano-http client, a bare reqwest call, and a bare
-/// reqwest call that also sends the protocol's two headers with a 30 s timeout (what nano-http
-/// does on the wire), interleaved call by call.
-async fn sequential_calls(addr: SocketAddr, settings: &Settings) -> anyhow::Result<ClientResults> {
+/// The sequential client variants, in the order they are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Bare,
+    BareHeaders,
+    BareRequestTimeout,
+    BareClientTimeout,
+    BareProtocol,
+    Hyper,
+    Nano,
+}
+
+impl Variant {
+    const ALL: [Variant; 7] = [
+        Variant::Bare,
+        Variant::BareHeaders,
+        Variant::BareRequestTimeout,
+        Variant::BareClientTimeout,
+        Variant::BareProtocol,
+        Variant::Hyper,
+        Variant::Nano,
+    ];
+
+    /// The name `BENCH_VARIANTS` selects the variant by.
+    fn key(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare",
+            Variant::BareHeaders => "headers",
+            Variant::BareRequestTimeout => "request-timeout",
+            Variant::BareClientTimeout => "client-timeout",
+            Variant::BareProtocol => "protocol",
+            Variant::Hyper => "hyper",
+            Variant::Nano => "nano",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare reqwest + serde_json",
+            Variant::BareHeaders => "bare + nano headers",
+            Variant::BareRequestTimeout => "bare + 30 s timeout per request",
+            Variant::BareClientTimeout => "bare + 30 s timeout on the client",
+            Variant::BareProtocol => "bare + nano headers + timeout per request",
+            Variant::Hyper => "bare hyper-util",
+            Variant::Nano => "**nano-http client**",
+        }
+    }
+}
+
+/// Times of sequential calls through the nano-http client and through bare reqwest calls with
+/// and without what nano-http adds on the wire, interleaved call by call.
+async fn sequential_calls(
+    addr: SocketAddr,
+    settings: &Settings,
+) -> anyhow::Result<Vec<(Variant, CallTimes)>> {
     let transport = nano_http::HttpTransport::new(Default::default())?;
     let remote = transport.client_at(svc2::NAME, &addr.to_string(), svc2::endpoints())?;
     let set = ServiceSet::builder().service(remote).build()?;
@@ -314,34 +392,71 @@ async fn sequential_calls(addr: SocketAddr, settings: &Settings) -> anyhow::Resu
         .no_proxy()
         .tcp_nodelay(true)
         .build()?;
-    let url = reqwest::Url::parse(&format!("http://{addr}/svc2/"))?;
-
-    let nano_call = || async {
-        let resp = nano_client
-            .call(
-                &Ctx::new(),
-                svc2::Req {
-                    param: "testval".into(),
-                },
-            )
-            .await?;
-        anyhow::ensure!(resp.value == "svc2_svc1_testval");
-        Ok(())
+    let timeout_client = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .timeout(nano_http::DEFAULT_TIMEOUT)
+        .build()?;
+    let url = &reqwest::Url::parse(&format!("http://{addr}/svc2/"))?;
+    let uri: &http::Uri = &format!("http://{addr}/svc2/").parse()?;
+    let hyper_client = &{
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build::<_, http_body_util::Full<bytes::Bytes>>(connector)
     };
-    let bare_call = |protocol: bool| {
-        let mut request = bare_client
-            .post(url.clone())
-            .header("content-type", nano_http::JSON_CONTENT_TYPE);
-        if protocol {
-            request = request
-                .header(
-                    nano_http::REQ_ID_HEADER,
-                    nano::RequestId::generate().as_str(),
-                )
-                .header(nano_http::CLIENT_NAME_HEADER, "bench")
-                .timeout(nano_http::DEFAULT_TIMEOUT);
-        }
+    let nano_client = &nano_client;
+
+    let call = |variant: Variant| {
+        let client = if variant == Variant::BareClientTimeout {
+            &timeout_client
+        } else {
+            &bare_client
+        };
+        let headers = matches!(variant, Variant::BareHeaders | Variant::BareProtocol);
+        let timeout = matches!(variant, Variant::BareRequestTimeout | Variant::BareProtocol);
         async move {
+            if variant == Variant::Nano {
+                let resp = nano_client
+                    .call(
+                        &Ctx::new(),
+                        svc2::Req {
+                            param: "testval".into(),
+                        },
+                    )
+                    .await?;
+                anyhow::ensure!(resp.value == "svc2_svc1_testval");
+                return Ok(());
+            }
+            if variant == Variant::Hyper {
+                use http_body_util::BodyExt;
+                let body = serde_json::to_vec(&svc2::Req {
+                    param: "testval".into(),
+                })?;
+                let request = http::Request::post(uri.clone())
+                    .header(http::header::CONTENT_TYPE, nano_http::JSON_CONTENT_TYPE)
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+                let response = hyper_client.request(request).await?;
+                anyhow::ensure!(response.status().is_success());
+                let bytes = response.into_body().collect().await?.to_bytes();
+                let resp: svc2::Resp = serde_json::from_slice(&bytes)?;
+                anyhow::ensure!(resp.value == "svc2_svc1_testval");
+                return Ok(());
+            }
+            let mut request = client
+                .post(url.clone())
+                .header("content-type", nano_http::JSON_CONTENT_TYPE);
+            if headers {
+                request = request
+                    .header(
+                        nano_http::REQ_ID_HEADER,
+                        nano::RequestId::generate().as_str(),
+                    )
+                    .header(nano_http::CLIENT_NAME_HEADER, "bench");
+            }
+            if timeout {
+                request = request.timeout(nano_http::DEFAULT_TIMEOUT);
+            }
             let body = serde_json::to_vec(&svc2::Req {
                 param: "testval".into(),
             })?;
@@ -358,40 +473,49 @@ async fn sequential_calls(addr: SocketAddr, settings: &Settings) -> anyhow::Resu
         }
     };
 
+    let variants: Vec<Variant> = match &settings.variants {
+        None => Variant::ALL.to_vec(),
+        Some(keys) => {
+            for key in keys {
+                anyhow::ensure!(
+                    Variant::ALL.iter().any(|v| v.key() == key),
+                    "unknown variant {key:?} in BENCH_VARIANTS"
+                );
+            }
+            Variant::ALL
+                .into_iter()
+                .filter(|v| keys.iter().any(|k| k == v.key()))
+                .collect()
+        }
+    };
+    anyhow::ensure!(!variants.is_empty(), "BENCH_VARIANTS selects no variant");
     // Warm up the pools.
     for _ in 0..200 {
-        nano_call().await?;
-        bare_call(false).await?;
-        bare_call(true).await?;
-    }
-    // Interleaved call by call (rotating which goes first), so drift in machine load hits every
-    // variant alike; percentiles keep stray slow calls out.
-    let total = settings.calls * settings.rounds;
-    let mut times: [Vec<Duration>; 3] = Default::default();
-    for i in 0..total {
-        for turn in 0..3 {
-            let variant = (i + turn) % 3;
-            let started = Instant::now();
-            match variant {
-                0 => nano_call().await?,
-                1 => bare_call(false).await?,
-                _ => bare_call(true).await?,
-            }
-            times[variant].push(started.elapsed());
+        for &variant in &variants {
+            call(variant).await?;
         }
     }
-    let [nano, bare, bare_protocol] = times.map(CallTimes::of);
-    Ok(ClientResults {
-        nano,
-        bare,
-        bare_protocol,
-    })
-}
-
-struct ClientResults {
-    nano: CallTimes,
-    bare: CallTimes,
-    bare_protocol: CallTimes,
+    // Interleaved call by call, so drift in machine load hits every variant alike, in a fresh
+    // random order each time: a fixed rotation would always run a variant right after the same
+    // other one, and a call right after one on another connection (the variants have their own
+    // pools) is slower than one right after a call on the same connection. Percentiles keep
+    // stray slow calls out.
+    let total = settings.calls * settings.rounds;
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(total); variants.len()];
+    let mut order: Vec<usize> = (0..variants.len()).collect();
+    let mut rng = fastrand::Rng::with_seed(0x6e61_6e6f);
+    for _ in 0..total {
+        rng.shuffle(&mut order);
+        for &which in &order {
+            let started = Instant::now();
+            call(variants[which]).await?;
+            times[which].push(started.elapsed());
+        }
+    }
+    Ok(variants
+        .into_iter()
+        .zip(times.into_iter().map(CallTimes::of))
+        .collect())
 }
 
 /// Percentiles of individual call times.

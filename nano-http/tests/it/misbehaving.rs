@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nano::{Client, Ctx, NanoError, ServiceSet, codes};
 use nano_http::{HttpTransport, JSON_CONTENT_TYPE};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{body_json, body_string, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -226,4 +226,103 @@ async fn a_dropped_connection_is_unavailable() {
         err.to_string().contains("connection failed while calling"),
         "{err}"
     );
+}
+
+/// A server that accepts connections, answers each request with `answer` (nothing at all when
+/// empty) and then keeps the connection open without another byte.
+async fn hanging_server(answer: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream.write_all(answer.as_bytes()).await;
+            open.push(stream);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_call_without_a_deadline_is_still_bounded_by_the_transport() {
+    // The server never answers; the caller sets no deadline, or a later one.
+    let echo = echo_client(&hanging_server("").await, Duration::from_millis(100));
+    for ctx in [
+        Ctx::new(),
+        Ctx::new().with_timeout(Duration::from_secs(3600)),
+    ] {
+        let err = bounded(echo.call(&ctx, Echo::default())).await.unwrap_err();
+        assert_eq!(err.code(), codes::TIMEOUT);
+        assert!(err.to_string().contains("ran out of time"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn the_transport_limit_covers_reading_the_body() {
+    // Headers arrive at once, the body stops halfway.
+    let base_url = hanging_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"te",
+    )
+    .await;
+    let transport = HttpTransport::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let client = transport.client_at(ECHO, &base_url, endpoints()).unwrap();
+    let err = bounded(client.call_json(&Ctx::new(), None, "test.Echo", &serde_json::json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::TIMEOUT);
+    let set = ServiceSet::builder().service(client).build().unwrap();
+    let err = bounded(
+        set.client("svc1", ECHO)
+            .unwrap()
+            .call(&Ctx::new(), Echo::default()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), codes::TIMEOUT);
+}
+
+#[tokio::test]
+async fn redirects_are_answers_not_detours() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/echo/"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", "/moved/"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/moved/"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(r#"{"text":"moved"}"#, JSON_CONTENT_TYPE),
+        )
+        .expect(0)
+        .mount(&server)
+        .await;
+    let err = echo_client(&server.uri(), Duration::from_secs(30))
+        .call(&Ctx::new(), Echo::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::SERVER_ERROR);
+    assert!(err.to_string().contains("HTTP 307"), "{err}");
+}
+
+#[tokio::test]
+async fn header_text_that_cannot_be_sent_is_refused_before_any_traffic() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let ctx = Ctx::with_request_id("line\nbreak");
+    let err = echo_client(&server.uri(), Duration::from_secs(30))
+        .call(&ctx, Echo::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::ENCODE);
+    assert!(err.to_string().contains("request id"), "{err}");
 }
