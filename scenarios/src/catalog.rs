@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use nano_test::scenario::{Registry, Scenario, ScenarioError, load_dir};
+use services::server::Svc;
 
 /// The request types every scenario of the example services may use.
 pub(crate) fn registry() -> Registry {
@@ -33,7 +34,17 @@ impl Catalog {
             let selected = |name: &str| filter.is_none_or(|f| name.contains(f));
             match loaded {
                 Ok(scenario) if selected(&scenario.name) => {
-                    if scenario.name != stem {
+                    if let Some(problem) = unknown_service(&scenario) {
+                        catalog.broken.push((
+                            path.clone(),
+                            ScenarioError {
+                                file: path,
+                                line: None,
+                                path: None,
+                                problem,
+                            },
+                        ));
+                    } else if scenario.name != stem {
                         catalog.broken.push((
                             path.clone(),
                             ScenarioError {
@@ -57,6 +68,40 @@ impl Catalog {
         }
         catalog.scenarios.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(catalog)
+    }
+}
+
+/// A service the example cluster does not have, named by the scenario (a typo would otherwise
+/// make the scenario fail in some deployments and be skipped in others).
+fn unknown_service(scenario: &Scenario) -> Option<String> {
+    let known = |name: &str| Svc::ALL.iter().any(|svc| svc.name() == name);
+    let names: Vec<&str> = Svc::ALL.iter().map(|svc| svc.name()).collect();
+    let unknown = scenario
+        .root
+        .iter()
+        .map(|node| (node.service.as_str(), "a call to"))
+        .chain(
+            scenario
+                .unreachable
+                .iter()
+                .map(|name| (name.as_str(), "`unreachable` names")),
+        )
+        .find(|(name, _)| !known(name))?;
+    Some(format!(
+        "{} unknown service {:?} (known: {})",
+        unknown.1,
+        unknown.0,
+        names.join(", ")
+    ))
+}
+
+/// A scenario file given as a path, or as the name of a scenario in `dir`.
+pub(crate) fn resolve(dir: &Path, file_or_name: &Path) -> PathBuf {
+    let is_bare_name = file_or_name.components().count() == 1 && file_or_name.extension().is_none();
+    if !file_or_name.exists() && is_bare_name {
+        file_of(dir, &file_or_name.to_string_lossy())
+    } else {
+        file_or_name.to_owned()
     }
 }
 

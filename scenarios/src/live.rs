@@ -15,15 +15,18 @@ use crate::deployments::HttpEntry;
 /// Which scenario, and where the deployment is.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ReplayArgs {
-    /// The scenario file.
+    /// The scenario file, or the name of a scenario in --dir.
     pub(crate) file: PathBuf,
+    /// Directory of scenario files (for a scenario given by name).
+    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
+    pub(crate) dir: PathBuf,
     /// Address of the server exposing the scenario's root service, e.g. http://127.0.0.1:8000.
     #[arg(long, value_name = "URL")]
     pub(crate) target: String,
 }
 
 pub(crate) fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let scenario = Scenario::load(&args.file)?;
+    let scenario = Scenario::load(crate::catalog::resolve(&args.dir, &args.file))?;
     let service = Svc::ALL
         .into_iter()
         .find(|svc| svc.name() == scenario.root.service)
@@ -56,6 +59,16 @@ pub(crate) fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 args.target,
                 ctx.request_id()
             );
+            let unreachable = matches!(
+                &outcome,
+                nano_test::CallOutcome::Error { code, .. } if code == nano::codes::UNAVAILABLE
+            );
+            if unreachable && scenario.unreachable.is_empty() {
+                println!(
+                    "note: the target could not be reached; is a server listening at {}?",
+                    args.target
+                );
+            }
             Ok(ExitCode::FAILURE)
         }
     }

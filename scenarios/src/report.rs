@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
+use nano_test::scenario::ReplayFailure;
+
 use crate::deployments::{Target, Verdict};
 
 /// Every verdict of a run, by scenario and deployment.
@@ -42,8 +44,14 @@ impl Results {
             match cell {
                 Verdict::Pass => "pass".into(),
                 Verdict::Fail(failure) => {
-                    notes.push(format!("FAIL {}", failure.first_difference()));
-                    format!("FAIL [{}]", notes.len())
+                    let note = format!("FAIL {}", failure.first_difference());
+                    match notes.iter().position(|n| n == &note) {
+                        Some(i) => format!("FAIL [{}]", i + 1),
+                        None => {
+                            notes.push(note);
+                            format!("FAIL [{}]", notes.len())
+                        }
+                    }
                 }
                 Verdict::Skip(reason) => {
                     if let Some(i) = notes.iter().position(|n| n == &format!("skip {reason}")) {
@@ -83,10 +91,28 @@ impl Results {
                 let _ = writeln!(out, "[{}] {note}", i + 1);
             }
         }
-        for cell in self.rows.iter().flat_map(|row| &row.cells) {
+        // Each distinct failure in full once, naming every deployment it happened in (a file
+        // that does not load, or a behaviour change, fails every column alike).
+        let mut groups: Vec<(String, ReplayFailure)> = Vec::new();
+        for (row, cell) in self
+            .rows
+            .iter()
+            .flat_map(|row| row.cells.iter().map(move |cell| (row, cell)))
+        {
             if let Verdict::Fail(failure) = cell {
-                let _ = write!(out, "\n{failure}");
+                let details: Vec<&str> =
+                    failure.problems.iter().map(|p| p.detail.as_str()).collect();
+                let key = format!("{}\n{}", row.scenario, details.join("\n"));
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, group)) => {
+                        group.mode = format!("{}, {}", group.mode, failure.mode);
+                    }
+                    None => groups.push((key, failure.clone())),
+                }
             }
+        }
+        for (_, failure) in &groups {
+            let _ = write!(out, "\n{failure}");
         }
         out
     }

@@ -70,14 +70,12 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
     let started = Instant::now();
     let catalog = Catalog::load(&args.dir, args.filter.as_deref())?;
     if catalog.scenarios.is_empty() && catalog.broken.is_empty() {
-        anyhow::bail!(
-            "no scenario in {} matches{}",
-            args.dir.display(),
-            args.filter
-                .as_deref()
-                .map(|f| format!(" {f:?}"))
-                .unwrap_or_default()
-        );
+        match args.filter.as_deref() {
+            Some(filter) => {
+                anyhow::bail!("no scenario in {} matches {filter:?}", args.dir.display())
+            }
+            None => anyhow::bail!("no scenario files (*.json) in {}", args.dir.display()),
+        }
     }
     results.timings.push(("loading".into(), started.elapsed()));
 
@@ -91,6 +89,7 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
     let binaries = if layouts.is_empty() {
         Err(String::new())
     } else {
+        eprintln!("checking the build of the server executables (cargo build -p services --bins)");
         let spinner = spinner("building the server executables");
         let built = server_binaries();
         spinner.finish_and_clear();
@@ -192,12 +191,14 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
     }
     results.rows.sort_by(|a, b| a.scenario.cmp(&b.scenario));
 
-    let started = Instant::now();
-    drop(clusters);
+    if !clusters.is_empty() {
+        let started = Instant::now();
+        drop(clusters);
+        results
+            .timings
+            .push(("stopping servers".into(), started.elapsed()));
+    }
     drop(work_dir);
-    results
-        .timings
-        .push(("stopping servers".into(), started.elapsed()));
     Ok(results)
 }
 

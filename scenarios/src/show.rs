@@ -12,15 +12,18 @@ use nano_test::scenario::Scenario;
 /// Which scenario, and which views.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ShowArgs {
-    /// The scenario file.
+    /// The scenario file, or the name of a scenario in --dir.
     pub(crate) file: PathBuf,
+    /// Directory of scenario files (for a scenario given by name).
+    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
+    pub(crate) dir: PathBuf,
     /// Print only the Mermaid diagram (e.g. to paste into Markdown).
     #[arg(long)]
     pub(crate) mermaid: bool,
 }
 
 pub(crate) fn main(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let scenario = Scenario::load(&args.file)?;
+    let scenario = Scenario::load(crate::catalog::resolve(&args.dir, &args.file))?;
     if args.mermaid {
         print!("{}", mermaid(&scenario.root));
         return Ok(ExitCode::SUCCESS);

@@ -107,7 +107,9 @@ fn a_behaviour_change_fails_every_deployment_with_the_first_difference() {
         "{shown}"
     );
     assert!(
-        shown.contains("scenario \"svc2-req\" (server3): 1 difference"),
+        shown.contains(
+            "scenario \"svc2-req\" (in-process, fidelity, server1, server2, server3): 1 difference"
+        ),
         "{shown}"
     );
     // The other scenario the filter selects still passes.
@@ -136,6 +138,30 @@ fn a_broken_scenario_file_fails_the_run_naming_the_file_and_the_place() {
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(shown.contains("svc2-zz.json:1:"), "{shown}");
     assert!(shown.contains("ends too early (truncated?)"), "{shown}");
+    assert_eq!(
+        shown.matches("ends too early").count(),
+        2,
+        "one note, one report:\n{shown}"
+    );
+
+    // A service the cluster does not have fails the scenario in every deployment alike.
+    std::fs::remove_file(dir.join("svc2-zz.json")).unwrap();
+    let typo = std::fs::read_to_string(dir.join("svc2-get-svc3-down.json"))
+        .unwrap()
+        .replace("\"svc3\"\n  ]", "\"svc33\"\n  ]");
+    std::fs::write(dir.join("svc2-get-svc3-down.json"), typo).unwrap();
+    let out = runner(&["--dir", dir.to_str().unwrap(), "--filter", "svc3-down"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("`unreachable` names unknown service \"svc33\""),
+        "{shown}"
+    );
+    let row = shown
+        .lines()
+        .find(|l| l.starts_with("svc2-get-svc3-down"))
+        .unwrap();
+    assert_eq!(row.matches("FAIL").count(), 5, "{shown}");
 
     let out = runner(&[
         "--dir",
@@ -156,8 +182,8 @@ fn a_broken_scenario_file_fails_the_run_naming_the_file_and_the_place() {
 
 #[test]
 fn show_prints_the_tree_and_a_mermaid_diagram() {
-    let file = recorded().join("svc2-get.json");
-    let out = runner(&["show", file.to_str().unwrap()]);
+    // A scenario can be named instead of given as a path.
+    let out = runner(&["show", "svc2-get"]);
     let shown = text(&out);
     assert!(out.status.success(), "{shown}");
     assert!(shown.contains("    svc3 -> svc4 svc4.Req {\"param\":\"getparam\"} => response {\"value\":\"svc4_getparam\"}"), "{shown}");
@@ -290,6 +316,15 @@ async fn live_replay_against_a_running_deployment() {
 
     let out = runner(&["replay", file.to_str().unwrap(), "--target", "not a url"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    drop(deployment);
+    let out = runner(&["replay", "svc2-req", "--target", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("note: the target could not be reached"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

@@ -212,7 +212,7 @@ impl ServerSpec {
 #[derive(Debug, Clone, Args)]
 pub struct PeerArgs {
     /// Address of a remote service, as NAME=ADDR (e.g. svc3=127.0.0.1:8001); repeatable. ADDR is
-    /// host:port or http://host:port. NANO_PEERS takes a comma-separated list.
+    /// host:port or http://host:port[/prefix]. NANO_PEERS takes a comma-separated list.
     #[arg(
         long = "peer",
         value_name = "NAME=ADDR",
@@ -237,8 +237,23 @@ impl PeerArgs {
     ///
     /// # Errors
     ///
-    /// `S-INIT-FAILED` when the HTTP client cannot be set up.
+    /// `C-BAD-REQUEST` when a peer names a service that does not exist; `S-INIT-FAILED` when the
+    /// HTTP client cannot be set up.
     pub fn transport(&self) -> Result<HttpTransport, NanoError> {
+        // A peer for a service that does not exist is a typo that would otherwise only show up
+        // as "no address" on the first request.
+        if let Some(unknown) = self
+            .peers
+            .iter()
+            .find(|peer| Svc::ALL.iter().all(|svc| svc.name() != peer.name()))
+        {
+            let known: Vec<&str> = Svc::ALL.iter().map(|svc| svc.name()).collect();
+            return Err(NanoError::bad_request(format!(
+                "--peer names unknown service {:?} (known: {})",
+                unknown.name(),
+                known.join(", ")
+            )));
+        }
         HttpTransport::builder()
             .peers(self.peers())
             .timeout(self.timeout)
@@ -434,6 +449,16 @@ mod tests {
         let err = SERVER3B.build_set(&transport).unwrap_err();
         assert_eq!(err.code(), nano::codes::UNKNOWN_SERVICE);
         assert!(err.to_string().contains("--peer svc1=ADDR"), "{err}");
+    }
+
+    #[test]
+    fn a_peer_for_an_unknown_service_is_refused() {
+        let args = ServerArgs::try_parse_from(["server2a", "--peer", "svc9=127.0.0.1:1"]).unwrap();
+        let err = args.remote.transport().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--peer names unknown service \"svc9\" (known: svc1, svc2, svc3, svc4)"
+        );
     }
 
     #[test]

@@ -179,7 +179,7 @@ async fn servers_take_their_settings_from_the_environment() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server2a"));
     command.env("NANO_LISTEN", "127.0.0.1:0").env(
         "NANO_PEERS",
-        format!("svc3={},svc9=127.0.0.1:1", server2b.addr()),
+        format!("svc3={},svc1=127.0.0.1:1", server2b.addr()),
     );
     let server2a = ServerProcess::spawn("server2a", command, PATIENCE)
         .await
