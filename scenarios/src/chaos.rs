@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use nano::{ServiceSet, ServiceSetBuilder, codes};
-use nano_test::scenario::{Registry, Scenario, Unreachable, compare_outcome};
+use nano_test::scenario::{Registry, Scenario, Unreachable, compare_outcome, send_root};
 use nano_test::sim::{EdgeFaults, Fault, FaultPlan, Latency, Sim, Simulation, TraceOutcome};
 use nano_test::{CallOutcome, TransportFidelity};
 
@@ -188,15 +188,13 @@ async fn replay_under(
     let first_call = sim.trace().len();
     let started = sim.elapsed();
     let ctx = sim.ctx().with_timeout(deadline);
-    let outcome = match (
-        set.client(&root.caller, &root.service),
-        registry.decode_request(&root.request, &root.body),
-    ) {
-        (Err(err), _) => return (CallOutcome::from_error(&err), Err(err.to_string())),
-        (Ok(_), Err(err)) => CallOutcome::from_error(&err),
-        (Ok(client), Ok(request)) => {
-            CallOutcome::from_outcome(&client.call_any(&ctx, request).await)
-        }
+    let sent = match set.client(&root.caller, &root.service) {
+        Ok(client) => send_root(scenario, registry, &client, &ctx).await,
+        Err(err) => Err(err),
+    };
+    let outcome = match sent {
+        Ok(outcome) => outcome,
+        Err(err) => return (CallOutcome::from_error(&err), Err(err.to_string())),
     };
     let verdict = check_invariants(sim, first_call, started, scenario, &outcome, deadline);
     (outcome, verdict)

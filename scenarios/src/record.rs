@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use nano::{Ctx, ServiceSet};
 use nano_test::scenario::{
-    Registry, Scenario, Unreachable, join_fragments, read_fragments, read_fragments_of,
+    Registry, Scenario, Unreachable, join_fragments, read_fragments, read_fragments_of, send_root,
 };
 use nano_test::{CallNode, CallOutcome, CallRecorder};
 use services::deploy::{Binaries, Deployment, Options};
@@ -161,20 +161,17 @@ fn refused(template: &Scenario, outcome: CallOutcome) -> CallNode {
 
 async fn record_in_process(template: &Scenario, registry: &Registry) -> anyhow::Result<CallNode> {
     let root = &template.root;
-    registry.get(&root.request)?;
     let recorder = CallRecorder::new();
     let set = services::all(ServiceSet::builder())
         .hook(recorder.clone())
         .hook(Unreachable::new(template.unreachable.iter().cloned()))
         .build()?;
     let client = set.client(&root.caller, &root.service)?;
-    match registry.decode_request(&root.request, &root.body) {
-        Ok(request) => {
-            let _ = client.call_any(&Ctx::new(), request).await;
-            recorder.last_tree().context("the request was not recorded")
-        }
-        Err(err) => Ok(refused(template, CallOutcome::from_error(&err))),
-    }
+    let outcome = send_root(template, registry, &client, &Ctx::new()).await?;
+    // A request that does not decode never reaches the set, so nothing is recorded for it.
+    Ok(recorder
+        .last_tree()
+        .unwrap_or_else(|| refused(template, outcome)))
 }
 
 async fn record_on_servers(

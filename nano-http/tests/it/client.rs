@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use nano::{AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes};
+use nano::{AnyRequest, Ctx, ServiceSet, codes};
 use nano_http::{HttpTransport, Peers};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::{
-    ECHO, Echo, Fail, Fire, Peek, Server, Undeclared, closed_port, endpoints, remote_echo,
+    ECHO, Echo, Fail, Fire, Front, Peek, Server, Undeclared, closed_port, endpoints, remote_echo,
 };
 
 #[tokio::test]
@@ -39,30 +39,6 @@ async fn remote_errors_come_back_as_the_same_nano_error() {
         let err = echo.call(&Ctx::new(), fail).await.unwrap_err();
         assert_eq!(err.code(), code);
         assert_eq!(err.to_string(), "outer :: inner");
-    }
-}
-
-/// A local service that calls `echo` (remote in these tests) and wraps its errors.
-#[derive(Default)]
-struct Front {
-    echo: Option<Client>,
-}
-
-impl Service for Front {
-    fn name(&self) -> &str {
-        "front"
-    }
-
-    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        self.echo = Some(deps.client(ECHO)?);
-        Ok(())
-    }
-
-    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
-        let echo = self.echo.as_ref().expect("initialised");
-        nano::dispatch!(req, {
-            Fail => |r| echo.call(&ctx, r).await.map_err(|err| NanoError::wrap(err, "front failure")),
-        })
     }
 }
 

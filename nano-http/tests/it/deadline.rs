@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use nano::{AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes};
+use nano::{Client, Ctx, ServiceSet, codes};
 use nano_http::{Endpoint, HttpTransport, Method};
 
-use crate::support::{ECHO, Echo, Echoed, Ended, Server, Stall, bounded, endpoints, remote_echo};
+use crate::support::{
+    ECHO, Echo, Echoed, Ended, Front, Server, Stall, bounded, endpoints, remote_echo,
+};
 
 #[tokio::test]
 async fn the_callers_remaining_time_becomes_the_servers_deadline() {
@@ -19,31 +21,6 @@ async fn the_callers_remaining_time_becomes_the_servers_deadline() {
     // No deadline, no header, no server deadline.
     let echoed = echo.call(&Ctx::new(), Echo::default()).await.unwrap();
     assert_eq!(echoed.remaining_ms, None);
-}
-
-/// `front` forwards `Echo` and `Stall` to `echo`, which it reaches over HTTP in these tests.
-#[derive(Default)]
-struct Front {
-    echo: Option<Client>,
-}
-
-impl Service for Front {
-    fn name(&self) -> &str {
-        "front"
-    }
-
-    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        self.echo = Some(deps.client(ECHO)?);
-        Ok(())
-    }
-
-    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
-        let echo = self.echo.as_ref().expect("initialised");
-        nano::dispatch!(req, {
-            Echo => |r| echo.call(&ctx, r).await,
-            Stall => |r| echo.call(&ctx, r).await,
-        })
-    }
 }
 
 fn front_endpoints() -> Vec<Endpoint> {

@@ -275,3 +275,30 @@ pub(crate) async fn closed_port() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap()
 }
+
+/// `front`, a local service that reaches `echo` (remote in these tests): it forwards `Echo` and
+/// `Stall` as they are, and wraps the error of a forwarded `Fail` with "front failure".
+#[derive(Default)]
+pub(crate) struct Front {
+    echo: Option<nano::Client>,
+}
+
+impl Service for Front {
+    fn name(&self) -> &str {
+        "front"
+    }
+
+    fn init(&mut self, deps: &mut nano::Dependencies<'_>) -> Result<(), NanoError> {
+        self.echo = Some(deps.client(ECHO)?);
+        Ok(())
+    }
+
+    async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
+        let echo = self.echo.as_ref().expect("initialised");
+        nano::dispatch!(req, {
+            Echo => |r| echo.call(&ctx, r).await,
+            Stall => |r| echo.call(&ctx, r).await,
+            Fail => |r| echo.call(&ctx, r).await.map_err(|err| NanoError::wrap(err, "front failure")),
+        })
+    }
+}

@@ -2,6 +2,8 @@
 //! across in-process, fidelity and the wire, properties over the wire, and the divergences the
 //! fidelity hook catches, caught by the wire the same way.
 
+#[path = "../common/calls.rs"]
+mod calls;
 mod deployment;
 #[path = "../common/divergent.rs"]
 mod divergent;

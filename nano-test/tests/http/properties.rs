@@ -2,30 +2,13 @@
 
 use nano::{ServiceSet, ServiceSetBuilder, request_fn};
 use nano_test::nano_http::Endpoint;
-use nano_test::property::{Calls, GeneratedCall, Property, same_outcome};
+use nano_test::property::{Calls, Property, same_outcome};
 use nano_test::{Deployment, Spec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use serde::{Deserialize, Serialize};
-use services::api::{svc1, svc2, svc4};
 
-/// Every request the example cluster takes, plus ones it must refuse with a coded error.
-pub(crate) fn example_calls() -> SBoxedStrategy<GeneratedCall> {
-    Calls::new()
-        .with(
-            svc2::NAME,
-            any::<String>().prop_map(|param| svc2::Req { param }),
-        )
-        .with(svc2::NAME, Just(svc2::GetReq {}))
-        .with(
-            svc2::NAME,
-            any::<String>().prop_map(|param| svc1::Req { param }),
-        )
-        .with(svc4::NAME, ".*".prop_map(|param| svc4::Req { param }))
-        .with("no-such-service", Just(svc2::GetReq {}))
-        .into_strategy()
-        .unwrap()
-}
+pub(crate) use crate::calls::example_calls;
 
 /// Fidelity first (the prediction), then the wire.
 pub(crate) fn fidelity_and_http() -> [Deployment; 2] {

@@ -1,5 +1,7 @@
 //! Tests of the toolkit through its public API, on the example services.
 
+#[path = "../common/calls.rs"]
+mod calls;
 mod calltree;
 #[path = "../common/divergent.rs"]
 mod divergent;

@@ -2,31 +2,14 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::calls::example_calls;
+
 use nano::{AnyResponse, NanoError, ServiceSet, request_fn, service_fn};
-use nano_test::property::{Calls, GeneratedCall, Property, answers_or_coded_error, same_outcome};
+use nano_test::property::{Calls, Property, answers_or_coded_error, same_outcome};
 use nano_test::{Deployment, Spec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 use serde::{Deserialize, Serialize};
-use services::api::{svc1, svc2, svc4};
-
-/// Every request the example cluster takes, plus ones it must refuse with a coded error.
-fn example_calls() -> SBoxedStrategy<GeneratedCall> {
-    Calls::new()
-        .with(
-            svc2::NAME,
-            any::<String>().prop_map(|param| svc2::Req { param }),
-        )
-        .with(svc2::NAME, Just(svc2::GetReq {}))
-        .with(
-            svc2::NAME,
-            any::<String>().prop_map(|param| svc1::Req { param }),
-        )
-        .with(svc4::NAME, ".*".prop_map(|param| svc4::Req { param }))
-        .with("no-such-service", Just(svc2::GetReq {}))
-        .into_strategy()
-        .unwrap()
-}
 
 fn examples() -> Deployment {
     Deployment::in_process(services::all(ServiceSet::builder())).unwrap()
