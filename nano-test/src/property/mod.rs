@@ -16,7 +16,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location};
 
 use futures_util::FutureExt;
-use proptest::prelude::RngCore;
+use proptest::arbitrary::any;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{
     Config, PersistedSeed, RngAlgorithm, TestCaseError, TestRng, TestRunner,
@@ -267,6 +267,18 @@ enum CaseResult {
     Rejected,
 }
 
+/// Random bytes drawn from the master runner through a strategy, so that no `rand` trait has to
+/// be in scope (proptest's re-exports of them changed between its minor versions).
+fn random_bytes<const N: usize>(master: &mut TestRunner) -> [u8; N]
+where
+    [u8; N]: proptest::arbitrary::Arbitrary,
+{
+    any::<[u8; N]>()
+        .new_tree(master)
+        .map(|tree| tree.current())
+        .unwrap_or([0; N])
+}
+
 /// A new per-case seed from the master RNG, in a form that can be persisted.
 fn fresh_seed(
     master: &mut TestRunner,
@@ -274,8 +286,7 @@ fn fresh_seed(
 ) -> (Option<PersistedSeed>, TestRng) {
     match algorithm {
         RngAlgorithm::XorShift => {
-            let mut bytes = [0u8; 16];
-            master.rng().fill_bytes(&mut bytes);
+            let bytes: [u8; 16] = random_bytes(master);
             let words: Vec<String> = bytes
                 .chunks(4)
                 .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]).to_string())
@@ -284,8 +295,7 @@ fn fresh_seed(
             (seed, TestRng::from_seed(RngAlgorithm::XorShift, &bytes))
         }
         _ => {
-            let mut bytes = [0u8; 32];
-            master.rng().fill_bytes(&mut bytes);
+            let bytes: [u8; 32] = random_bytes(master);
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             let seed = format!("cc {hex}").parse().ok();
             (seed, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
