@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::ResponseFuture;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use nano::{AnyRequest, AnyResponse, Ctx, NanoError, Outcome, Service, codes};
+use nano::{AnyRequest, AnyResponse, Api, Ctx, NanoError, Outcome, Service, codes};
 use url::Url;
 
 use crate::endpoint::Endpoint;
@@ -102,6 +102,31 @@ impl HttpTransport {
         self.client_at(service, address, endpoints)
     }
 
+    /// A client for the service of a declared API, at the address
+    /// [`peers`](HttpTransport::peers) gives it, calling the endpoints its routes declare (see
+    /// [`Endpoint::table`]). Request types the API declares without a route are refused with
+    /// `C-BAD-REQUEST-TYPE`, as any request type without an endpoint.
+    ///
+    /// # Errors
+    ///
+    /// As [`client`](HttpTransport::client) and [`Endpoint::table`].
+    pub fn api_client(&self, api: &'static Api) -> Result<HttpClient, NanoError> {
+        let mut client = self.client(api.name(), Endpoint::table(api)?)?;
+        client.api = Some(api);
+        Ok(client)
+    }
+
+    /// Like [`api_client`](HttpTransport::api_client), at `address`.
+    ///
+    /// # Errors
+    ///
+    /// As [`client_at`](HttpTransport::client_at) and [`Endpoint::table`].
+    pub fn api_client_at(&self, api: &'static Api, address: &str) -> Result<HttpClient, NanoError> {
+        let mut client = self.client_at(api.name(), address, Endpoint::table(api)?)?;
+        client.api = Some(api);
+        Ok(client)
+    }
+
     /// A client for `service` served at `address` (`host:port` or `http://host:port[/prefix]`).
     ///
     /// # Errors
@@ -143,6 +168,7 @@ impl HttpTransport {
             routes,
             http: self.http.clone(),
             timeout: self.timeout,
+            api: None,
         })
     }
 }
@@ -268,6 +294,8 @@ pub struct HttpClient {
     routes: HashMap<&'static str, ClientRoute>,
     http: Pool,
     timeout: Duration,
+    /// The declared API the client was made from, if any.
+    api: Option<&'static Api>,
 }
 
 #[derive(Clone)]
@@ -516,6 +544,10 @@ fn timed_out_in_os(err: &(dyn std::error::Error + 'static)) -> bool {
 impl Service for HttpClient {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn api(&self) -> Option<&'static Api> {
+        self.api
     }
 
     async fn handle(&self, ctx: Ctx, request: AnyRequest) -> Outcome {

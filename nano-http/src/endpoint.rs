@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use http::Method;
-use nano::{NanoError, Request, RequestType, codes};
+use nano::{Api, NanoError, Request, RequestType, codes};
 
 /// One HTTP endpoint of a service: method, path, whether the request travels as a JSON body,
 /// the request type, and whether there is a response body.
@@ -60,6 +60,46 @@ impl Endpoint {
             request: RequestType::of::<R>(),
             response: TypeId::of::<R::Response>() != TypeId::of::<()>(),
         }
+    }
+
+    /// The endpoint table of a declared API: one endpoint per operation that has a route, in
+    /// declaration order. This is the table [`HttpListener::expose_api`](crate::HttpListener::expose_api)
+    /// serves and [`HttpTransport::api_client`](crate::HttpTransport::api_client) calls.
+    ///
+    /// # Errors
+    ///
+    /// `S-INIT-FAILED` when a route's method is not an HTTP method or its path does not start
+    /// with `/`, or a request without a body cannot be made from `{}`.
+    pub fn table(api: &Api) -> Result<Vec<Endpoint>, NanoError> {
+        let mut table = Vec::new();
+        for op in api.operations() {
+            let Some(route) = op.route() else { continue };
+            let method = Method::from_bytes(route.method.as_bytes()).map_err(|_| {
+                NanoError::new(
+                    codes::INIT_FAILED,
+                    format!(
+                        "{} of service {:?} is declared with {:?}, which is not an HTTP method",
+                        op.request_type().name(),
+                        api.name(),
+                        route.method
+                    ),
+                )
+            })?;
+            let endpoint = Endpoint {
+                body: !matches!(
+                    method,
+                    Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+                ),
+                method,
+                path: Cow::Borrowed(route.path),
+                request: op.request_type(),
+                // `()` answers have no body; type names compare equal within one build.
+                response: op.request_type().response_rust_name() != std::any::type_name::<()>(),
+            };
+            endpoint.validate(api.name())?;
+            table.push(endpoint);
+        }
+        Ok(table)
     }
 
     /// `POST <path>` with the request as a JSON body.

@@ -1,6 +1,6 @@
 //! HTTP/JSON transport for nano, speaking the Go original's wire protocol.
 //!
-//! The server side is an [`HttpListener`]: a [`nano::Listener`] that exposes chosen services of a
+//! The server side is an [`HttpListener`]: a [`nano_server::Listener`] that exposes chosen services of a
 //! [`ServiceSet`](nano::ServiceSet), each with the [`Endpoint`]s its API declares, at
 //! `/<service><path>`. The client side is an [`HttpClient`]: a [`nano::Service`] that stands in
 //! for a remote service, so a set can hold it under the remote service's name and its callers
@@ -8,7 +8,8 @@
 //! [`HttpTransport`] holds the shared connection pool that clients are made from.
 //!
 //! ```
-//! use nano::{Ctx, Listener, ServiceSet};
+//! use nano::{Ctx, ServiceSet};
+//! use nano_server::{Listener};
 //! use nano_http::{Endpoint, HttpListener, HttpTransport, Peers};
 //! use serde::{Deserialize, Serialize};
 //!
@@ -30,14 +31,14 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), nano::NanoError> {
 //! // Server: svc1 exposed on a free loopback port.
-//! let svc1 = nano::request_fn("svc1", |_ctx, r: Req| async move {
+//! let svc1 = nano_test::request_fn("svc1", |_ctx, r: Req| async move {
 //!     Ok(Resp { value: format!("svc1_{}", r.param) })
 //! });
 //! let server_set = ServiceSet::builder().service(svc1).build()?;
 //! let listener = HttpListener::bind("127.0.0.1:0").await?.expose("svc1", endpoints())?;
 //! let addr = listener.local_addr();
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-//! let server = tokio::spawn(nano::serve_until(server_set, vec![listener.boxed()], async {
+//! let server = tokio::spawn(nano_server::serve_until(server_set, vec![listener.boxed()], async {
 //!     let _ = stopped.await;
 //! }));
 //!

@@ -17,9 +17,10 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use nano::{
-    AnyRequest, Cancellation, Client, Ctx, Listener, NanoError, RequestId, RequestType, ServiceSet,
-    Shutdown, codes,
+    AnyRequest, Api, Cancellation, Client, Ctx, NanoError, RequestId, RequestType, ServiceSet,
+    codes,
 };
+use nano_server::{Listener, Shutdown};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::task::JoinSet;
 
@@ -51,7 +52,8 @@ pub const DEFAULT_CALLER: &str = "http";
 /// [grace period](HttpListener::grace_period), then drops what is left and returns.
 ///
 /// ```no_run
-/// use nano::{Listener, ServiceSet};
+/// use nano::{ServiceSet};
+/// use nano_server::{Listener};
 /// use nano_http::{Endpoint, HttpListener};
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Req { pub param: String }
@@ -59,20 +61,23 @@ pub const DEFAULT_CALLER: &str = "http";
 /// # impl nano::Request for Req { type Response = Resp; const NAME: &'static str = "svc1.Req"; }
 ///
 /// # #[tokio::main] async fn main() -> Result<(), nano::NanoError> {
-/// let svc1 = nano::request_fn("svc1", |_ctx, r: Req| async move {
+/// let svc1 = nano_test::request_fn("svc1", |_ctx, r: Req| async move {
 ///     Ok(Resp { value: format!("svc1_{}", r.param) })
 /// });
 /// let set = ServiceSet::builder().service(svc1).build()?;
 /// let http = HttpListener::bind("127.0.0.1:8000")
 ///     .await?
 ///     .expose("svc1", [Endpoint::post::<Req>("/")])?;
-/// nano::serve(set, vec![http.boxed()]).await
+/// nano_server::serve(set, vec![http.boxed()]).await
 /// # }
 /// ```
 pub struct HttpListener {
     tcp: TcpListener,
     local_addr: SocketAddr,
     exposed: Vec<(String, Vec<Endpoint>)>,
+    /// The declared APIs exposed with [`expose_api`](HttpListener::expose_api), checked against
+    /// the set's services when serving starts.
+    apis: Vec<&'static Api>,
     body_limit: usize,
     grace_period: Duration,
     default_caller: String,
@@ -105,6 +110,7 @@ impl HttpListener {
             tcp,
             local_addr,
             exposed: Vec::new(),
+            apis: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             grace_period: DEFAULT_GRACE_PERIOD,
             default_caller: DEFAULT_CALLER.to_owned(),
@@ -114,6 +120,19 @@ impl HttpListener {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Exposes the service of a declared API with the endpoints its routes declare (see
+    /// [`Endpoint::table`]); when serving starts, the set's service of that name must declare
+    /// the same API.
+    ///
+    /// # Errors
+    ///
+    /// As [`Endpoint::table`] and [`expose`](HttpListener::expose).
+    pub fn expose_api(self, api: &'static Api) -> Result<Self, NanoError> {
+        let mut listener = self.expose(api.name(), Endpoint::table(api)?)?;
+        listener.apis.push(api);
+        Ok(listener)
     }
 
     /// Exposes `service` with its endpoints. The service must be in the set the listener serves.
@@ -180,6 +199,22 @@ impl HttpListener {
     }
 
     fn routes(&self, set: &ServiceSet) -> Result<HashMap<String, PathRoutes>, NanoError> {
+        for api in &self.apis {
+            if let Some(held) = set
+                .api(api.name())
+                .filter(|held| !std::ptr::eq(*held, *api))
+            {
+                return Err(NanoError::new(
+                    codes::INIT_FAILED,
+                    format!(
+                        "the HTTP listener exposes an API of service {:?} other than the one its service in the set declares ({} operations, the set's has {})",
+                        api.name(),
+                        api.operations().len(),
+                        held.operations().len()
+                    ),
+                ));
+            }
+        }
         let mut routes: HashMap<String, PathRoutes> = HashMap::new();
         for (service, endpoints) in &self.exposed {
             if !set.contains(service) {
@@ -365,10 +400,10 @@ impl State {
                     tracing::debug!(req_id = %request_id, code = err.code(), error = %err, "request rejected");
                 }
                 let mut response = error_response(&err);
-                if err.has_code(codes::METHOD_NOT_ALLOWED) {
-                    if let Some(routes) = self.routes.get(parts.uri.path()) {
-                        response.headers_mut().insert(ALLOW, routes.allow());
-                    }
+                if err.has_code(codes::METHOD_NOT_ALLOWED)
+                    && let Some(routes) = self.routes.get(parts.uri.path())
+                {
+                    response.headers_mut().insert(ALLOW, routes.allow());
                 }
                 response
             }

@@ -325,7 +325,7 @@ static NEXT_RECORDER_KEY: AtomicUsize = AtomicUsize::new(1);
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), nano::NanoError> {
 /// let recorder = CallRecorder::new();
-/// let svc1 = nano::request_fn("svc1", |_ctx, r: Req| async move { Ok(Resp { value: r.param }) });
+/// let svc1 = nano_test::request_fn("svc1", |_ctx, r: Req| async move { Ok(Resp { value: r.param }) });
 /// let set = ServiceSet::builder().service(svc1).hook(recorder.clone()).build()?;
 /// set.client("test", "svc1")?.call(&Ctx::new(), Req { param: "x".into() }).await?;
 /// let tree = recorder.last_tree().expect("one call was made");

@@ -36,7 +36,7 @@ use nano::{
 /// # impl nano::Request for Req { type Response = Resp; const NAME: &'static str = "svc1.Req"; }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), NanoError> {
-/// let svc1 = nano::request_fn("svc1", |ctx: Ctx, _r: Req| async move {
+/// let svc1 = nano_test::request_fn("svc1", |ctx: Ctx, _r: Req| async move {
 ///     // Metadata does not cross the (simulated) wire.
 ///     assert_eq!(ctx.metadata("user"), None);
 ///     Err::<Resp, _>(NanoError::wrap(std::io::Error::other("disk full"), "cannot store"))

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod calltree;
+mod closures;
 pub mod codes;
 pub mod fidelity;
 pub mod mock;
@@ -16,6 +17,7 @@ pub mod snapshot;
 pub mod spec;
 
 pub use calltree::{CallNode, CallOutcome, CallRecord, CallRecorder};
+pub use closures::{RequestFn, ServiceFn, request_fn, service_fn};
 pub use fidelity::TransportFidelity;
 pub use mock::{Expectation, Mock, MockCall, MockService, Sequence, Times, VerificationError};
 pub use parity::{

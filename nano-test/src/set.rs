@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use nano::{
-    AnyRequest, AnyResponse, Client, ClientHook, Ctx, Edge, NanoError, Request, Service,
-    ServiceSet, ServiceSetBuilder, SharedService,
+    AnyRequest, AnyResponse, Client, ClientHook, Ctx, Edge, NanoError, Request, ServiceSet,
+    ServiceSetBuilder, SharedService,
 };
 
 use crate::calltree::{CallNode, CallRecorder};
@@ -218,7 +218,7 @@ impl fmt::Debug for TestSet {
 impl TestSetBuilder {
     /// Adds a real service.
     #[must_use]
-    pub fn service(mut self, service: impl Service) -> Self {
+    pub fn service(mut self, service: impl Into<nano::NewService>) -> Self {
         self.builder = self.builder.service(service);
         self
     }

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use crate::ctx::{Cancellation, Ctx, Edge};
 use crate::error::{NanoError, codes};
@@ -15,8 +14,8 @@ use crate::service::SharedService;
 /// Calls one service on behalf of one caller.
 ///
 /// Each call derives the callee's [`Ctx`] from the caller's (request id, deadline, cancellation
-/// and metadata kept; caller and service names set), runs the callee's handler in a tracing span
-/// carrying the request id, caller and service, and stops waiting with `S-TIMEOUT` when the
+/// and metadata kept; caller and service names set), runs the callee's handler (through the
+/// set's [hooks](crate::ClientHook), e.g. one that opens a tracing span), and stops waiting with `S-TIMEOUT` when the
 /// deadline passes or `S-CANCELLED` when the request tree is cancelled. The callee may be
 /// in-process or behind a transport: the client cannot tell and does not care.
 ///
@@ -75,14 +74,7 @@ impl Client {
     pub async fn call_any(&self, ctx: &Ctx, request: AnyRequest) -> Result<AnyResponse, NanoError> {
         let callee_ctx = ctx.for_call(&self.edge);
         let limits = Limits::of(&callee_ctx);
-        let span = tracing::info_span!(
-            "nano.handle",
-            service = self.edge.callee(),
-            caller = self.edge.caller(),
-            request = request.name(),
-            req_id = %ctx.request_id(),
-        );
-        let handled = self.target.handle(callee_ctx, request).instrument(span);
+        let handled = self.target.handle(callee_ctx, request);
         match limits {
             // The common case awaits the handler directly, keeping this future small.
             None => handled.await,

@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// The id of a request tree: generated once where a request enters the system and kept across
@@ -90,59 +88,12 @@ impl fmt::Display for Edge {
     }
 }
 
-/// A flag that tells a request tree its caller gave up.
+/// A flag that tells a request tree its caller gave up: tokio-util's `CancellationToken`.
 ///
-/// Whoever starts a request (a listener, a test) keeps the `Cancellation` and calls
-/// [`cancel`](Cancellation::cancel) when the client goes away; every [`Ctx`] derived from the root
-/// shares it, and [`Client`](crate::Client) calls made under it end with `S-CANCELLED`.
-#[derive(Clone, Default)]
-pub struct Cancellation(Arc<CancelState>);
-
-#[derive(Default)]
-struct CancelState {
-    cancelled: AtomicBool,
-    notify: Notify,
-}
-
-impl Cancellation {
-    /// A flag that is not set.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the flag and wakes everyone waiting in [`cancelled`](Cancellation::cancelled).
-    pub fn cancel(&self) {
-        self.0.cancelled.store(true, Ordering::Release);
-        self.0.notify.notify_waiters();
-    }
-
-    /// Whether [`cancel`](Cancellation::cancel) was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.cancelled.load(Ordering::Acquire)
-    }
-
-    /// Completes once the flag is set.
-    pub async fn cancelled(&self) {
-        loop {
-            let notified = self.0.notify.notified();
-            tokio::pin!(notified);
-            // Register before checking the flag so a cancel in between is not missed.
-            notified.as_mut().enable();
-            if self.is_cancelled() {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl fmt::Debug for Cancellation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Cancellation")
-            .field(&self.is_cancelled())
-            .finish()
-    }
-}
+/// Whoever starts a request (a listener, a test) keeps the `Cancellation` and calls `cancel`
+/// when the client goes away; every [`Ctx`] derived from the root shares it, and
+/// [`Client`](crate::Client) calls made under it end with `S-CANCELLED`.
+pub use tokio_util::sync::CancellationToken as Cancellation;
 
 /// The request context a handler receives: request id, caller, current service, deadline,
 /// cancellation and string metadata.

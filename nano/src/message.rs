@@ -86,8 +86,8 @@ impl<R: Request> HasRequestType for R {
 }
 
 impl RequestType {
-    /// The descriptor of `R`.
-    pub fn of<R: Request>() -> &'static RequestType {
+    /// The descriptor of `R`. A `const fn`, so API declarations can be statics.
+    pub const fn of<R: Request>() -> &'static RequestType {
         <R as HasRequestType>::TYPE
     }
 
@@ -154,13 +154,9 @@ fn decode_json<T: Message>(bytes: &[u8], what: &str) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|err| format!("invalid JSON for {what}: {err}"))
 }
 
-fn encode_json<T: Message>(value: &T) -> Result<Vec<u8>, NanoError> {
-    serde_json::to_vec(value).map_err(|err| {
-        NanoError::new(
-            codes::ENCODE,
-            format!("cannot encode {}: {err}", std::any::type_name::<T>()),
-        )
-    })
+/// Bytes that serde_json just wrote, as a JSON value.
+fn json_value(json: &[u8]) -> Result<serde_json::Value, NanoError> {
+    serde_json::from_slice(json).map_err(|err| NanoError::new(codes::ENCODE, err.to_string()))
 }
 
 /// The object-safe view of a [`Message`] that the envelopes hold.
@@ -171,7 +167,6 @@ trait ErasedMessage: Send + Sync {
     fn clone_box(&self) -> Box<dyn ErasedMessage>;
     fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
     fn to_json(&self) -> Result<Vec<u8>, NanoError>;
-    fn to_json_value(&self) -> Result<serde_json::Value, NanoError>;
 }
 
 impl<T: Message> ErasedMessage for T {
@@ -191,10 +186,7 @@ impl<T: Message> ErasedMessage for T {
         fmt::Debug::fmt(self, f)
     }
     fn to_json(&self) -> Result<Vec<u8>, NanoError> {
-        encode_json(self)
-    }
-    fn to_json_value(&self) -> Result<serde_json::Value, NanoError> {
-        serde_json::to_value(self).map_err(|err| {
+        serde_json::to_vec(self).map_err(|err| {
             NanoError::new(
                 codes::ENCODE,
                 format!("cannot encode {}: {err}", std::any::type_name::<T>()),
@@ -292,7 +284,7 @@ impl AnyRequest {
     ///
     /// `S-ENCODE` when serde cannot encode the value.
     pub fn to_json_value(&self) -> Result<serde_json::Value, NanoError> {
-        self.value.to_json_value()
+        json_value(&self.to_json()?)
     }
 
     /// Encodes and decodes the request the way a transport would, returning what the far side
@@ -386,7 +378,7 @@ impl AnyResponse {
     ///
     /// `S-ENCODE` when serde cannot encode the value.
     pub fn to_json_value(&self) -> Result<serde_json::Value, NanoError> {
-        self.value.to_json_value()
+        json_value(&self.to_json()?)
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use crate::api::Api;
 use crate::client::Client;
 use crate::ctx::{Ctx, Edge};
 use crate::error::{NanoError, codes};
@@ -57,12 +58,6 @@ impl DynService for SlotService {
     fn name(&self) -> &str {
         &self.name
     }
-    fn init(&mut self, _deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        Ok(())
-    }
-    fn init_finished(&self) -> Result<(), NanoError> {
-        Ok(())
-    }
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
         match self.slot.get() {
             Some(service) => service.handle(ctx, req),
@@ -78,25 +73,99 @@ impl DynService for SlotService {
     }
 }
 
+/// A service to add to a set: a ready one (any [`Service`] converts into this), or one the set
+/// constructs from the clients of its dependencies when it is built.
+pub struct NewService {
+    name: String,
+    make: Make,
+}
+
+type Construct =
+    Box<dyn FnOnce(&mut Dependencies<'_>) -> Result<Box<dyn DynService>, NanoError> + Send + Sync>;
+
+enum Make {
+    Ready(Box<dyn DynService>),
+    Construct(Construct),
+}
+
+impl NewService {
+    /// A service named `name` that the set builds by calling `construct` with the resolver of
+    /// its dependencies, so the service can hold plain [`Client`] fields. The clients it asks
+    /// for are the service's dependencies, as [`ServiceSet::dependencies`] reports them.
+    ///
+    /// ```
+    /// use nano::{Client, NewService, ServiceSet};
+    ///
+    /// struct Front { back: Client }
+    /// # impl nano::Service for Front {
+    /// #     fn name(&self) -> &str { "front" }
+    /// #     async fn handle(&self, ctx: nano::Ctx, req: nano::AnyRequest) -> nano::Outcome { self.back.call_any(&ctx, req).await }
+    /// # }
+    /// let back = nano_test::service_fn("back", |_ctx, req| async move { Err(nano::NanoError::bad_request_type(req.name())) });
+    /// let set = ServiceSet::builder()
+    ///     .service(NewService::construct("front", |deps| Ok(Front { back: deps.client("back")? })))
+    ///     .service(back)
+    ///     .build()?;
+    /// assert_eq!(set.dependencies("front"), Some(&["back".to_owned()][..]));
+    /// # Ok::<(), nano::NanoError>(())
+    /// ```
+    pub fn construct<S: Service>(
+        name: impl Into<String>,
+        construct: impl FnOnce(&mut Dependencies<'_>) -> Result<S, NanoError> + Send + Sync + 'static,
+    ) -> Self {
+        NewService {
+            name: name.into(),
+            make: Make::Construct(Box::new(move |deps| {
+                construct(deps).map(|service| Box::new(service) as Box<dyn DynService>)
+            })),
+        }
+    }
+}
+
+impl NewService {
+    /// The name the service is added under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<S: Service> From<S> for NewService {
+    fn from(service: S) -> Self {
+        NewService {
+            name: Service::name(&service).to_owned(),
+            make: Make::Ready(Box::new(service)),
+        }
+    }
+}
+
+/// Supplies a stand-in for a dependency that is not in the set; see
+/// [`ServiceSetBuilder::fallback`].
+type Fallback = Box<dyn FnMut(&str) -> Result<SharedService, NanoError> + Send + Sync>;
+
 /// Builds a [`ServiceSet`]; see [`ServiceSet::builder`].
 #[derive(Default)]
 pub struct ServiceSetBuilder {
-    services: Vec<Box<dyn DynService>>,
+    services: Vec<NewService>,
     hooks: Vec<Arc<dyn ClientHook>>,
+    fallback: Option<Fallback>,
 }
 
 impl ServiceSetBuilder {
-    /// Adds a service; its init phases run in [`build`](ServiceSetBuilder::build).
+    /// Adds a service: a ready one, whose init phases run in
+    /// [`build`](ServiceSetBuilder::build), or one to construct (see [`NewService::construct`]).
     #[must_use]
-    pub fn service(mut self, service: impl Service) -> Self {
-        self.services.push(Box::new(service));
+    pub fn service(mut self, service: impl Into<NewService>) -> Self {
+        self.services.push(service.into());
         self
     }
 
     /// Adds an already erased service (its init phases do not run).
     #[must_use]
     pub fn shared(mut self, service: SharedService) -> Self {
-        self.services.push(Box::new(service));
+        self.services.push(NewService {
+            name: service.name().to_owned(),
+            make: Make::Ready(Box::new(service)),
+        });
         self
     }
 
@@ -108,57 +177,78 @@ impl ServiceSetBuilder {
         self
     }
 
-    /// Runs every service's `init`, then every service's `init_finished`, in the order the
-    /// services were added.
+    /// Supplies the services the set's services depend on but the set does not hold: the first
+    /// time a service asks for a client of a missing service, `fallback` is called with its name
+    /// and the service it returns joins the set. This is how a server stands in for remote
+    /// services with transport clients without a second list of who depends on whom.
+    #[must_use]
+    pub fn fallback(
+        mut self,
+        fallback: impl FnMut(&str) -> Result<SharedService, NanoError> + Send + Sync + 'static,
+    ) -> Self {
+        self.fallback = Some(Box::new(fallback));
+        self
+    }
+
+    /// Constructs or initialises every service, in the order they were added, then runs every
+    /// service's `init_finished`.
     ///
     /// # Errors
     ///
     /// - `S-DUPLICATE-SERVICE` when two services share a name;
-    /// - `S-MISSING-DEPENDENCY` when a service asks for a client of a service not in the set;
-    /// - the error of a failed `init` or `init_finished`, wrapped with the service's name.
+    /// - `S-MISSING-DEPENDENCY` when a service asks for a client of a service not in the set
+    ///   (and there is no [`fallback`](ServiceSetBuilder::fallback));
+    /// - `S-INIT-FAILED` when a service's name or declared API does not match the name it was
+    ///   added under;
+    /// - the error of a failed construction, `init`, `init_finished` or fallback, wrapped with
+    ///   the service's name.
     pub fn build(self) -> Result<ServiceSet, NanoError> {
         let ServiceSetBuilder {
-            mut services,
+            services,
             hooks,
+            fallback,
         } = self;
-        let mut core = SetCore {
-            slots: HashMap::with_capacity(services.len()),
-            hooks,
+        let mut wiring = Wiring {
+            core: SetCore {
+                slots: HashMap::with_capacity(services.len()),
+                hooks,
+                dependencies: HashMap::with_capacity(services.len()),
+            },
+            fallback,
+            supplied: Vec::new(),
         };
         for service in &services {
-            let name = service.name().to_owned();
-            if core.slots.contains_key(&name) {
+            if wiring.core.slots.contains_key(&service.name) {
                 return Err(NanoError::new(
                     codes::DUPLICATE_SERVICE,
-                    format!("two services in the set are named {name:?}"),
+                    format!("two services in the set are named {:?}", service.name),
                 ));
             }
-            core.slots.insert(name, Arc::default());
-        }
-
-        for service in &mut services {
-            let name = service.name().to_owned();
-            let mut deps = Dependencies {
-                caller: &name,
-                core: &core,
-            };
-            service.init(&mut deps).map_err(|err| {
-                NanoError::wrap(err, format!("init of service {name:?} failed"))
-                    .with_code_if_empty(codes::INIT_FAILED)
-            })?;
+            wiring
+                .core
+                .slots
+                .insert(service.name.clone(), Arc::default());
         }
 
         let mut order = Vec::with_capacity(services.len());
-        for service in services {
-            let shared = SharedService(Arc::from(service));
-            let name = shared.name().to_owned();
+        for NewService { name, make } in services {
+            let service = wiring.make(&name, make).map_err(|err| {
+                NanoError::wrap(err, format!("init of service {name:?} failed"))
+                    .with_code_if_empty(codes::INIT_FAILED)
+            })?;
             // The slot is fresh and filled exactly once here.
-            let _ = core.slots[&name].set(shared);
+            let _ = wiring.core.slots[&name].set(SharedService(Arc::from(service)));
+            order.push(name);
+        }
+        for (name, service) in wiring.supplied.drain(..) {
+            let _ = wiring.core.slots[&name].set(service);
             order.push(name);
         }
 
         for name in &order {
-            core.service(name)
+            wiring
+                .core
+                .service(name)
                 .expect("slot filled above")
                 .0
                 .init_finished()
@@ -169,7 +259,10 @@ impl ServiceSetBuilder {
         }
 
         Ok(ServiceSet {
-            inner: Arc::new(SetInner { core, order }),
+            inner: Arc::new(SetInner {
+                core: wiring.core,
+                order,
+            }),
         })
     }
 }
@@ -184,9 +277,69 @@ impl NanoError {
     }
 }
 
+/// The state of a set while it is being built.
+struct Wiring {
+    core: SetCore,
+    fallback: Option<Fallback>,
+    /// Services the fallback supplied, to be put in their slots once every service is made.
+    supplied: Vec<(String, SharedService)>,
+}
+
+impl Wiring {
+    fn make(&mut self, name: &str, make: Make) -> Result<Box<dyn DynService>, NanoError> {
+        self.core.dependencies.insert(name.to_owned(), Vec::new());
+        let mut deps = Dependencies {
+            caller: name,
+            wiring: self,
+        };
+        let mut service = match make {
+            Make::Ready(service) => service,
+            Make::Construct(construct) => construct(&mut deps)?,
+        };
+        service.init(&mut deps)?;
+        let declared = service.api().map_or(service.name(), |api| api.name());
+        if service.name() != name || declared != name {
+            return Err(NanoError::new(
+                codes::INIT_FAILED,
+                format!(
+                    "service added as {name:?} is named {:?} and declares the API of {declared:?}",
+                    service.name()
+                ),
+            ));
+        }
+        Ok(service)
+    }
+
+    fn client(&mut self, caller: &str, callee: &str) -> Result<Client, NanoError> {
+        if !self.core.slots.contains_key(callee) {
+            let Some(fallback) = self.fallback.as_mut() else {
+                return Err(NanoError::new(
+                    codes::MISSING_DEPENDENCY,
+                    format!(
+                        "service {caller:?} depends on service {callee:?}, which is not in the set"
+                    ),
+                ));
+            };
+            let service = fallback(callee)?;
+            self.core.slots.insert(callee.to_owned(), Arc::default());
+            self.core.dependencies.insert(callee.to_owned(), Vec::new());
+            self.supplied.push((callee.to_owned(), service));
+        }
+        let known = self.core.dependencies.entry(caller.to_owned()).or_default();
+        if !known.iter().any(|dep| dep == callee) {
+            known.push(callee.to_owned());
+        }
+        Ok(self
+            .core
+            .client(caller, callee)
+            .expect("slot inserted above"))
+    }
+}
+
 struct SetCore {
     slots: HashMap<String, Slot>,
     hooks: Vec<Arc<dyn ClientHook>>,
+    dependencies: HashMap<String, Vec<String>>,
 }
 
 impl SetCore {
@@ -208,33 +361,28 @@ impl SetCore {
     }
 }
 
-/// What a service sees during [`Service::init`]: the clients it may resolve.
+/// What a service sees while the set builds it (in [`NewService::construct`] or
+/// [`Service::init`]): the clients it may resolve.
 pub struct Dependencies<'a> {
     caller: &'a str,
-    core: &'a SetCore,
+    wiring: &'a mut Wiring,
 }
 
 impl Dependencies<'_> {
-    /// The name of the service being initialised.
+    /// The name of the service being built.
     pub fn service_name(&self) -> &str {
         self.caller
     }
 
-    /// A client for calls from the service being initialised to `callee`.
+    /// A client for calls from the service being built to `callee`; `callee` becomes one of its
+    /// [dependencies](ServiceSet::dependencies).
     ///
     /// # Errors
     ///
-    /// `S-MISSING-DEPENDENCY`, naming both services, when `callee` is not in the set.
+    /// `S-MISSING-DEPENDENCY`, naming both services, when `callee` is not in the set and no
+    /// [fallback](ServiceSetBuilder::fallback) supplies it; the fallback's error otherwise.
     pub fn client(&mut self, callee: &str) -> Result<Client, NanoError> {
-        self.core.client(self.caller, callee).ok_or_else(|| {
-            NanoError::new(
-                codes::MISSING_DEPENDENCY,
-                format!(
-                    "service {:?} depends on service {callee:?}, which is not in the set",
-                    self.caller
-                ),
-            )
-        })
+        self.wiring.client(self.caller, callee)
     }
 }
 
@@ -251,7 +399,7 @@ impl Dependencies<'_> {
 /// # impl nano::Request for Req { type Response = Resp; const NAME: &'static str = "svc1.Req"; }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), nano::NanoError> {
-/// let svc1 = nano::request_fn("svc1", |_ctx, r: Req| async move {
+/// let svc1 = nano_test::request_fn("svc1", |_ctx, r: Req| async move {
 ///     Ok(Resp { value: format!("svc1_{}", r.param) })
 /// });
 /// let set = ServiceSet::builder().service(svc1).build()?;
@@ -297,12 +445,24 @@ impl ServiceSet {
         self.inner.core.service(name)
     }
 
+    /// The declared API of the service named `name`, if it has one.
+    pub fn api(&self, name: &str) -> Option<&'static Api> {
+        self.service(name)?.api()
+    }
+
     /// Whether a service named `name` is in the set.
     pub fn contains(&self, name: &str) -> bool {
         self.inner.core.slots.contains_key(name)
     }
 
-    /// The names of the services, in the order they were added.
+    /// The services `name` asked clients of while the set was built, in the order it asked; `None`
+    /// when `name` is not in the set.
+    pub fn dependencies(&self, name: &str) -> Option<&[String]> {
+        self.inner.core.dependencies.get(name).map(Vec::as_slice)
+    }
+
+    /// The names of the services, in the order they were added (services a
+    /// [fallback](ServiceSetBuilder::fallback) supplied come last).
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.inner.order.iter().map(String::as_str)
     }
@@ -321,11 +481,8 @@ impl DynService for SharedService {
     fn name(&self) -> &str {
         self.0.name()
     }
-    fn init(&mut self, _deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        Ok(())
-    }
-    fn init_finished(&self) -> Result<(), NanoError> {
-        Ok(())
+    fn api(&self) -> Option<&'static Api> {
+        self.0.api()
     }
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
         self.0.handle(ctx, req)

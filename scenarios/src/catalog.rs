@@ -8,7 +8,7 @@ use services::server::Svc;
 
 /// The request types every scenario of the example services may use.
 pub(crate) fn registry() -> Registry {
-    Registry::new().with_all(services::api::request_types())
+    Registry::from_apis(&services::api::APIS).expect("the example APIs use distinct wire names")
 }
 
 /// The scenarios of `dir` whose name contains `filter`, and the files that did not load.

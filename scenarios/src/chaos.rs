@@ -273,14 +273,11 @@ mod tests {
     }
 
     /// svc2 with its errors recoded: what the propagation invariant must catch.
-    struct Recoding(services::svc2::Svc2);
+    struct Recoding(services::api::svc2::Served<services::svc2::Svc2>);
 
     impl nano::Service for Recoding {
         fn name(&self) -> &str {
             "svc2"
-        }
-        fn init(&mut self, deps: &mut nano::Dependencies<'_>) -> Result<(), nano::NanoError> {
-            nano::Service::init(&mut self.0, deps)
         }
         async fn handle(&self, ctx: nano::Ctx, req: nano::AnyRequest) -> nano::Outcome {
             nano::Service::handle(&self.0, ctx, req)
@@ -299,10 +296,16 @@ mod tests {
             Simulation::exact(plan.clone()).run(move |sim| async move {
                 let services = if recode {
                     ServiceSet::builder()
-                        .service(Recoding(services::svc2::Svc2::new()))
-                        .service(services::svc1::Svc1::new())
-                        .service(services::svc3::Svc3::new())
-                        .service(services::svc4::Svc4::new())
+                        .service(nano::NewService::construct("svc2", |deps| {
+                            let svc2 = services::svc2::Svc2::new(
+                                deps.client(services::api::svc1::NAME)?,
+                                deps.client(services::api::svc3::NAME)?,
+                            );
+                            Ok(Recoding(services::api::svc2::Served(svc2)))
+                        }))
+                        .service(services::svc1::service())
+                        .service(services::svc3::service())
+                        .service(services::svc4::service())
                 } else {
                     services::all(ServiceSet::builder())
                 };

@@ -162,7 +162,7 @@ impl HttpEntry {
         let mut peers = Peers::new();
         peers.insert(service.name(), address)?;
         let transport = HttpTransport::new(peers)?;
-        let http = transport.client(service.name(), service.endpoints())?;
+        let http = transport.api_client(service.api())?;
         let clients = ServiceSet::builder().service(http.clone()).build()?;
         Ok(HttpEntry {
             service: service.name().to_owned(),

@@ -385,7 +385,7 @@ async fn sequential_calls(
     settings: &Settings,
 ) -> anyhow::Result<Vec<(Variant, CallTimes)>> {
     let transport = nano_http::HttpTransport::new(Default::default())?;
-    let remote = transport.client_at(svc2::NAME, &addr.to_string(), svc2::endpoints())?;
+    let remote = transport.api_client_at(&svc2::API, &addr.to_string())?;
     let set = ServiceSet::builder().service(remote).build()?;
     let nano_client = set.client("bench", svc2::NAME)?;
     let bare_client = reqwest::Client::builder()

@@ -33,18 +33,13 @@ pub mod svc2;
 pub mod svc3;
 pub mod svc4;
 
-use nano::{NanoError, ServiceSetBuilder};
+use nano::ServiceSetBuilder;
 
 /// Adds all four example services to `builder`.
 pub fn all(builder: ServiceSetBuilder) -> ServiceSetBuilder {
     builder
-        .service(svc1::Svc1::new())
-        .service(svc2::Svc2::new())
-        .service(svc3::Svc3::new())
-        .service(svc4::Svc4::new())
-}
-
-/// The error a service answers when it is called without having been initialised by a set.
-fn not_initialised() -> NanoError {
-    NanoError::internal("service called before its set initialised it")
+        .service(svc1::service())
+        .service(svc2::service())
+        .service(svc3::service())
+        .service(svc4::service())
 }

@@ -24,8 +24,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
-use nano::{Listener, NanoError, ServiceSet, ServiceSetBuilder};
-use nano_http::{Endpoint, HttpListener, HttpTransport, Peer, Peers};
+use std::sync::{Arc, Mutex};
+
+use nano::{Api, NanoError, ServiceSet, ServiceSetBuilder, SharedService};
+use nano_http::{HttpListener, HttpTransport, Peer, Peers};
+use nano_server::{Listener, TracingHook};
 use nano_test::scenario::DirectoryRecorder;
 
 use crate::api;
@@ -57,32 +60,23 @@ impl Svc {
         }
     }
 
-    /// The service's HTTP endpoints, as its API module declares them.
-    pub fn endpoints(self) -> Vec<Endpoint> {
+    /// The service's declared API.
+    pub fn api(self) -> &'static Api {
         match self {
-            Svc::Svc1 => api::svc1::endpoints(),
-            Svc::Svc2 => api::svc2::endpoints(),
-            Svc::Svc3 => api::svc3::endpoints(),
-            Svc::Svc4 => api::svc4::endpoints(),
-        }
-    }
-
-    /// The services this one calls.
-    pub fn dependencies(self) -> &'static [Svc] {
-        match self {
-            Svc::Svc2 => &[Svc::Svc1, Svc::Svc3],
-            Svc::Svc3 => &[Svc::Svc4],
-            Svc::Svc1 | Svc::Svc4 => &[],
+            Svc::Svc1 => &api::svc1::API,
+            Svc::Svc2 => &api::svc2::API,
+            Svc::Svc3 => &api::svc3::API,
+            Svc::Svc4 => &api::svc4::API,
         }
     }
 
     /// Adds the real service to `builder`.
     pub fn add_to(self, builder: ServiceSetBuilder) -> ServiceSetBuilder {
         match self {
-            Svc::Svc1 => builder.service(crate::svc1::Svc1::new()),
-            Svc::Svc2 => builder.service(crate::svc2::Svc2::new()),
-            Svc::Svc3 => builder.service(crate::svc3::Svc3::new()),
-            Svc::Svc4 => builder.service(crate::svc4::Svc4::new()),
+            Svc::Svc1 => builder.service(crate::svc1::service()),
+            Svc::Svc2 => builder.service(crate::svc2::service()),
+            Svc::Svc3 => builder.service(crate::svc3::service()),
+            Svc::Svc4 => builder.service(crate::svc4::service()),
         }
     }
 }
@@ -168,13 +162,26 @@ impl ServerSpec {
         SERVERS.into_iter().find(|spec| spec.name == name)
     }
 
-    /// The services this server reaches over HTTP: dependencies of local services that are not
-    /// local, in [`Svc::ALL`] order.
+    /// The services this server reaches over HTTP: the dependencies of its local services that
+    /// are not local, as the set finds them while building the local services, in [`Svc::ALL`]
+    /// order.
     pub fn remote(&self) -> Vec<Svc> {
+        let missing = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&missing);
+        let mut builder = ServiceSet::builder().fallback(move |name| {
+            seen.lock().expect("not poisoned").push(name.to_owned());
+            // A stand-in that is never called: only the names matter here.
+            Ok(SharedService::new(Unreachable(name.to_owned())))
+        });
+        for svc in self.local {
+            builder = svc.add_to(builder);
+        }
+        // The example services build from their clients alone, so this cannot fail.
+        let _ = builder.build();
+        let missing = missing.lock().expect("not poisoned");
         Svc::ALL
             .into_iter()
-            .filter(|svc| !self.local.contains(svc))
-            .filter(|svc| self.local.iter().any(|l| l.dependencies().contains(svc)))
+            .filter(|svc| missing.iter().any(|name| name == svc.name()))
             .collect()
     }
 
@@ -189,6 +196,8 @@ impl ServerSpec {
     }
 
     /// Like [`build_set`](ServerSpec::build_set), starting from `builder` (e.g. one with hooks).
+    /// The remote services are the ones the local services ask for that the set does not hold:
+    /// the set's fallback supplies an HTTP client for each.
     ///
     /// # Errors
     ///
@@ -196,15 +205,38 @@ impl ServerSpec {
     pub fn build_set_with(
         &self,
         transport: &HttpTransport,
-        mut builder: ServiceSetBuilder,
+        builder: ServiceSetBuilder,
     ) -> Result<ServiceSet, NanoError> {
+        let transport = transport.clone();
+        let mut builder = builder.fallback(move |name| {
+            let svc = Svc::ALL
+                .into_iter()
+                .find(|svc| svc.name() == name)
+                .ok_or_else(|| {
+                    NanoError::new(
+                        nano::codes::UNKNOWN_SERVICE,
+                        format!("no API is known for service {name:?}"),
+                    )
+                })?;
+            Ok(SharedService::new(transport.api_client(svc.api())?))
+        });
         for svc in self.local {
             builder = svc.add_to(builder);
         }
-        for svc in self.remote() {
-            builder = builder.service(transport.client(svc.name(), svc.endpoints())?);
-        }
         builder.build()
+    }
+}
+
+/// The stand-in [`ServerSpec::remote`] builds with; it is never called.
+struct Unreachable(String);
+
+impl nano::Service for Unreachable {
+    fn name(&self) -> &str {
+        &self.0
+    }
+
+    async fn handle(&self, _ctx: nano::Ctx, req: nano::AnyRequest) -> nano::Outcome {
+        Err(NanoError::bad_request_type(req.name()))
     }
 }
 
@@ -294,14 +326,14 @@ pub struct ServerArgs {
 
 const ENV_HELP: &str = "\
 Every flag can also be set through the environment variable shown with it; flags win.
-Logs go to stderr; RUST_LOG sets the filter (default: info,nano::client=warn). RUST_LOG=info
+Logs go to stderr; RUST_LOG sets the filter (default: info,nano::call=warn). RUST_LOG=info
 adds a span per service call (service, caller, req_id on every line) at a cost under load.";
 
 /// The log filter when `RUST_LOG` is not set: `info` events, without the span nano opens for
 /// every service call. Those spans put service, caller and request id on every log line, but
 /// formatting them costs about a fifth of server1's median latency under load (see
 /// BENCHMARKS.md), so they are opt-in with `RUST_LOG=info`.
-pub const DEFAULT_LOG_FILTER: &str = "info,nano::client=warn";
+pub const DEFAULT_LOG_FILTER: &str = "info,nano::call=warn";
 
 impl ServerArgs {
     /// Parses the process's arguments for `spec`'s executable; prints help or a usage error and
@@ -386,7 +418,7 @@ pub fn main(spec: &ServerSpec) -> ExitCode {
 /// A missing peer address, a set that does not build, an address that cannot be bound, or a
 /// listener failure.
 pub async fn run(spec: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> {
-    let mut builder = ServiceSet::builder();
+    let mut builder = ServiceSet::builder().hook(TracingHook);
     if let Some(dir) = &args.record {
         let recorder = DirectoryRecorder::new(dir, spec.name)
             .map_err(|err| NanoError::wrap(err, format!("cannot record into {}", dir.display())))?;
@@ -396,7 +428,7 @@ pub async fn run(spec: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> 
     let set = spec.build_set_with(&args.remote.transport()?, builder)?;
     let listener = HttpListener::bind(args.listen.as_str())
         .await?
-        .expose(spec.exposes.name(), spec.exposes.endpoints())?
+        .expose_api(spec.exposes.api())?
         .grace_period(args.grace_period)
         .body_limit(args.body_limit);
     let addr = listener.local_addr();
@@ -409,7 +441,7 @@ pub async fn run(spec: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> 
     );
     // Written directly rather than logged so it does not depend on the log filter or format.
     eprintln!("{}", ready_line(addr, spec));
-    nano::serve(set, vec![listener.boxed()]).await
+    nano_server::serve(set, vec![listener.boxed()]).await
 }
 
 #[cfg(test)]

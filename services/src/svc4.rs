@@ -1,28 +1,22 @@
 //! `svc4`: answers `Req { param }` with `"svc4_" + param`. It has no dependencies.
 
-use nano::{AnyRequest, Ctx, Outcome, Service};
+use nano::{Ctx, NanoError, NewService};
 
-use crate::api::svc4::{NAME, Req, Resp};
+use crate::api::svc4::{self, Req, Resp};
 
 /// The `svc4` service.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Svc4;
 
-impl Svc4 {
-    /// A new `svc4`.
-    pub fn new() -> Self {
-        Svc4
+impl svc4::Handler for Svc4 {
+    async fn req(&self, _ctx: &Ctx, req: Req) -> Result<Resp, NanoError> {
+        Ok(Resp {
+            value: format!("svc4_{}", req.param),
+        })
     }
 }
 
-impl Service for Svc4 {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    async fn handle(&self, _ctx: Ctx, req: AnyRequest) -> Outcome {
-        nano::dispatch!(req, {
-            Req => |r| Ok(Resp { value: format!("svc4_{}", r.param) }),
-        })
-    }
+/// `svc4`, ready to add to a set.
+pub fn service() -> NewService {
+    svc4::service(|_| Ok(Svc4))
 }

@@ -1,7 +1,8 @@
 //! The server side against a plain HTTP client: the protocol, and every kind of bad input.
 
-use nano::{ErrorBody, Listener, ServiceSet, codes};
+use nano::{ErrorBody, ServiceSet, codes};
 use nano_http::{Endpoint, HttpListener, JSON_CONTENT_TYPE};
+use nano_server::Listener;
 use reqwest::StatusCode;
 use reqwest::header::{ALLOW, CONTENT_TYPE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -372,7 +373,7 @@ async fn misconfigured_listeners_fail_with_coded_errors() {
     assert!(err.to_string().contains("cannot listen on"), "{err}");
 
     let listener = listener.expose("svc9", endpoints()).unwrap();
-    let (_trigger, shutdown) = nano::Shutdown::new();
+    let (_trigger, shutdown) = nano_server::Shutdown::new();
     let err = bounded(listener.listen(set, shutdown)).await.unwrap_err();
     assert_eq!(err.code(), codes::UNKNOWN_SERVICE);
     assert!(err.to_string().contains("svc9"), "{err}");

@@ -14,7 +14,7 @@ fn gated() -> (nano::ServiceSet, oneshot::Receiver<()>, oneshot::Sender<()>) {
     let (started_tx, started) = oneshot::channel::<()>();
     let (release, released) = oneshot::channel::<()>();
     let slots = std::sync::Mutex::new(Some((started_tx, released)));
-    let gate = nano::request_fn(ECHO, move |_ctx, r: Echo| {
+    let gate = nano_test::request_fn(ECHO, move |_ctx, r: Echo| {
         let slot = slots.lock().unwrap().take();
         async move {
             if let Some((started, released)) = slot {

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nano::{AnyRequest, Ctx, Edge, Listener, NanoError, Outcome, Service, ServiceSet};
+use nano::{AnyRequest, Ctx, Edge, NanoError, Outcome, Service, ServiceSet};
 use nano_http::{Endpoint, HttpListener, HttpTransport, Method, Peers};
+use nano_server::Listener;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -191,9 +192,13 @@ impl Server {
         let listener = configure(HttpListener::bind("127.0.0.1:0").await.unwrap());
         let addr = listener.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(nano::serve_until(set, vec![listener.boxed()], async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(nano_server::serve_until(
+            set,
+            vec![listener.boxed()],
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Server {
             addr,
             stop: Some(stop),

@@ -7,10 +7,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use nano::{
-    AnyRequest, ClientHook, Ctx, Edge, Listener, NanoError, Outcome, Service, ServiceSet,
-    ServiceSetBuilder, SharedService, codes,
+    AnyRequest, ClientHook, Ctx, Edge, NanoError, Outcome, Service, ServiceSet, ServiceSetBuilder,
+    SharedService, codes,
 };
 use nano_http::{Endpoint, HttpClient, HttpListener, HttpTransport};
+use nano_server::Listener;
 use tokio::sync::oneshot;
 
 use super::Deployment;
@@ -99,7 +100,7 @@ impl Deployment {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), nano::NanoError> {
     /// let services = || {
-    ///     ServiceSet::builder().service(nano::request_fn("svc1", |_ctx, r: Req| async move {
+    ///     ServiceSet::builder().service(nano_test::request_fn("svc1", |_ctx, r: Req| async move {
     ///         Ok(Resp { value: format!("svc1_{}", r.param) })
     ///     }))
     /// };
@@ -304,7 +305,7 @@ impl HttpServer {
                         }
                     };
                     let _ = ready_tx.send(Ok(handle));
-                    let served = nano::serve_until(set, vec![listener.boxed()], async {
+                    let served = nano_server::serve_until(set, vec![listener.boxed()], async {
                         // A dropped sender stops the server as well.
                         let _ = stopped.await;
                     })

@@ -141,7 +141,7 @@ impl fmt::Debug for Deployment {
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), NanoError> {
 /// let services = || {
-///     nano::ServiceSet::builder().service(nano::request_fn("svc1", |_ctx, r: Req| async move {
+///     nano::ServiceSet::builder().service(nano_test::request_fn("svc1", |_ctx, r: Req| async move {
 ///         Ok(Resp { value: format!("svc1_{}", r.param) })
 ///     }))
 /// };

@@ -25,7 +25,7 @@ use crate::spec::Spec;
 /// # impl nano::Request for Req { type Response = Resp; const NAME: &'static str = "svc1.Req"; }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), nano::NanoError> {
-/// let svc1 = nano::request_fn("svc1", |_ctx, r: Req| async move {
+/// let svc1 = nano_test::request_fn("svc1", |_ctx, r: Req| async move {
 ///     if r.param.is_empty() {
 ///         return Err(nano::NanoError::bad_request("param is empty"));
 ///     }

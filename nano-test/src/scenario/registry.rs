@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use nano::{AnyRequest, AnyResponse, NanoError, Request, RequestType};
+use nano::{AnyRequest, AnyResponse, Api, NanoError, Request, RequestType};
 
 use crate::calltree::CallOutcome;
 
@@ -46,6 +46,49 @@ impl Registry {
     pub fn with_all(mut self, types: impl IntoIterator<Item = &'static RequestType>) -> Self {
         types.into_iter().for_each(|t| self.add(t));
         self
+    }
+
+    /// Every request type the declared `apis` list.
+    ///
+    /// ```
+    /// use nano_test::scenario::Registry;
+    ///
+    /// let registry = Registry::from_apis(&services::api::APIS)?;
+    /// assert!(registry.get("svc2.GetReq").is_ok());
+    /// # Ok::<(), nano::NanoError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `C-BAD-SPEC` when two different request types share a wire name, which would make
+    /// recordings ambiguous.
+    pub fn from_apis<'a>(
+        apis: impl IntoIterator<Item = &'a &'static Api>,
+    ) -> Result<Self, NanoError> {
+        let mut registry = Registry::new();
+        for api in apis {
+            for op in api.operations() {
+                let ty = op.request_type();
+                if let Some(known) = registry
+                    .types
+                    .get(ty.name())
+                    .filter(|known| ***known != *ty)
+                {
+                    return Err(NanoError::new(
+                        crate::codes::BAD_SPEC,
+                        format!(
+                            "wire name {:?} is declared for {} (service {:?}) and for {}",
+                            ty.name(),
+                            ty.rust_name(),
+                            api.name(),
+                            known.rust_name()
+                        ),
+                    ));
+                }
+                registry.add(ty);
+            }
+        }
+        Ok(registry)
     }
 
     /// The request type with wire name `name`.

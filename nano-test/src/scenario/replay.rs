@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nano::{
-    AnyRequest, Client, ClientHook, Ctx, Edge, NanoError, Outcome, Service, ServiceSetBuilder,
-    SharedService,
+    AnyRequest, Client, ClientHook, Ctx, Edge, NanoError, NewService, Outcome, Service,
+    ServiceSetBuilder, SharedService,
 };
 
 use super::file::Scenario;
@@ -210,7 +210,7 @@ impl ClientHook for Unreachable {
             return next;
         }
         let callee = edge.callee().to_owned();
-        SharedService::new(nano::service_fn(callee.clone(), move |_ctx, _req| {
+        SharedService::new(crate::service_fn(callee.clone(), move |_ctx, _req| {
             let callee = callee.clone();
             async move { Err(NanoError::unavailable(format!("{callee} is unreachable"))) }
         }))
@@ -469,20 +469,19 @@ impl Service for RecordedService {
 /// request is sent again and its outcome compared. Unexpected extra calls to dependencies and
 /// recorded calls that were not made are reported too.
 ///
-/// `make_service` builds a fresh service under test for each incoming call; `dependencies` names
-/// every service it resolves in `init` (each gets a recorded stand-in, empty when the recording
-/// has no call to it).
+/// `make_service` builds a fresh service under test for each incoming call (e.g.
+/// `services::svc2::service`); every service it asks for a client of while the set builds it
+/// gets a recorded stand-in, so no list of its dependencies is needed.
 ///
 /// # Errors
 ///
 /// Every difference, or a problem building the set or decoding the scenario.
-pub async fn replay_isolated<S: Service>(
+pub async fn replay_isolated<S: Into<NewService>>(
     scenario: &Scenario,
     registry: &Registry,
     make_service: impl Fn() -> S,
-    dependencies: &[&str],
 ) -> Result<(), ReplayFailure> {
-    let service_name = make_service().name().to_owned();
+    let service_name = make_service().into().name().to_owned();
     let mode = format!("isolated {service_name}");
     let incoming: Vec<&CallNode> = scenario
         .root
@@ -501,20 +500,21 @@ pub async fn replay_isolated<S: Service>(
     }
     let mut problems = Vec::new();
     for node in incoming {
-        let mut names: Vec<&str> = dependencies.to_vec();
-        for call in &node.calls {
-            if !names.contains(&call.service.as_str()) {
-                names.push(&call.service);
-            }
-        }
-        let stand_ins: Vec<RecordedService> = names
-            .iter()
-            .map(|name| RecordedService::new(*name, &node.calls, registry, &scenario.spec))
-            .collect();
-        let mut builder = nano::ServiceSet::builder().service(make_service());
-        for stand_in in &stand_ins {
-            builder = builder.service(stand_in.clone());
-        }
+        let stand_ins: Arc<Mutex<Vec<RecordedService>>> = Arc::default();
+        let builder = {
+            let (stand_ins, calls) = (Arc::clone(&stand_ins), node.calls.clone());
+            let (registry, spec) = (registry.clone(), scenario.spec.clone());
+            nano::ServiceSet::builder()
+                .service(make_service())
+                .fallback(move |name| {
+                    let stand_in = RecordedService::new(name, &calls, &registry, &spec);
+                    stand_ins
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(stand_in.clone());
+                    Ok(SharedService::new(stand_in))
+                })
+        };
         let result = async {
             let set = builder.build()?;
             let client = set.client(&node.caller, &node.service)?;
@@ -533,6 +533,18 @@ pub async fn replay_isolated<S: Service>(
                 call: node_name(node),
                 detail: format!("cannot replay: {err}"),
             }),
+        }
+        let mut stand_ins = stand_ins.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // A recorded callee the service never asked for: all its recorded calls are missing.
+        for call in &node.calls {
+            if !stand_ins
+                .iter()
+                .any(|s| nano::Service::name(s) == call.service)
+            {
+                let unasked =
+                    RecordedService::new(&call.service, &node.calls, registry, &scenario.spec);
+                stand_ins.push(unasked);
+            }
         }
         problems.extend(stand_ins.iter().flat_map(RecordedService::problems));
     }

@@ -2,7 +2,8 @@
 //! caller and callee. Shared by the in-process fidelity tests and the HTTP tests, which show that
 //! the transport-fidelity hook and the real transport agree on each.
 
-use nano::{Client, Ctx, Dependencies, NanoError, Outcome, Request, Service, request_fn};
+use nano::{Client, Ctx, Dependencies, NanoError, Outcome, Request, Service};
+use nano_test::request_fn;
 use serde::{Deserialize, Serialize};
 
 /// The error a quota service attaches as a source.

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nano::{Ctx, ServiceSet, ServiceSetBuilder, codes, request_fn};
+use nano::{Ctx, ServiceSet, ServiceSetBuilder, codes};
 use nano_test::nano_http::Endpoint;
 use nano_test::property::{Property, same_outcome};
+use nano_test::request_fn;
 use nano_test::{Deployment, Spec};
 use services::api::{svc1, svc2};
 use tokio::sync::mpsc;
@@ -140,7 +141,7 @@ async fn an_invalid_endpoint_or_a_set_that_does_not_build_is_a_coded_error() {
 
     // svc2 without its dependencies.
     let err = Deployment::http(
-        ServiceSet::builder().service(services::svc2::Svc2::new()),
+        ServiceSet::builder().service(services::svc2::service()),
         services::api::endpoints,
     )
     .unwrap_err();

@@ -1,8 +1,9 @@
 //! The property "in-process with fidelity and the real transport give the same outcome".
 
-use nano::{ServiceSet, ServiceSetBuilder, request_fn};
+use nano::{ServiceSet, ServiceSetBuilder};
 use nano_test::nano_http::Endpoint;
 use nano_test::property::{Calls, Property, same_outcome};
+use nano_test::request_fn;
 use nano_test::{Deployment, Spec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};

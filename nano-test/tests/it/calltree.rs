@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use nano::{
-    AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes,
-    request_fn,
-};
+use nano::{AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes};
+use nano_test::request_fn;
 use nano_test::{CallOutcome, CallRecorder, TestSet};
 use services::api::{svc1, svc4};
 
@@ -47,8 +45,8 @@ impl Service for FanOut {
 async fn concurrent_calls_are_children_of_the_call_that_made_them() {
     let t = TestSet::builder()
         .service(FanOut::default())
-        .service(services::svc1::Svc1::new())
-        .service(services::svc4::Svc4::new())
+        .service(services::svc1::service())
+        .service(services::svc4::service())
         .build()
         .unwrap();
     let resp = t
@@ -172,7 +170,7 @@ async fn added_hooks_sit_inside_the_recorder() {
     // A hook that cuts svc4 off: the recorder, outside it, records what the caller got.
     let cut = |edge: &nano::Edge, next: nano::SharedService| {
         if edge.callee() == svc4::NAME {
-            nano::SharedService::new(nano::service_fn(svc4::NAME, |_ctx, _req| async move {
+            nano::SharedService::new(nano_test::service_fn(svc4::NAME, |_ctx, _req| async move {
                 Err(NanoError::unavailable("svc4 is unreachable"))
             }))
         } else {

@@ -3,11 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nano::{
-    AnyResponse, Cancellation, Ctx, NanoError, Request, Service, ServiceSet, codes, request_fn,
-    service_fn,
-};
+use nano::{AnyResponse, Cancellation, Ctx, NanoError, Request, Service, ServiceSet, codes};
 use nano_test::{TestSet, TransportFidelity};
+use nano_test::{request_fn, service_fn};
 use serde::{Deserialize, Serialize};
 use services::api::svc1;
 

@@ -5,7 +5,6 @@ use std::time::Duration;
 use nano::{Ctx, NanoError, ServiceSet, codes};
 use nano_test::{Mock, Sequence, Spec, TestSet, mock};
 use services::api::{svc1, svc2, svc3, svc4};
-use services::svc2::Svc2;
 
 use crate::{panic_message, panic_message_async};
 
@@ -30,7 +29,7 @@ fn svc4_set(mock: Mock) -> TestSet {
 async fn the_article_test2_with_mocks_from_the_toolkit() {
     // svc1 mocked in one line from a typed closure, svc3 with the type-switch macro.
     let t = TestSet::builder()
-        .service(Svc2::new())
+        .service(services::svc2::service())
         .mock(Mock::answering(svc1::NAME, |_ctx, r: svc1::Req| {
             Ok(svc1::Resp {
                 value: format!("svc1_{}", r.param),
@@ -406,7 +405,7 @@ async fn strict_ordering_across_mocks_with_a_sequence() {
         .once()
         .in_sequence(&seq);
     let t = TestSet::builder()
-        .service(Svc2::new())
+        .service(services::svc2::service())
         .mock(svc1)
         .mock(svc3)
         .build()
@@ -428,7 +427,7 @@ async fn strict_ordering_across_mocks_with_a_sequence() {
         .named("second")
         .in_sequence(&seq);
     let t = TestSet::builder()
-        .service(Svc2::new())
+        .service(services::svc2::service())
         .mock(svc1)
         .mock(svc3)
         .build()
@@ -523,7 +522,7 @@ async fn a_failed_build_does_not_turn_into_a_verification_panic() {
         .once();
     // svc2 needs svc3 too, which is missing.
     let err = TestSet::builder()
-        .service(Svc2::new())
+        .service(services::svc2::service())
         .mock(svc1)
         .build()
         .unwrap_err();

@@ -1,6 +1,7 @@
 //! Parity checks across deployments, and how differences are reported.
 
-use nano::{Ctx, NanoError, ServiceSet, codes, request_fn};
+use nano::{Ctx, NanoError, ServiceSet, codes};
+use nano_test::request_fn;
 use nano_test::{CallOutcome, Deployment, ParityCheck, Spec};
 use services::api::{svc1, svc2};
 

@@ -4,9 +4,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::calls::example_calls;
 
-use nano::{AnyResponse, NanoError, ServiceSet, request_fn, service_fn};
+use nano::{AnyResponse, NanoError, ServiceSet};
 use nano_test::property::{Calls, Property, answers_or_coded_error, same_outcome};
 use nano_test::{Deployment, Spec};
+use nano_test::{request_fn, service_fn};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 use serde::{Deserialize, Serialize};

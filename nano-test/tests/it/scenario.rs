@@ -3,10 +3,8 @@
 
 use std::path::Path;
 
-use nano::{
-    AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes,
-    request_fn,
-};
+use nano::{AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes};
+use nano_test::request_fn;
 use nano_test::scenario::{
     DirectoryRecorder, Registry, Scenario, join_fragments, read_fragments, replay_isolated,
     replay_outcome, replay_set,
@@ -73,10 +71,10 @@ async fn whole_set_replay_catches_a_changed_response() {
         })
     });
     let builder = ServiceSet::builder()
-        .service(services::svc2::Svc2::new())
+        .service(services::svc2::service())
         .service(changed_svc1)
-        .service(services::svc3::Svc3::new())
-        .service(services::svc4::Svc4::new());
+        .service(services::svc3::service())
+        .service(services::svc4::service());
     let failure = replay_set(&scenario, &registry(), builder, false)
         .await
         .unwrap_err();
@@ -99,8 +97,8 @@ async fn tree_replay_catches_a_call_that_is_no_longer_made() {
     // The same answer, without asking svc4.
     let builder = || {
         ServiceSet::builder()
-            .service(services::svc2::Svc2::new())
-            .service(services::svc1::Svc1::new())
+            .service(services::svc2::service())
+            .service(services::svc1::service())
             .service(request_fn(svc3::NAME, |_ctx, r: svc3::Req| async move {
                 Ok(svc3::Resp {
                     value: format!("svc3_svc4_{}", r.param),
@@ -131,9 +129,22 @@ fn assert_only_missing(failure: &nano_test::scenario::ReplayFailure, call: &str)
 /// svc2 with a changed behaviour, for isolated replays: answers in upper case, and optionally
 /// asks svc1 twice.
 struct ChangedSvc2 {
-    inner: services::svc2::Svc2,
-    svc1: Option<Client>,
+    inner: svc2::Served<services::svc2::Svc2>,
+    svc1: Client,
     ask_twice: bool,
+}
+
+/// The changed svc2, built from its dependencies like the real one.
+fn changed_svc2(ask_twice: bool) -> nano::NewService {
+    nano::NewService::construct(svc2::NAME, move |deps| {
+        let svc1 = deps.client(svc1::NAME)?;
+        let svc3 = deps.client(services::api::svc3::NAME)?;
+        Ok(ChangedSvc2 {
+            inner: svc2::Served(services::svc2::Svc2::new(svc1.clone(), svc3)),
+            svc1,
+            ask_twice,
+        })
+    })
 }
 
 impl Service for ChangedSvc2 {
@@ -141,25 +152,20 @@ impl Service for ChangedSvc2 {
         svc2::NAME
     }
 
-    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        self.svc1 = Some(deps.client(svc1::NAME)?);
-        Service::init(&mut self.inner, deps)
-    }
-
     async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
         if self.ask_twice
             && let Some(r) = req.downcast_ref::<svc2::Req>()
         {
-            let svc1 = self.svc1.as_ref().unwrap();
-            svc1.call(
-                &ctx,
-                svc1::Req {
-                    param: r.param.clone(),
-                },
-            )
-            .await?;
+            self.svc1
+                .call(
+                    &ctx,
+                    svc1::Req {
+                        param: r.param.clone(),
+                    },
+                )
+                .await?;
         }
-        let resp = self.inner.handle(ctx, req).await?;
+        let resp = Service::handle(&self.inner, ctx, req).await?;
         match resp.downcast::<svc2::Resp>() {
             Ok(r) if !self.ask_twice => Ok(nano::AnyResponse::new(svc2::Resp {
                 value: r.value.to_uppercase(),
@@ -173,17 +179,12 @@ impl Service for ChangedSvc2 {
 #[tokio::test]
 async fn isolated_replay_answers_dependencies_from_the_recording() {
     let scenario = record("svc2-req", svc2::Req { param: "x".into() }).await;
-    replay_isolated(
-        &scenario,
-        &registry(),
-        services::svc2::Svc2::new,
-        &["svc1", "svc3"],
-    )
-    .await
-    .unwrap();
+    replay_isolated(&scenario, &registry(), services::svc2::service)
+        .await
+        .unwrap();
     // svc3 is two levels down; its own isolated replay uses the recorded svc4 answer.
     let get = record("svc2-get", svc2::GetReq {}).await;
-    replay_isolated(&get, &registry(), services::svc3::Svc3::new, &["svc4"])
+    replay_isolated(&get, &registry(), services::svc3::service)
         .await
         .unwrap();
 }
@@ -191,12 +192,7 @@ async fn isolated_replay_answers_dependencies_from_the_recording() {
 #[tokio::test]
 async fn isolated_replay_catches_a_changed_answer_and_an_extra_call() {
     let scenario = record("svc2-req", svc2::Req { param: "x".into() }).await;
-    let changed = || ChangedSvc2 {
-        inner: services::svc2::Svc2::new(),
-        svc1: None,
-        ask_twice: false,
-    };
-    let failure = replay_isolated(&scenario, &registry(), changed, &["svc1", "svc3"])
+    let failure = replay_isolated(&scenario, &registry(), || changed_svc2(false))
         .await
         .unwrap_err();
     assert_eq!(failure.mode, "isolated svc2");
@@ -207,12 +203,7 @@ async fn isolated_replay_catches_a_changed_answer_and_an_extra_call() {
         "{failure}"
     );
 
-    let asks_twice = || ChangedSvc2 {
-        inner: services::svc2::Svc2::new(),
-        svc1: None,
-        ask_twice: true,
-    };
-    let failure = replay_isolated(&scenario, &registry(), asks_twice, &["svc1", "svc3"])
+    let failure = replay_isolated(&scenario, &registry(), || changed_svc2(true))
         .await
         .unwrap_err();
     let text = failure.to_string();
@@ -235,7 +226,7 @@ async fn isolated_replay_reports_recorded_calls_that_are_not_made() {
             })
         })
     };
-    let failure = replay_isolated(&scenario, &registry(), lazy, &[])
+    let failure = replay_isolated(&scenario, &registry(), lazy)
         .await
         .unwrap_err();
     assert_only_missing(&failure, "svc2 -> svc1 svc1.Req");
@@ -295,14 +286,9 @@ async fn repeated_identical_requests_get_their_recorded_answers_in_order() {
         .unwrap();
     assert_eq!(resp.value, "answer0+answer1");
     let scenario = Scenario::new("twice", recorder.last_tree().unwrap());
-    replay_isolated(
-        &scenario,
-        &registry(),
-        || AskTwice { svc1: None },
-        &["svc1"],
-    )
-    .await
-    .unwrap();
+    replay_isolated(&scenario, &registry(), || AskTwice { svc1: None })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -401,15 +387,15 @@ impl Service for Forward {
 async fn fragments_recorded_by_two_processes_join_into_one_tree() {
     let dir = tempdir();
     let server_b = ServiceSet::builder()
-        .service(services::svc3::Svc3::new())
-        .service(services::svc4::Svc4::new())
+        .service(services::svc3::service())
+        .service(services::svc4::service())
         .hook(DirectoryRecorder::new(&dir, "server2b").unwrap())
         .build()
         .unwrap();
     let recorder_a = DirectoryRecorder::new(&dir, "server2a").unwrap();
     let server_a = ServiceSet::builder()
-        .service(services::svc1::Svc1::new())
-        .service(services::svc2::Svc2::new())
+        .service(services::svc1::service())
+        .service(services::svc2::service())
         .service(Forward {
             name: "svc3",
             caller: "svc2",

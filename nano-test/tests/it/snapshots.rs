@@ -10,7 +10,6 @@ use nano::{AnyRequest, Ctx, NanoError};
 use nano_test::spec::Matcher;
 use nano_test::{Mock, Rule, Spec, TestSet, snapshot, snapshot_json};
 use services::api::{svc1, svc2, svc3, svc4};
-use services::svc2::Svc2;
 
 use crate::panic_message;
 
@@ -34,7 +33,7 @@ async fn a_plain_response_body_in_json() {
 #[tokio::test]
 async fn an_error_with_code_and_flattened_message() {
     let t = TestSet::builder()
-        .service(Svc2::new())
+        .service(services::svc2::service())
         .mock(Mock::answering(svc1::NAME, |_ctx, r: svc1::Req| {
             Err::<svc1::Resp, _>(NanoError::not_found(format!("no record for {}", r.param)))
         }))
@@ -103,9 +102,9 @@ async fn a_failing_call_tree_shows_where_it_failed() {
         .returning_err(NanoError::unavailable("svc4 is down"))
         .once();
     let t = TestSet::builder()
-        .service(Svc2::new())
-        .service(services::svc1::Svc1::new())
-        .service(services::svc3::Svc3::new())
+        .service(services::svc2::service())
+        .service(services::svc1::service())
+        .service(services::svc3::service())
         .mock(svc4_mock)
         .fidelity()
         .build()

@@ -1,6 +1,7 @@
 //! One spec, written once, holds for snapshots, mock expectations and parity checks alike.
 
-use nano::{NanoError, RequestId, ServiceSet, request_fn};
+use nano::{NanoError, RequestId, ServiceSet};
+use nano_test::request_fn;
 use nano_test::{Deployment, Mock, ParityCheck, Spec, TestSet, snapshot};
 use serde::{Deserialize, Serialize};
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use nano::{
     AnyRequest, Cancellation, Client, Ctx, Dependencies, Edge, NanoError, Outcome, Service,
-    ServiceSet, SharedService, codes, request_fn, service_fn,
+    ServiceSet, SharedService, codes,
 };
+use nano_test::{request_fn, service_fn};
 
 use crate::{Hang, Hop, Probe, Seen, hang_forever};
 
@@ -307,12 +308,12 @@ fn public_types_are_send_and_sync() {
     send_sync::<nano::RequestId>();
     send_sync::<nano::ServiceSet>();
     send_sync::<nano::SharedService>();
-    send_sync::<nano::Shutdown>();
-    send_sync::<nano::ShutdownTrigger>();
+    send_sync::<nano_server::Shutdown>();
+    send_sync::<nano_server::ShutdownTrigger>();
     send_sync::<&'static nano::RequestType>();
     fn send<T: Send>() {}
     send::<nano::ServiceSetBuilder>();
-    send::<nano::BoxListener>();
+    send::<nano_server::BoxListener>();
 }
 
 #[tokio::test]

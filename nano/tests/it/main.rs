@@ -1,7 +1,6 @@
 //! Integration tests of the nano core through its public API.
 
 mod client;
-mod serve;
 mod set;
 
 use nano::{AnyRequest, Ctx, Outcome, Request};

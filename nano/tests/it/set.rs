@@ -2,10 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use nano::{
-    AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes,
-    service_fn,
-};
+use nano::{AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes};
+use nano_test::service_fn;
 
 use crate::{Probe, Seen};
 

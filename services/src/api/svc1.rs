@@ -2,9 +2,6 @@
 
 use super::string_message;
 
-/// The service name `svc1` is registered under.
-pub const NAME: &str = "svc1";
-
 string_message! {
     /// The one request `svc1` handles.
     Req {
@@ -21,12 +18,9 @@ string_message! {
     }
 }
 
-impl nano::Request for Req {
-    type Response = Resp;
-    const NAME: &'static str = "svc1.Req";
-}
-
-/// The HTTP endpoints of `svc1`: `POST /svc1/` with a [`Req`] body.
-pub fn endpoints() -> Vec<nano_http::Endpoint> {
-    vec![nano_http::Endpoint::post::<Req>("/")]
+nano::api! {
+    /// `svc1`: prefixes its input with `"svc1_"`.
+    service "svc1", schemas = schemars;
+    /// Computes the value for `param`: `POST /svc1/` with a [`Req`] body.
+    fn req(Req) -> Resp = "svc1.Req", POST "/";
 }

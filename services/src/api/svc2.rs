@@ -2,9 +2,6 @@
 
 use super::string_message;
 
-/// The service name `svc2` is registered under.
-pub const NAME: &str = "svc2";
-
 string_message! {
     /// Asks svc2 to transform `param` through svc1.
     Req {
@@ -22,7 +19,17 @@ string_message! {
 }
 
 /// Asks svc2 for the value svc3 computes for `"getparam"`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct GetReq {}
 
 string_message! {
@@ -33,21 +40,11 @@ string_message! {
     }
 }
 
-impl nano::Request for Req {
-    type Response = Resp;
-    const NAME: &'static str = "svc2.Req";
-}
-
-impl nano::Request for GetReq {
-    type Response = GetResp;
-    const NAME: &'static str = "svc2.GetReq";
-}
-
-/// The HTTP endpoints of `svc2`: `POST /svc2/` with a [`Req`] body, and `GET /svc2/` (no body)
-/// for [`GetReq`].
-pub fn endpoints() -> Vec<nano_http::Endpoint> {
-    vec![
-        nano_http::Endpoint::post::<Req>("/"),
-        nano_http::Endpoint::get::<GetReq>("/"),
-    ]
+nano::api! {
+    /// `svc2`: the entry point of the example cluster; calls svc1 and svc3.
+    service "svc2", schemas = schemars;
+    /// Transforms `param` through svc1: `POST /svc2/` with a [`Req`] body.
+    fn req(Req) -> Resp = "svc2.Req", POST "/";
+    /// The value svc3 computes for `"getparam"`: `GET /svc2/`, no body.
+    fn get_req(GetReq) -> GetResp = "svc2.GetReq", GET "/";
 }

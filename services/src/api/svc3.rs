@@ -2,9 +2,6 @@
 
 use super::string_message;
 
-/// The service name `svc3` is registered under.
-pub const NAME: &str = "svc3";
-
 string_message! {
     /// The one request `svc3` handles.
     Req {
@@ -21,12 +18,9 @@ string_message! {
     }
 }
 
-impl nano::Request for Req {
-    type Response = Resp;
-    const NAME: &'static str = "svc3.Req";
-}
-
-/// The HTTP endpoints of `svc3`: `POST /svc3/` with a [`Req`] body.
-pub fn endpoints() -> Vec<nano_http::Endpoint> {
-    vec![nano_http::Endpoint::post::<Req>("/")]
+nano::api! {
+    /// `svc3`: prefixes its input with `"svc3_"` after asking svc4.
+    service "svc3", schemas = schemars;
+    /// Computes the value for `param`: `POST /svc3/` with a [`Req`] body.
+    fn req(Req) -> Resp = "svc3.Req", POST "/";
 }

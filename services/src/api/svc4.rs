@@ -2,9 +2,6 @@
 
 use super::string_message;
 
-/// The service name `svc4` is registered under.
-pub const NAME: &str = "svc4";
-
 string_message! {
     /// The one request `svc4` handles.
     Req {
@@ -21,12 +18,9 @@ string_message! {
     }
 }
 
-impl nano::Request for Req {
-    type Response = Resp;
-    const NAME: &'static str = "svc4.Req";
-}
-
-/// The HTTP endpoints of `svc4`: `POST /svc4/` with a [`Req`] body.
-pub fn endpoints() -> Vec<nano_http::Endpoint> {
-    vec![nano_http::Endpoint::post::<Req>("/")]
+nano::api! {
+    /// `svc4`: prefixes its input with `"svc4_"`.
+    service "svc4", schemas = schemars;
+    /// Computes the value for `param`: `POST /svc4/` with a [`Req`] body.
+    fn req(Req) -> Resp = "svc4.Req", POST "/";
 }

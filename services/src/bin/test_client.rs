@@ -75,7 +75,7 @@ async fn call(args: &Args) -> Result<String, NanoError> {
         .peers(peers)
         .timeout(args.remote.timeout)
         .build()?;
-    let svc2_client = transport.client(svc2::NAME, svc2::endpoints())?;
+    let svc2_client = transport.api_client(&svc2::API)?;
     let set = nano::ServiceSet::builder().service(svc2_client).build()?;
     let svc2 = set.client("test_client", svc2::NAME)?;
     let ctx = Ctx::new();

@@ -11,8 +11,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nano::{Ctx, ErrorBody, Listener, NanoError, ServiceSet, codes, request_fn};
+use nano::{Ctx, ErrorBody, NanoError, ServiceSet, codes};
 use nano_http::{DEADLINE_HEADER, HttpListener};
+use nano_server::Listener;
+use nano_test::request_fn;
 use services::api::svc4;
 use services::deploy::{Options, ServerProcess};
 use tokio::sync::oneshot;
@@ -87,13 +89,17 @@ impl StandIn {
         let listener = HttpListener::bind("127.0.0.1:0")
             .await
             .unwrap()
-            .expose(svc4::NAME, svc4::endpoints())
+            .expose_api(&svc4::API)
             .unwrap();
         let addr = listener.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(nano::serve_until(set, vec![listener.boxed()], async {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(nano_server::serve_until(
+            set,
+            vec![listener.boxed()],
+            async {
+                let _ = stopped.await;
+            },
+        ));
         StandIn {
             addr,
             seen,

@@ -80,7 +80,7 @@ async fn check_layout(layout: Layout) {
     // The typed client: the same call test1 makes in-process.
     let transport = HttpTransport::new(Default::default()).unwrap();
     let remote = transport
-        .client_at(svc2::NAME, &addr.to_string(), svc2::endpoints())
+        .api_client_at(&svc2::API, &addr.to_string())
         .unwrap();
     let set = nano::ServiceSet::builder().service(remote).build().unwrap();
     let svc2_client = set.client("svc2-test3", svc2::NAME).unwrap();

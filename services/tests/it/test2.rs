@@ -1,8 +1,8 @@
 //! "test2": svc2 with svc1 and svc3 replaced by closure mocks; svc4 is not in the set.
 
-use nano::{Ctx, NanoError, ServiceSet, codes, request_fn};
+use nano::{Ctx, NanoError, ServiceSet, codes};
+use nano_test::request_fn;
 use services::api::{svc1, svc2, svc3};
-use services::svc2::Svc2;
 
 fn set_with_mocks(svc1_fails: bool) -> ServiceSet {
     let svc1_mock = request_fn(svc1::NAME, move |_ctx, r: svc1::Req| async move {
@@ -19,7 +19,7 @@ fn set_with_mocks(svc1_fails: bool) -> ServiceSet {
         })
     });
     ServiceSet::builder()
-        .service(Svc2::new())
+        .service(services::svc2::service())
         .service(svc1_mock)
         .service(svc3_mock)
         .build()
@@ -63,7 +63,7 @@ async fn a_failing_dependency_is_wrapped_and_keeps_its_code() {
 #[tokio::test]
 async fn the_real_svc3_needs_svc4_in_the_set() {
     let err = ServiceSet::builder()
-        .service(services::svc3::Svc3::new())
+        .service(services::svc3::service())
         .build()
         .unwrap_err();
     assert_eq!(err.code(), codes::MISSING_DEPENDENCY);

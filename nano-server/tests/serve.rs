@@ -3,9 +3,21 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nano::{Ctx, Listener, NanoError, ServiceSet, Shutdown, codes, request_fn, serve_until};
+use nano::{Ctx, NanoError, ServiceSet, codes};
+use nano_server::{Listener, Shutdown, serve_until};
+use nano_test::request_fn;
+use serde::{Deserialize, Serialize};
 
-use crate::{Probe, Seen};
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Probe {}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Seen {}
+
+impl nano::Request for Probe {
+    type Response = Seen;
+    const NAME: &'static str = "test.Probe";
+}
 
 /// A listener that "accepts" one request, waits for shutdown, then finishes the in-flight request.
 struct FakeListener {
@@ -17,7 +29,7 @@ impl Listener for FakeListener {
         let client = set.client("fake-listener", "svc")?;
         let in_flight = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            client.call(&Ctx::new(), Probe::default()).await
+            client.call(&Ctx::new(), Probe {}).await
         });
         shutdown.requested().await;
         self.log.lock().unwrap().push("stopped accepting");

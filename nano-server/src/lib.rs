@@ -1,0 +1,25 @@
+//! Running nano services as a server process.
+//!
+//! A [`Listener`] is the server side of a transport (HTTP, NATS); this crate defines it and runs
+//! listeners:
+//! [`serve`] until SIGINT or SIGTERM (or [`serve_until`] any future) with graceful shutdown, and
+//! [`TracingHook`], the client hook that opens one tracing span per call, which servers install
+//! so that every log line of a request carries its request id, caller and service.
+//!
+//! ```no_run
+//! # async fn run(http: impl nano_server::Listener) -> Result<(), nano::NanoError> {
+//! use nano::ServiceSet;
+//! use nano_server::Listener;
+//!
+//! let set = ServiceSet::builder().hook(nano_server::TracingHook).build()?;
+//! nano_server::serve(set, vec![http.boxed()]).await
+//! # }
+//! ```
+
+mod listener;
+mod serve;
+mod tracing_hook;
+
+pub use listener::{BoxListener, Listener, Shutdown, ShutdownTrigger};
+pub use serve::{serve, serve_until, shutdown_signal};
+pub use tracing_hook::TracingHook;
