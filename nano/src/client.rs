@@ -1,12 +1,9 @@
 //! [`Client`]: how one service calls another.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
-use crate::ctx::{Cancellation, Ctx, Edge};
+use crate::ctx::{Ctx, Edge};
 use crate::error::{NanoError, codes};
 use crate::message::{AnyRequest, AnyResponse, Request};
 use crate::service::SharedService;
@@ -72,89 +69,32 @@ impl Client {
     ///
     /// As [`call`](Client::call), without the response type check.
     pub async fn call_any(&self, ctx: &Ctx, request: AnyRequest) -> Result<AnyResponse, NanoError> {
-        let callee_ctx = ctx.for_call(&self.edge);
-        let limits = Limits::of(&callee_ctx);
-        let handled = self.target.handle(callee_ctx, request);
-        match limits {
+        let handled = self.target.handle(ctx.for_call(&self.edge), request);
+        if ctx.deadline().is_none() && ctx.cancellation().is_none() {
             // The common case awaits the handler directly, keeping this future small.
-            None => handled.await,
-            Some(limits) => Box::pin(self.within(limits, handled)).await,
+            return handled.await;
         }
-    }
-
-    /// Awaits `handled` until it finishes, the deadline passes or the tree is cancelled. Dropping
-    /// `handled` when a limit fires cancels the in-process work under this call.
-    async fn within(
-        &self,
-        limits: Limits,
-        handled: impl Future<Output = Result<AnyResponse, NanoError>>,
-    ) -> Result<AnyResponse, NanoError> {
-        if limits
-            .cancellation
-            .as_ref()
-            .is_some_and(Cancellation::is_cancelled)
-        {
-            return Err(self.cancelled_error());
-        }
-        if limits
-            .deadline
-            .is_some_and(|deadline| deadline <= Instant::now())
-        {
-            return Err(self.timeout_error());
-        }
-        let expired = async {
-            match limits.deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
+        Box::pin(async {
+            if !ctx.is_cancelled() && !ctx.is_expired() {
+                // Dropping `handled` when a limit fires cancels the in-process work under it.
+                tokio::select! {
+                    biased;
+                    outcome = handled => return outcome,
+                    () = ctx.done() => {}
+                }
             }
-        };
-        let cancelled = async {
-            match &limits.cancellation {
-                Some(cancellation) => cancellation.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            outcome = handled => outcome,
-            () = expired => Err(self.timeout_error()),
-            () = cancelled => Err(self.cancelled_error()),
-        }
-    }
-
-    fn timeout_error(&self) -> NanoError {
-        NanoError::timeout(format!(
-            "call from {:?} to {:?} ran out of time",
-            self.caller(),
-            self.callee()
-        ))
-    }
-
-    fn cancelled_error(&self) -> NanoError {
-        NanoError::new(
-            codes::CANCELLED,
-            format!(
-                "call from {:?} to {:?} was cancelled",
-                self.caller(),
-                self.callee()
-            ),
-        )
-    }
-}
-
-/// What may end a call before its handler does.
-struct Limits {
-    deadline: Option<Instant>,
-    cancellation: Option<Cancellation>,
-}
-
-impl Limits {
-    fn of(ctx: &Ctx) -> Option<Limits> {
-        let limits = Limits {
-            deadline: ctx.deadline(),
-            cancellation: ctx.cancellation().cloned(),
-        };
-        (limits.deadline.is_some() || limits.cancellation.is_some()).then_some(limits)
+            let (code, what) = if ctx.is_cancelled() {
+                (codes::CANCELLED, "was cancelled")
+            } else {
+                (codes::TIMEOUT, "ran out of time")
+            };
+            let (caller, callee) = (self.caller(), self.callee());
+            Err(NanoError::new(
+                code,
+                format!("call from {caller:?} to {callee:?} {what}"),
+            ))
+        })
+        .await
     }
 }
 

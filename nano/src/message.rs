@@ -195,11 +195,24 @@ impl<T: Message> ErasedMessage for T {
     }
 }
 
-fn take<T: 'static>(value: Box<dyn ErasedMessage>) -> T {
-    *value
-        .into_any()
-        .downcast::<T>()
-        .unwrap_or_else(|_| unreachable!("type checked before the downcast"))
+/// A message of any type behind one pointer: what both envelopes hold.
+struct Erased(Box<dyn ErasedMessage>);
+
+impl Erased {
+    fn downcast<T: 'static>(self) -> Result<T, Self> {
+        if self.0.as_any().is::<T>() {
+            let value = self.0.into_any().downcast::<T>();
+            Ok(*value.unwrap_or_else(|_| unreachable!("type checked before the downcast")))
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl Clone for Erased {
+    fn clone(&self) -> Self {
+        Erased(self.0.clone_box())
+    }
 }
 
 /// A request of any type, as services and transports see it.
@@ -217,9 +230,10 @@ fn take<T: 'static>(value: Box<dyn ErasedMessage>) -> T {
 /// assert_eq!(req.downcast::<Req>().unwrap().param, "x");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone)]
 pub struct AnyRequest {
     ty: &'static RequestType,
-    value: Box<dyn ErasedMessage>,
+    value: Erased,
 }
 
 impl AnyRequest {
@@ -227,7 +241,7 @@ impl AnyRequest {
     pub fn new<R: Request>(request: R) -> Self {
         AnyRequest {
             ty: RequestType::of::<R>(),
-            value: Box::new(request),
+            value: Erased(Box::new(request)),
         }
     }
 
@@ -243,7 +257,7 @@ impl AnyRequest {
 
     /// The Rust type name of the request.
     pub fn type_name(&self) -> &'static str {
-        self.value.type_name()
+        self.value.0.type_name()
     }
 
     /// Whether the request is an `R`.
@@ -253,7 +267,7 @@ impl AnyRequest {
 
     /// A reference to the typed request, if it is an `R`.
     pub fn downcast_ref<R: Request>(&self) -> Option<&R> {
-        self.value.as_any().downcast_ref()
+        self.value.0.as_any().downcast_ref()
     }
 
     /// The typed request, or the envelope back when it is not an `R`.
@@ -262,11 +276,10 @@ impl AnyRequest {
     ///
     /// Returns `self` unchanged when the request is of another type.
     pub fn downcast<R: Request>(self) -> Result<R, Self> {
-        if self.is::<R>() {
-            Ok(take(self.value))
-        } else {
-            Err(self)
-        }
+        let ty = self.ty;
+        self.value
+            .downcast()
+            .map_err(|value| AnyRequest { ty, value })
     }
 
     /// The request as JSON bytes, as transports send it.
@@ -275,7 +288,7 @@ impl AnyRequest {
     ///
     /// `S-ENCODE` when serde cannot encode the value.
     pub fn to_json(&self) -> Result<Vec<u8>, NanoError> {
-        self.value.to_json()
+        self.value.0.to_json()
     }
 
     /// The request as a JSON value.
@@ -307,47 +320,35 @@ impl AnyRequest {
     }
 }
 
-impl Clone for AnyRequest {
-    fn clone(&self) -> Self {
-        AnyRequest {
-            ty: self.ty,
-            value: self.value.clone_box(),
-        }
-    }
-}
-
 impl fmt::Debug for AnyRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.value.debug(f)
+        self.value.0.debug(f)
     }
 }
 
 /// A response of any type, as services and transports see it.
-pub struct AnyResponse {
-    value: Box<dyn ErasedMessage>,
-}
+#[derive(Clone)]
+pub struct AnyResponse(Erased);
 
 impl AnyResponse {
     /// Erases a typed response.
     pub fn new<T: Message>(response: T) -> Self {
-        AnyResponse {
-            value: Box::new(response),
-        }
+        AnyResponse(Erased(Box::new(response)))
     }
 
     /// The Rust type name of the response.
     pub fn type_name(&self) -> &'static str {
-        self.value.type_name()
+        self.0.0.type_name()
     }
 
     /// Whether the response is a `T`.
     pub fn is<T: Message>(&self) -> bool {
-        self.value.as_any().is::<T>()
+        self.0.0.as_any().is::<T>()
     }
 
     /// A reference to the typed response, if it is a `T`.
     pub fn downcast_ref<T: Message>(&self) -> Option<&T> {
-        self.value.as_any().downcast_ref()
+        self.0.0.as_any().downcast_ref()
     }
 
     /// The typed response, or the envelope back when it is not a `T`.
@@ -356,11 +357,7 @@ impl AnyResponse {
     ///
     /// Returns `self` unchanged when the response is of another type.
     pub fn downcast<T: Message>(self) -> Result<T, Self> {
-        if self.is::<T>() {
-            Ok(take(self.value))
-        } else {
-            Err(self)
-        }
+        self.0.downcast().map_err(AnyResponse)
     }
 
     /// The response as JSON bytes, as transports send it.
@@ -369,7 +366,7 @@ impl AnyResponse {
     ///
     /// `S-ENCODE` when serde cannot encode the value.
     pub fn to_json(&self) -> Result<Vec<u8>, NanoError> {
-        self.value.to_json()
+        self.0.0.to_json()
     }
 
     /// The response as a JSON value.
@@ -382,17 +379,9 @@ impl AnyResponse {
     }
 }
 
-impl Clone for AnyResponse {
-    fn clone(&self) -> Self {
-        AnyResponse {
-            value: self.value.clone_box(),
-        }
-    }
-}
-
 impl fmt::Debug for AnyResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.value.debug(f)
+        self.0.0.debug(f)
     }
 }
 
