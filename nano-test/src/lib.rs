@@ -2,6 +2,7 @@
 
 pub mod calltree;
 pub mod codes;
+mod deep;
 pub mod fidelity;
 pub mod mock;
 pub mod parity;
