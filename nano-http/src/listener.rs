@@ -365,10 +365,10 @@ impl State {
                     tracing::debug!(req_id = %request_id, code = err.code(), error = %err, "request rejected");
                 }
                 let mut response = error_response(&err);
-                if err.has_code(codes::METHOD_NOT_ALLOWED) {
-                    if let Some(routes) = self.routes.get(parts.uri.path()) {
-                        response.headers_mut().insert(ALLOW, routes.allow());
-                    }
+                if err.has_code(codes::METHOD_NOT_ALLOWED)
+                    && let Some(routes) = self.routes.get(parts.uri.path())
+                {
+                    response.headers_mut().insert(ALLOW, routes.allow());
                 }
                 response
             }
