@@ -63,11 +63,11 @@ pub struct Scenario {
 impl Scenario {
     /// A scenario of a recorded tree, with request ids left out (they differ on every run).
     pub fn new(name: impl Into<String>, mut root: CallNode) -> Self {
-        fn clear_ids(node: &mut CallNode) {
+        let mut below = vec![&mut root];
+        while let Some(node) = below.pop() {
             node.request_id.clear();
-            node.calls.iter_mut().for_each(clear_ids);
+            below.extend(node.calls.iter_mut());
         }
-        clear_ids(&mut root);
         Scenario {
             version: FORMAT_VERSION,
             name: name.into(),

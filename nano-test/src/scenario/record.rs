@@ -511,7 +511,6 @@ fn read_matching(dir: &Path, request_id: Option<&str>) -> Result<Vec<Fragment>, 
                 .split('\n')
                 .enumerate()
                 .filter(|(_, line)| !line.trim().is_empty())
-                .map(|(n, line)| (n, line))
                 .collect()
         } else {
             vec![(0, text.as_str())]
