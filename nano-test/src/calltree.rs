@@ -10,6 +10,7 @@ use nano::{AnyRequest, ClientHook, Ctx, Edge, NanoError, Outcome, Service, Share
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::deep::deep;
 use crate::spec::{Mismatches, Spec, Target};
 
 /// How a call ended, as it would cross a wire: a response body, or an error's code and flattened
@@ -22,7 +23,7 @@ use crate::spec::{Mismatches, Spec, Target};
 #[serde(rename_all = "snake_case")]
 pub enum CallOutcome {
     /// The call answered with this response body.
-    Response(Value),
+    Response(#[serde(deserialize_with = "crate::deep::bounded_value")] Value),
     /// The call failed.
     Error {
         /// The error code, empty for an uncoded error.
@@ -152,7 +153,11 @@ impl CallOutcome {
 }
 
 /// One call of a call tree and the calls it caused, in the order they started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// A tree may be as deep as the call chain it records: cloning, comparing, printing,
+/// (de)serializing and dropping it never overflow the stack, and a body nested deeper than the
+/// HTTP transport accepts (128 levels) is refused when a tree is deserialized.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallNode {
     /// Who called: a service name, or the test's caller name.
@@ -165,12 +170,86 @@ pub struct CallNode {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub request_id: String,
     /// The request body as JSON.
+    #[serde(deserialize_with = "crate::deep::bounded_value")]
     pub body: Value,
     /// How the call ended.
     pub outcome: CallOutcome,
     /// The calls this call caused.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "serialize_calls",
+        deserialize_with = "deserialize_calls"
+    )]
     pub calls: Vec<CallNode>,
+}
+
+fn serialize_calls<S: serde::Serializer>(
+    calls: &[CallNode],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    deep(|| calls.serialize(serializer))
+}
+
+fn deserialize_calls<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<CallNode>, D::Error> {
+    deep(|| Vec::<CallNode>::deserialize(deserializer))
+}
+
+impl Clone for CallNode {
+    fn clone(&self) -> Self {
+        deep(|| CallNode {
+            caller: self.caller.clone(),
+            service: self.service.clone(),
+            request: self.request.clone(),
+            request_id: self.request_id.clone(),
+            body: self.body.clone(),
+            outcome: self.outcome.clone(),
+            calls: self.calls.clone(),
+        })
+    }
+}
+
+impl PartialEq for CallNode {
+    fn eq(&self, other: &Self) -> bool {
+        deep(|| {
+            self.caller == other.caller
+                && self.service == other.service
+                && self.request == other.request
+                && self.request_id == other.request_id
+                && self.body == other.body
+                && self.outcome == other.outcome
+                && self.calls == other.calls
+        })
+    }
+}
+
+impl fmt::Debug for CallNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        deep(|| {
+            f.debug_struct("CallNode")
+                .field("caller", &self.caller)
+                .field("service", &self.service)
+                .field("request", &self.request)
+                .field("request_id", &self.request_id)
+                .field("body", &self.body)
+                .field("outcome", &self.outcome)
+                .field("calls", &self.calls)
+                .finish()
+        })
+    }
+}
+
+impl Drop for CallNode {
+    /// Drops the calls below this one from a heap stack: the derived drop would recurse once
+    /// per level of the tree.
+    fn drop(&mut self) {
+        let mut below = std::mem::take(&mut self.calls);
+        while let Some(mut node) = below.pop() {
+            below.append(&mut node.calls);
+        }
+    }
 }
 
 impl CallNode {
@@ -202,7 +281,7 @@ impl CallNode {
         let next = ids.len() + 1;
         let ordinal = *ids.entry(self.request_id.clone()).or_insert(next);
         let target = self.target();
-        TreeSnapshot {
+        deep(|| TreeSnapshot {
             caller: self.caller.clone(),
             service: self.service.clone(),
             request: self.request.clone(),
@@ -214,7 +293,7 @@ impl CallNode {
                 .iter()
                 .map(|call| call.snapshot(spec, ids))
                 .collect(),
-        }
+        })
     }
 }
 
@@ -231,30 +310,33 @@ pub(crate) struct TreeSnapshot {
     calls: Vec<TreeSnapshot>,
 }
 
+/// How far the outline indents; deeper calls are indented as much and prefixed with their depth,
+/// so printing a deep tree takes time and space linear in its size.
+const MAX_INDENT: usize = 32;
+
 impl fmt::Display for CallNode {
     /// An indented outline: `test -> svc2 svc2.Req {"param":"x"} => response {...}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn line(node: &CallNode, depth: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            let outcome = match &node.outcome {
-                CallOutcome::Response(body) => format!("response {body}"),
-                CallOutcome::Error { code, message } => format!("error {code} {message:?}"),
-                CallOutcome::Unfinished => "unfinished".to_owned(),
-            };
-            writeln!(
+        let mut stack = vec![(self, 0usize)];
+        while let Some((node, depth)) = stack.pop() {
+            let indent = depth.min(MAX_INDENT) * 2;
+            write!(f, "{:indent$}", "")?;
+            if depth > MAX_INDENT {
+                write!(f, "[{depth}] ")?;
+            }
+            write!(
                 f,
-                "{:indent$}{} -> {} {} {} => {outcome}",
-                "",
-                node.caller,
-                node.service,
-                node.request,
-                node.body,
-                indent = depth * 2
+                "{} -> {} {} {} => ",
+                node.caller, node.service, node.request, node.body
             )?;
-            node.calls
-                .iter()
-                .try_for_each(|call| line(call, depth + 1, f))
+            match &node.outcome {
+                CallOutcome::Response(body) => writeln!(f, "response {body}")?,
+                CallOutcome::Error { code, message } => writeln!(f, "error {code} {message:?}")?,
+                CallOutcome::Unfinished => writeln!(f, "unfinished")?,
+            }
+            stack.extend(node.calls.iter().rev().map(|call| (call, depth + 1)));
         }
-        line(self, 0, f)
+        Ok(())
     }
 }
 
@@ -402,12 +484,14 @@ impl CallRecorder {
             }
         }
         fn build(record: &CallRecord, children: &HashMap<u64, Vec<&CallRecord>>) -> CallNode {
-            let mut node = record.to_node();
-            node.calls = children
-                .get(&record.id)
-                .map(|kids| kids.iter().map(|kid| build(kid, children)).collect())
-                .unwrap_or_default();
-            node
+            deep(|| {
+                let mut node = record.to_node();
+                node.calls = children
+                    .get(&record.id)
+                    .map(|kids| kids.iter().map(|kid| build(kid, children)).collect())
+                    .unwrap_or_default();
+                node
+            })
         }
         roots
             .into_iter()

@@ -3,6 +3,7 @@
 pub mod calltree;
 mod closures;
 pub mod codes;
+mod deep;
 pub mod fidelity;
 pub mod mock;
 pub mod parity;

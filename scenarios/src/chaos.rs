@@ -15,6 +15,7 @@ use nano_test::sim::{EdgeFaults, Fault, FaultPlan, Latency, Sim, Simulation, Tra
 use nano_test::{CallOutcome, TransportFidelity};
 
 use crate::catalog::{Catalog, registry};
+use crate::out::outln;
 
 /// The seed, the plan and the scenarios.
 #[derive(Debug, Clone, Args)]
@@ -69,12 +70,12 @@ pub(crate) fn main(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     }
     let registry = registry();
     let deadline = Duration::from_millis(args.deadline_ms);
-    println!(
+    outln!(
         "chaos seed {} deadline {} ms, {} scenarios",
         args.seed,
         args.deadline_ms,
         catalog.scenarios.len()
-    );
+    )?;
     let mut broken = 0;
     for scenario in &catalog.scenarios {
         let mut plan = plan.clone();
@@ -116,7 +117,7 @@ pub(crate) fn main(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             .map(|(outcome, n)| format!("{n} {outcome}"))
             .collect();
         match result {
-            Ok(report) => println!(
+            Ok(report) => outln!(
                 "{}: {}\n  faults: {}{}; virtual {:.3}s; trace {}",
                 scenario.name,
                 shown.join(", "),
@@ -128,24 +129,24 @@ pub(crate) fn main(args: ChaosArgs) -> anyhow::Result<ExitCode> {
                 },
                 report.virtual_time().as_secs_f64(),
                 report.trace_digest
-            ),
+            )?,
             Err(failure) => {
                 broken += 1;
-                println!(
+                outln!(
                     "{:<30} INVARIANT BROKEN faults: {}; trace {}",
                     scenario.name,
                     failure.original.report.faults,
                     failure.original.report.trace_digest
-                );
-                println!("{failure}");
+                )?;
+                outln!("{failure}")?;
             }
         }
     }
     if broken == 0 {
-        println!("all invariants held");
+        outln!("all invariants held")?;
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("{broken} scenario(s) broke an invariant");
+        outln!("{broken} scenario(s) broke an invariant")?;
         Ok(ExitCode::FAILURE)
     }
 }

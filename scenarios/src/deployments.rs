@@ -286,29 +286,44 @@ impl Cluster {
             return fail(vec![difference]);
         }
         let id = ctx.request_id().as_str();
-        let fragments = match read_fragments_of(&self.record_dir, id) {
-            Ok(fragments) => fragments,
-            Err(err) => return fail(vec![problem(format!("cannot read the recording: {err}"))]),
-        };
-        let mut trees = join_fragments(fragments);
-        match trees.len() {
-            // Refused before reaching a service (bad request, undeclared type): nothing recorded.
-            0 if root.calls.is_empty() && outcome_is_client_error(&outcome) => Verdict::Pass,
-            0 => fail(vec![problem(
-                "the servers recorded no call for this request".into(),
-            )]),
-            1 => {
-                let actual = trees.remove(0);
-                let problems = compare_trees(&scenario.spec, root, &actual);
-                if problems.is_empty() {
-                    Verdict::Pass
-                } else {
-                    fail(problems)
+        // The servers write what they recorded off the request path, so the answer can come
+        // before the last fragment is on disk: the recording is read again until it matches or
+        // a few seconds have passed. A match never depends on timing; a difference is reported once
+        // the recording had time to settle.
+        let settle = std::time::Duration::from_secs(5);
+        let started = std::time::Instant::now();
+        loop {
+            let fragments = match read_fragments_of(&self.record_dir, id) {
+                Ok(fragments) => fragments,
+                Err(err) => {
+                    return fail(vec![problem(format!("cannot read the recording: {err}"))]);
                 }
+            };
+            let mut trees = join_fragments(fragments);
+            let verdict = match trees.len() {
+                // Refused before reaching a service (bad request, undeclared type): nothing
+                // recorded.
+                0 if root.calls.is_empty() && outcome_is_client_error(&outcome) => Verdict::Pass,
+                0 => fail(vec![problem(
+                    "the servers recorded no call for this request".into(),
+                )]),
+                1 => {
+                    let actual = trees.remove(0);
+                    let problems = compare_trees(&scenario.spec, root, &actual);
+                    if problems.is_empty() {
+                        Verdict::Pass
+                    } else {
+                        fail(problems)
+                    }
+                }
+                n => fail(vec![problem(format!(
+                    "the servers recorded {n} separate trees for one request"
+                ))]),
+            };
+            if matches!(verdict, Verdict::Pass) || started.elapsed() > settle {
+                return verdict;
             }
-            n => fail(vec![problem(format!(
-                "the servers recorded {n} separate trees for one request"
-            ))]),
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 }

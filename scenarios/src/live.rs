@@ -11,6 +11,7 @@ use services::server::Svc;
 
 use crate::catalog::registry;
 use crate::deployments::HttpEntry;
+use crate::out::outln;
 
 /// Which scenario, and where the deployment is.
 #[derive(Debug, Clone, Args)]
@@ -44,30 +45,30 @@ pub(crate) fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
     match compare_outcome(&scenario.spec, &scenario.root, &outcome) {
         None => {
-            println!(
+            outln!(
                 "pass: {} against {} (request id {})",
                 scenario.name,
                 args.target,
                 ctx.request_id()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Some(problem) => {
-            println!(
+            outln!(
                 "FAIL: scenario {:?} against {} (request id {})\n- {problem}",
                 scenario.name,
                 args.target,
                 ctx.request_id()
-            );
+            )?;
             let unreachable = matches!(
                 &outcome,
                 nano_test::CallOutcome::Error { code, .. } if code == nano::codes::UNAVAILABLE
             );
             if unreachable && scenario.unreachable.is_empty() {
-                println!(
+                outln!(
                     "note: the target could not be reached; is a server listening at {}?",
                     args.target
-                );
+                )?;
             }
             Ok(ExitCode::FAILURE)
         }

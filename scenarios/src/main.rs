@@ -7,6 +7,7 @@ mod catalog;
 mod chaos;
 mod deployments;
 mod live;
+mod out;
 mod record;
 mod report;
 mod run;
@@ -94,8 +95,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of stdout went away: nothing to say, and nobody to say it to.
+        Err(err) if out::is_closed_pipe(&err) => ExitCode::from(out::CLOSED_EXIT_CODE),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            out::stderr(format_args!("error: {err:#}\n"));
             ExitCode::from(2)
         }
     }

@@ -15,6 +15,7 @@ use services::server::Svc;
 
 use crate::catalog::{file_of, registry};
 use crate::deployments::{HttpEntry, LayoutId, processes_to_stop, server_binaries};
+use crate::out::{out, outln};
 
 /// What to record.
 #[derive(Debug, Clone, Args)]
@@ -83,9 +84,9 @@ pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
         new.spec = old.spec.clone();
         let (before, after) = (old.to_json(), new.to_json());
         if before == after {
-            println!("{name}: unchanged");
+            outln!("{name}: unchanged")?;
         } else {
-            print!(
+            out!(
                 "{}",
                 similar::TextDiff::from_lines(&before, &after)
                     .unified_diff()
@@ -93,9 +94,9 @@ pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
                         &format!("{} (recorded)", path.display()),
                         &format!("{} (now)", path.display())
                     )
-            );
+            )?;
             new.save(&path)?;
-            println!("{name}: updated {}", path.display());
+            outln!("{name}: updated {}", path.display())?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -130,8 +131,8 @@ pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
         .block_on(record(&template, args.layout))?
         .with_description(args.description.clone());
     scenario.save(&path)?;
-    print!("{}", scenario.root);
-    println!("wrote {}", path.display());
+    out!("{}", scenario.root)?;
+    outln!("wrote {}", path.display())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,10 +153,15 @@ async fn record(template: &Scenario, layout: Option<LayoutId>) -> anyhow::Result
 
 /// The root node of a request that never reached a service (it did not decode, or was refused).
 fn refused(template: &Scenario, outcome: CallOutcome) -> CallNode {
+    let root = &template.root;
     CallNode {
+        caller: root.caller.clone(),
+        service: root.service.clone(),
+        request: root.request.clone(),
+        request_id: root.request_id.clone(),
+        body: root.body.clone(),
         outcome,
         calls: Vec::new(),
-        ..template.root.clone()
     }
 }
 
@@ -197,6 +203,24 @@ async fn record_on_servers(
         .send(template, registry, &ctx)
         .await
         .map_err(anyhow::Error::msg)?;
+    // The servers write recordings off the request path; stopping them gracefully writes what
+    // is still queued.
+    let names: Vec<String> = deployment
+        .processes()
+        .iter()
+        .map(|p| p.name().to_owned())
+        .collect();
+    for name in &names {
+        if let Some(process) = deployment.process(name) {
+            // A process stopped above is gone already.
+            let _ = process.terminate();
+        }
+    }
+    for name in &names {
+        if let Some(process) = deployment.process_mut(name) {
+            process.wait(std::time::Duration::from_secs(20)).await?;
+        }
+    }
     let fragments = read_fragments_of(dir.path(), ctx.request_id().as_str())?;
     drop(deployment);
     let mut trees = join_fragments(fragments);
@@ -222,7 +246,7 @@ fn from_fragments(dir: &Path, args: &RecordArgs) -> anyhow::Result<ExitCode> {
             );
         }
         Scenario::new(name, tree).save(&path)?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ use crate::catalog::{Catalog, registry};
 use crate::deployments::{
     Cluster, LayoutId, Target, Verdict, processes_to_stop, replay_in_process, server_binaries,
 };
+use crate::out::{out, outln};
 use crate::report::{Results, Row};
 
 /// What to replay, where, and where to write the results.
@@ -38,14 +39,15 @@ pub(crate) struct RunArgs {
 pub(crate) fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let results = runtime.block_on(run(&args))?;
-    print!("{}", results.render());
-    println!("\n{}", results.render_timings());
+    // The files first: a reader of stdout that goes away early does not lose them.
     if let Some(path) = &args.json {
         results.write_json(path)?;
     }
     if let Some(path) = &args.junit {
         results.write_junit(path)?;
     }
+    out!("{}", results.render())?;
+    outln!("\n{}", results.render_timings())?;
     Ok(if results.failed() {
         ExitCode::FAILURE
     } else {
@@ -89,7 +91,9 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
     let binaries = if layouts.is_empty() {
         Err(String::new())
     } else {
-        eprintln!("checking the build of the server executables (cargo build -p services --bins)");
+        crate::out::stderr(format_args!(
+            "checking the build of the server executables (cargo build -p services --bins)\n"
+        ));
         let spinner = spinner("building the server executables");
         let built = server_binaries();
         spinner.finish_and_clear();

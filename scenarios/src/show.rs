@@ -1,6 +1,8 @@
 //! `show FILE`: a scenario's call tree as text and as a Mermaid sequence diagram.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,30 +26,37 @@ pub(crate) struct ShowArgs {
 
 pub(crate) fn main(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let scenario = Scenario::load(crate::catalog::resolve(&args.dir, &args.file))?;
-    if args.mermaid {
-        print!("{}", mermaid(&scenario.root));
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("scenario {}", scenario.name);
-    if !scenario.description.is_empty() {
-        println!("{}", scenario.description);
-    }
-    if !scenario.unreachable.is_empty() {
-        println!("unreachable: {}", scenario.unreachable.join(", "));
-    }
-    println!();
-    print!("{}", scenario.root);
-    println!("\n```mermaid\n{}```", mermaid(&scenario.root));
+    // One buffer for the whole output: a large tree is many lines, not many writes.
+    let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    crate::out::checked(write_views(&mut out, &scenario, args.mermaid).and_then(|()| out.flush()))?;
     Ok(ExitCode::SUCCESS)
 }
 
+fn write_views(out: &mut impl Write, scenario: &Scenario, only_mermaid: bool) -> io::Result<()> {
+    if only_mermaid {
+        return out.write_all(mermaid(&scenario.root).as_bytes());
+    }
+    writeln!(out, "scenario {}", scenario.name)?;
+    if !scenario.description.is_empty() {
+        writeln!(out, "{}", scenario.description)?;
+    }
+    if !scenario.unreachable.is_empty() {
+        writeln!(out, "unreachable: {}", scenario.unreachable.join(", "))?;
+    }
+    writeln!(out)?;
+    write!(out, "{}", scenario.root)?;
+    writeln!(out, "\n```mermaid\n{}```", mermaid(&scenario.root))
+}
+
 /// The tree as a Mermaid sequence diagram: a request arrow per call, a reply arrow per answer
-/// (crossed for errors), participants in order of appearance.
+/// (crossed for errors), participants in order of appearance. Linear in the size of the tree,
+/// whatever its depth or number of services.
 pub(crate) fn mermaid(root: &CallNode) -> String {
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut participants: Vec<&str> = Vec::new();
     for node in root.iter() {
         for name in [node.caller.as_str(), node.service.as_str()] {
-            if !participants.contains(&name) {
+            if seen.insert(name) {
                 participants.push(name);
             }
         }
@@ -56,7 +65,25 @@ pub(crate) fn mermaid(root: &CallNode) -> String {
     for name in &participants {
         let _ = writeln!(out, "    participant {}", id(name));
     }
-    fn call(node: &CallNode, out: &mut String) {
+    // Depth first without recursion: a call's request arrow when it is entered, its reply arrow
+    // once every call below it is written.
+    let mut stack = vec![(root, false)];
+    while let Some((node, replied)) = stack.pop() {
+        if replied {
+            let (arrow, label) = match &node.outcome {
+                CallOutcome::Response(body) => ("-->>", body.to_string()),
+                CallOutcome::Error { code, message } => ("--x", format!("{code} {message}")),
+                CallOutcome::Unfinished => ("--x", "unfinished".to_owned()),
+            };
+            let _ = writeln!(
+                out,
+                "    {}{arrow}-{}: {}",
+                id(&node.service),
+                id(&node.caller),
+                text(&label)
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "    {}->>+{}: {} {}",
@@ -65,23 +92,9 @@ pub(crate) fn mermaid(root: &CallNode) -> String {
             text(&node.request),
             text(&node.body.to_string())
         );
-        for child in &node.calls {
-            call(child, out);
-        }
-        let (arrow, label) = match &node.outcome {
-            CallOutcome::Response(body) => ("-->>", body.to_string()),
-            CallOutcome::Error { code, message } => ("--x", format!("{code} {message}")),
-            CallOutcome::Unfinished => ("--x", "unfinished".to_owned()),
-        };
-        let _ = writeln!(
-            out,
-            "    {}{arrow}-{}: {}",
-            id(&node.service),
-            id(&node.caller),
-            text(&label)
-        );
+        stack.push((node, true));
+        stack.extend(node.calls.iter().rev().map(|call| (call, false)));
     }
-    call(root, &mut out);
     out
 }
 

@@ -322,6 +322,11 @@ pub struct ServerArgs {
     /// (`cargo run --release -p scenarios -- record --from-dir DIR`).
     #[arg(long, value_name = "DIR", env = "NANO_RECORD_DIR")]
     pub record: Option<PathBuf>,
+
+    /// Most bytes of recorded fragments this server keeps in the --record directory; the oldest
+    /// segment file is removed to stay under it.
+    #[arg(long, value_name = "BYTES", env = "NANO_RECORD_MAX_BYTES", default_value_t = nano_test::scenario::DEFAULT_RECORD_MAX_BYTES)]
+    pub record_max_bytes: u64,
 }
 
 const ENV_HELP: &str = "\
@@ -420,7 +425,11 @@ pub fn main(spec: &ServerSpec) -> ExitCode {
 pub async fn run(spec: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> {
     let mut builder = ServiceSet::builder().hook(TracingHook);
     if let Some(dir) = &args.record {
-        let recorder = DirectoryRecorder::new(dir, spec.name)
+        let limits = nano_test::scenario::RecordLimits {
+            max_bytes: args.record_max_bytes,
+            ..Default::default()
+        };
+        let recorder = DirectoryRecorder::with_limits(dir, spec.name, limits)
             .map_err(|err| NanoError::wrap(err, format!("cannot record into {}", dir.display())))?;
         tracing::info!(dir = %dir.display(), "recording served calls");
         builder = builder.hook(recorder);

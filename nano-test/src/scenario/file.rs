@@ -3,9 +3,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::de::{IoRead, StrRead};
 
 use crate::calltree::CallNode;
+use crate::deep::Scalar;
 use crate::spec::Spec;
 
 /// The version of the scenario format this build reads and writes.
@@ -60,11 +63,11 @@ pub struct Scenario {
 impl Scenario {
     /// A scenario of a recorded tree, with request ids left out (they differ on every run).
     pub fn new(name: impl Into<String>, mut root: CallNode) -> Self {
-        fn clear_ids(node: &mut CallNode) {
+        let mut below = vec![&mut root];
+        while let Some(node) = below.pop() {
             node.request_id.clear();
-            node.calls.iter_mut().for_each(clear_ids);
+            below.extend(node.calls.iter_mut());
         }
-        clear_ids(&mut root);
         Scenario {
             version: FORMAT_VERSION,
             name: name.into(),
@@ -91,19 +94,27 @@ impl Scenario {
 
     /// Reads and validates a scenario file.
     ///
+    /// The file is read as a stream, twice (the version first, then the scenario), so memory
+    /// holds the scenario being built and not the file's text as well; call trees of any depth
+    /// load.
+    ///
     /// # Errors
     ///
     /// A [`ScenarioError`] naming the file, the line and column, the JSON path and the problem:
     /// unreadable file, invalid or truncated JSON, unsupported version, a missing or unknown field.
     pub fn load(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|err| ScenarioError {
-            file: path.to_owned(),
-            line: None,
-            path: None,
-            problem: format!("cannot read the file: {err}"),
-        })?;
-        Self::from_json(&text, path)
+        let open = || {
+            std::fs::File::open(path)
+                .map(|file| IoRead::new(std::io::BufReader::with_capacity(64 * 1024, file)))
+                .map_err(|err| ScenarioError {
+                    file: path.to_owned(),
+                    line: None,
+                    path: None,
+                    problem: format!("cannot read the file: {err}"),
+                })
+        };
+        parse(open, path)
     }
 
     /// Parses a scenario; `origin` names it in errors.
@@ -112,61 +123,7 @@ impl Scenario {
     ///
     /// As [`load`](Scenario::load).
     pub fn from_json(text: &str, origin: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
-        let file = origin.as_ref().to_owned();
-        let error =
-            |line: Option<(usize, usize)>, path: Option<String>, problem: String| ScenarioError {
-                file: file.clone(),
-                line,
-                path,
-                problem,
-            };
-        // The version is checked first: a file of another version fails with that, not with
-        // whatever field it has that this version does not know.
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|err| {
-            let problem = if err.is_eof() {
-                format!("the file ends too early (truncated?): {err}")
-            } else {
-                format!("not valid JSON: {err}")
-            };
-            error(Some((err.line(), err.column())), None, problem)
-        })?;
-        match value.get("version") {
-            None => {
-                return Err(error(
-                    None,
-                    Some("version".into()),
-                    "missing field `version`: not a scenario file?".into(),
-                ));
-            }
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(FORMAT_VERSION)) => {
-            }
-            Some(other) => {
-                return Err(error(
-                    None,
-                    Some("version".into()),
-                    format!(
-                        "unsupported scenario version {other}: this build reads version \
-                         {FORMAT_VERSION}"
-                    ),
-                ));
-            }
-        }
-        let deserializer = &mut serde_json::Deserializer::from_str(text);
-        let scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            let problem = inner.to_string();
-            // serde_json appends " at line L column C"; the location is reported separately.
-            let problem = match problem.rfind(" at line ") {
-                Some(at) => problem[..at].to_owned(),
-                None => problem,
-            };
-            error(Some((inner.line(), inner.column())), Some(path), problem)
-        })?;
-        if scenario.name.trim().is_empty() {
-            return Err(error(None, Some("name".into()), "the name is empty".into()));
-        }
-        Ok(scenario)
+        parse(|| Ok(StrRead::new(text)), origin.as_ref())
     }
 
     /// The scenario as pretty-printed JSON with a final newline, as it is stored.
@@ -190,6 +147,130 @@ impl Scenario {
             path: None,
             problem: format!("cannot write the file: {err}"),
         })
+    }
+}
+
+/// Parses a scenario from the JSON `open` reads (called twice: version first, then the rest).
+fn parse<'de, R: serde_json::de::Read<'de>>(
+    open: impl Fn() -> Result<R, ScenarioError>,
+    file: &Path,
+) -> Result<Scenario, ScenarioError> {
+    let error =
+        |line: Option<(usize, usize)>, path: Option<String>, problem: String| ScenarioError {
+            file: file.to_owned(),
+            line,
+            path,
+            problem,
+        };
+    // The version is checked first: a file of another version fails with that, not with
+    // whatever field it has that this version does not know. Only the version is built; the rest
+    // is skipped without recursion.
+    let mut probe = serde_json::Deserializer::new(open()?);
+    probe.disable_recursion_limit();
+    let version = Version::deserialize(&mut probe)
+        .and_then(|version| probe.end().map(|()| version))
+        .map_err(|err| {
+            let problem = if err.is_eof() {
+                format!("the file ends too early (truncated?): {err}")
+            } else {
+                format!("not valid JSON: {err}")
+            };
+            error(Some((err.line(), err.column())), None, problem)
+        })?;
+    match version.0 {
+        None => {
+            return Err(error(
+                None,
+                Some("version".into()),
+                "missing field `version`: not a scenario file?".into(),
+            ));
+        }
+        Some(Scalar::Unsigned(n)) if n == u64::from(FORMAT_VERSION) => {}
+        Some(other) => {
+            return Err(error(
+                None,
+                Some("version".into()),
+                format!(
+                    "unsupported scenario version {other}: this build reads version \
+                     {FORMAT_VERSION}"
+                ),
+            ));
+        }
+    }
+    // serde_json's recursion limit would refuse call trees deeper than about 60 calls; the call
+    // tree's own (de)serialization grows the stack instead, and bodies are bounded in depth.
+    let mut deserializer = serde_json::Deserializer::new(open()?);
+    deserializer.disable_recursion_limit();
+    // The first pass checked the syntax of the whole document, trailing characters included.
+    let scenario: Scenario =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let problem = inner.to_string();
+            // serde_json appends " at line L column C"; the location is reported separately.
+            let problem = match problem.rfind(" at line ") {
+                Some(at) => problem[..at].to_owned(),
+                None => problem,
+            };
+            error(Some((inner.line(), inner.column())), Some(path), problem)
+        })?;
+    if scenario.name.trim().is_empty() {
+        return Err(error(None, Some("name".into()), "the name is empty".into()));
+    }
+    Ok(scenario)
+}
+
+/// The `version` field of a document, read without building anything else; `None` when there
+/// is none (also when the document is not an object).
+struct Version(Option<Scalar>);
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Version, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Version;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scenario")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Version, A::Error> {
+                let mut version = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "version" && version.is_none() {
+                        version = Some(map.next_value::<Scalar>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Version(version))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Version, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Version(None))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Version, E> {
+                Ok(Version(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Version, E> {
+                Ok(Version(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Version, E> {
+                Ok(Version(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Version, E> {
+                Ok(Version(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Version, E> {
+                Ok(Version(None))
+            }
+            fn visit_unit<E>(self) -> Result<Version, E> {
+                Ok(Version(None))
+            }
+        }
+        deserializer.deserialize_any(Fields)
     }
 }
 

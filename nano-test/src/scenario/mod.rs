@@ -41,7 +41,10 @@ mod registry;
 mod replay;
 
 pub use file::{FORMAT_VERSION, LoadedFile, Scenario, ScenarioError, load_dir};
-pub use record::{DirectoryRecorder, Fragment, join_fragments, read_fragments, read_fragments_of};
+pub use record::{
+    DEFAULT_RECORD_MAX_BYTES, DEFAULT_RECORD_QUEUE, DirectoryRecorder, Fragment, RecordLimits,
+    join_fragments, read_fragments, read_fragments_of,
+};
 pub use registry::Registry;
 pub use replay::{
     REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Unreachable, compare_outcome,

@@ -150,6 +150,15 @@ fn same_call(a: &CallNode, b: &CallNode) -> bool {
 }
 
 fn compare_node(spec: &Spec, expected: &CallNode, actual: &CallNode, out: &mut Vec<ReplayProblem>) {
+    crate::deep::deep(|| compare_level(spec, expected, actual, out));
+}
+
+fn compare_level(
+    spec: &Spec,
+    expected: &CallNode,
+    actual: &CallNode,
+    out: &mut Vec<ReplayProblem>,
+) {
     let target = Target::new(expected.service.clone(), expected.request.clone());
     if let Err(mismatches) = spec.compare(&target, &expected.body, &actual.body) {
         out.push(ReplayProblem {

@@ -199,3 +199,63 @@ async fn added_hooks_sit_inside_the_recorder() {
         }
     );
 }
+
+/// A chain of `depth` calls, built directly.
+fn chain(depth: usize) -> nano_test::CallNode {
+    let call = |n: usize, calls| nano_test::CallNode {
+        caller: "s".into(),
+        service: "s".into(),
+        request: "s.Req".into(),
+        request_id: String::new(),
+        body: serde_json::json!({ "n": n }),
+        outcome: nano_test::CallOutcome::Response(serde_json::json!({})),
+        calls,
+    };
+    let mut node = call(depth, Vec::new());
+    for n in (0..depth).rev() {
+        node = call(n, vec![node]);
+    }
+    node
+}
+
+#[test]
+fn a_very_deep_tree_is_walked_without_overflowing_a_small_stack() {
+    // 50,000 levels on a 256 KiB stack: any walk that recursed on the thread's own stack (drop,
+    // clone, compare, print, save, load, compare_trees) would overflow it and abort the test.
+    let walked = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let tree = chain(50_000);
+            let copy = tree.clone();
+            assert_eq!(copy, tree);
+            let text = tree.to_string();
+            assert_eq!(text.lines().count(), 50_001);
+            assert!(text.ends_with("[50000] s -> s s.Req {\"n\":50000} => response {}\n"));
+            assert!(format!("{tree:?}").len() > 50_000);
+            let scenario = nano_test::scenario::Scenario::new("deep", tree);
+            let loaded = nano_test::scenario::Scenario::from_json(
+                &serde_json::to_string(&scenario).unwrap(),
+                "deep.json",
+            )
+            .unwrap();
+            assert_eq!(loaded, scenario);
+            let mut changed = loaded.root.clone();
+            let mut leaf = &mut changed;
+            while !leaf.calls.is_empty() {
+                leaf = &mut leaf.calls[0];
+            }
+            leaf.body = serde_json::json!({"n": -1});
+            let problems = nano_test::scenario::compare_trees(
+                &nano_test::Spec::default(),
+                &scenario.root,
+                &changed,
+            );
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].detail.contains("$.n"), "{}", problems[0].detail);
+            problems.len()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(walked, 1);
+}

@@ -386,10 +386,11 @@ impl Service for Forward {
 #[tokio::test]
 async fn fragments_recorded_by_two_processes_join_into_one_tree() {
     let dir = tempdir();
+    let recorder_b = DirectoryRecorder::new(&dir, "server2b").unwrap();
     let server_b = ServiceSet::builder()
         .service(services::svc3::service())
         .service(services::svc4::service())
-        .hook(DirectoryRecorder::new(&dir, "server2b").unwrap())
+        .hook(recorder_b.clone())
         .build()
         .unwrap();
     let recorder_a = DirectoryRecorder::new(&dir, "server2a").unwrap();
@@ -412,6 +413,9 @@ async fn fragments_recorded_by_two_processes_join_into_one_tree() {
         .call(&Ctx::new(), svc2::Req { param: "y".into() })
         .await
         .unwrap();
+    // Fragments are written by a thread of each recorder; flushing waits for it.
+    recorder_a.flush();
+    recorder_b.flush();
     assert_eq!(recorder_a.written(), 3);
 
     let fragments = read_fragments(&dir).unwrap();
@@ -585,6 +589,7 @@ async fn a_root_call_its_caller_abandons_is_written_as_unfinished() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), codes::TIMEOUT);
+    recorder.flush();
     assert_eq!(recorder.written(), 1);
     let fragments = read_fragments(&dir).unwrap();
     assert_eq!(fragments[0].tree.outcome, CallOutcome::Unfinished);

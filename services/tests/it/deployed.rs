@@ -225,7 +225,7 @@ async fn servers_record_what_they_serve_into_fragments_that_join_into_one_tree()
         args: vec!["--record".into(), dir.display().to_string()],
         ..Options::default()
     };
-    let deployment = Deployment::start_with(Layout::Three, &binaries(), &options)
+    let mut deployment = Deployment::start_with(Layout::Three, &binaries(), &options)
         .await
         .unwrap();
     let response = http()
@@ -237,7 +237,8 @@ async fn servers_record_what_they_serve_into_fragments_that_join_into_one_tree()
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    // Every server wrote its fragment before answering, so they are all there now.
+    // Servers write fragments off the request path; a graceful stop writes what is queued.
+    stop_gracefully(&mut deployment).await;
     let fragments = nano_test::scenario::read_fragments(&dir).unwrap();
     let mut processes: Vec<&str> = fragments.iter().map(|f| f.process.as_str()).collect();
     processes.sort_unstable();
@@ -297,4 +298,25 @@ async fn recorded_scenarios_replay_live_against_a_deployed_cluster() {
             .contains(r#"$.value: expected "svc2_svc1_other", found "svc2_svc1_testval""#),
         "{failure}"
     );
+}
+
+/// Stops every server of `deployment` with SIGTERM and waits for each to exit.
+async fn stop_gracefully(deployment: &mut Deployment) {
+    let names: Vec<String> = deployment
+        .processes()
+        .iter()
+        .map(|p| p.name().to_owned())
+        .collect();
+    for name in &names {
+        deployment.process(name).unwrap().terminate().unwrap();
+    }
+    for name in &names {
+        let status = deployment
+            .process_mut(name)
+            .unwrap()
+            .wait(std::time::Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert!(status.success(), "{name} exited with {status}");
+    }
 }

@@ -5,6 +5,7 @@
 mod deadline;
 mod deployed;
 mod graceful;
+mod recording;
 mod support;
 mod test1;
 mod test2;
