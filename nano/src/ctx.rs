@@ -15,14 +15,7 @@ pub struct RequestId(Arc<str>);
 impl RequestId {
     /// A fresh id: 16 random bytes as 32 lowercase hex characters, like the Go original.
     pub fn generate() -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let bits = fastrand::u128(..);
-        let mut text = String::with_capacity(32);
-        for byte in bits.to_be_bytes() {
-            text.push(HEX[usize::from(byte >> 4)] as char);
-            text.push(HEX[usize::from(byte & 0xf)] as char);
-        }
-        RequestId(text.into())
+        RequestId(format!("{:032x}", fastrand::u128(..)).into())
     }
 
     /// The id as text.
@@ -116,7 +109,7 @@ pub use tokio_util::sync::CancellationToken as Cancellation;
 /// assert!(ctx.remaining().unwrap() <= Duration::from_secs(2));
 /// # }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Ctx {
     request_id: RequestId,
     edge: Option<Arc<Edge>>,
@@ -284,19 +277,6 @@ impl Ctx {
 impl Default for Ctx {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl fmt::Debug for Ctx {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ctx")
-            .field("request_id", &self.request_id)
-            .field("caller", &self.caller())
-            .field("service", &self.service())
-            .field("deadline", &self.deadline)
-            .field("cancelled", &self.is_cancelled())
-            .field("metadata", &self.metadata.as_deref())
-            .finish()
     }
 }
 

@@ -110,7 +110,7 @@ impl NanoError {
             .downcast_ref::<NanoError>()
             .map(|e| e.inner.code.clone())
             .unwrap_or_default();
-        NanoError::new(code, message).with_source_arc(Arc::from(source))
+        NanoError::new(code, message).with_source(source)
     }
 
     /// Replaces the code.
@@ -122,13 +122,11 @@ impl NanoError {
 
     /// Sets the source (the error this one was caused by).
     #[must_use]
-    pub fn with_source(self, source: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
-        let source: Box<dyn StdError + Send + Sync> = source.into();
-        self.with_source_arc(Arc::from(source))
-    }
-
-    fn with_source_arc(mut self, source: Source) -> Self {
-        self.inner.source = Some(source);
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        self.inner.source = Some(Arc::from(source.into()));
         self
     }
 

@@ -59,17 +59,12 @@ impl DynService for SlotService {
         &self.name
     }
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
-        match self.slot.get() {
-            Some(service) => service.handle(ctx, req),
-            None => {
-                let name = self.name.clone();
-                Box::pin(async move {
-                    Err(NanoError::internal(format!(
-                        "service {name:?} was called before its set finished initialising"
-                    )))
-                })
-            }
-        }
+        let Some(service) = self.slot.get() else {
+            let name = &self.name;
+            let err = format!("service {name:?} was called before its set finished initialising");
+            return Box::pin(async move { Err(NanoError::internal(err)) });
+        };
+        service.handle(ctx, req)
     }
 }
 
@@ -77,16 +72,11 @@ impl DynService for SlotService {
 /// constructs from the clients of its dependencies when it is built.
 pub struct NewService {
     name: String,
-    make: Make,
+    make: Construct,
 }
 
 type Construct =
     Box<dyn FnOnce(&mut Dependencies<'_>) -> Result<Box<dyn DynService>, NanoError> + Send + Sync>;
-
-enum Make {
-    Ready(Box<dyn DynService>),
-    Construct(Construct),
-}
 
 impl NewService {
     /// A service named `name` that the set builds by calling `construct` with the resolver of
@@ -115,9 +105,9 @@ impl NewService {
     ) -> Self {
         NewService {
             name: name.into(),
-            make: Make::Construct(Box::new(move |deps| {
+            make: Box::new(move |deps| {
                 construct(deps).map(|service| Box::new(service) as Box<dyn DynService>)
-            })),
+            }),
         }
     }
 }
@@ -133,7 +123,7 @@ impl<S: Service> From<S> for NewService {
     fn from(service: S) -> Self {
         NewService {
             name: Service::name(&service).to_owned(),
-            make: Make::Ready(Box::new(service)),
+            make: Box::new(move |_| Ok(Box::new(service))),
         }
     }
 }
@@ -164,7 +154,7 @@ impl ServiceSetBuilder {
     pub fn shared(mut self, service: SharedService) -> Self {
         self.services.push(NewService {
             name: service.name().to_owned(),
-            make: Make::Ready(Box::new(service)),
+            make: Box::new(move |_| Ok(Box::new(service))),
         });
         self
     }
@@ -232,10 +222,9 @@ impl ServiceSetBuilder {
 
         let mut order = Vec::with_capacity(services.len());
         for NewService { name, make } in services {
-            let service = wiring.make(&name, make).map_err(|err| {
-                NanoError::wrap(err, format!("init of service {name:?} failed"))
-                    .with_code_if_empty(codes::INIT_FAILED)
-            })?;
+            let service = wiring
+                .make(&name, make)
+                .map_err(|e| failed(e, "init", &name))?;
             // The slot is fresh and filled exactly once here.
             let _ = wiring.core.slots[&name].set(SharedService(Arc::from(service)));
             order.push(name);
@@ -244,20 +233,13 @@ impl ServiceSetBuilder {
             let _ = wiring.core.slots[&name].set(service);
             order.push(name);
         }
-
         for name in &order {
-            wiring
-                .core
-                .service(name)
-                .expect("slot filled above")
+            let service = wiring.core.service(name).expect("slot filled above");
+            service
                 .0
                 .init_finished()
-                .map_err(|err| {
-                    NanoError::wrap(err, format!("init-finished of service {name:?} failed"))
-                        .with_code_if_empty(codes::INIT_FAILED)
-                })?;
+                .map_err(|e| failed(e, "init-finished", name))?;
         }
-
         Ok(ServiceSet {
             inner: Arc::new(SetInner {
                 core: wiring.core,
@@ -267,13 +249,13 @@ impl ServiceSetBuilder {
     }
 }
 
-impl NanoError {
-    fn with_code_if_empty(self, code: &'static str) -> Self {
-        if self.code().is_empty() {
-            self.with_code(code)
-        } else {
-            self
-        }
+/// A failed build phase of service `name`, coded `S-INIT-FAILED` unless it has a code.
+fn failed(err: NanoError, phase: &str, name: &str) -> NanoError {
+    let err = NanoError::wrap(err, format!("{phase} of service {name:?} failed"));
+    if err.code().is_empty() {
+        err.with_code(codes::INIT_FAILED)
+    } else {
+        err
     }
 }
 
@@ -286,16 +268,13 @@ struct Wiring {
 }
 
 impl Wiring {
-    fn make(&mut self, name: &str, make: Make) -> Result<Box<dyn DynService>, NanoError> {
+    fn make(&mut self, name: &str, make: Construct) -> Result<Box<dyn DynService>, NanoError> {
         self.core.dependencies.insert(name.to_owned(), Vec::new());
         let mut deps = Dependencies {
             caller: name,
             wiring: self,
         };
-        let mut service = match make {
-            Make::Ready(service) => service,
-            Make::Construct(construct) => construct(&mut deps)?,
-        };
+        let mut service = make(&mut deps)?;
         service.init(&mut deps)?;
         let declared = service.api().map_or(service.name(), |api| api.name());
         if service.name() != name || declared != name {
