@@ -74,17 +74,22 @@ impl Endpoint {
         let mut table = Vec::new();
         for op in api.operations() {
             let Some(route) = op.route() else { continue };
-            let method = Method::from_bytes(route.method.as_bytes()).map_err(|_| {
-                NanoError::new(
-                    codes::INIT_FAILED,
-                    format!(
-                        "{} of service {:?} is declared with {:?}, which is not an HTTP method",
-                        op.request_type().name(),
-                        api.name(),
-                        route.method
-                    ),
-                )
-            })?;
+            // Methods are case-sensitive; a lower-case one would be an extension method that no
+            // client sends, so it is refused as the typo it almost certainly is.
+            let method = Method::from_bytes(route.method.as_bytes())
+                .ok()
+                .filter(|_| route.method.bytes().all(|b| b.is_ascii_uppercase()))
+                .ok_or_else(|| {
+                    NanoError::new(
+                        codes::INIT_FAILED,
+                        format!(
+                            "{} of service {:?} is declared with {:?}, which is not an upper-case HTTP method",
+                            op.request_type().name(),
+                            api.name(),
+                            route.method
+                        ),
+                    )
+                })?;
             let endpoint = Endpoint {
                 body: !matches!(
                     method,

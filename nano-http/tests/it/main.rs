@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP transport: real listeners and clients on loopback ports.
 
+mod api;
 mod client;
 mod deadline;
 mod listener;

@@ -666,3 +666,50 @@ async fn a_stand_in_for_an_unfinished_call_waits_for_the_callers_deadline_never_
     assert_eq!(err.code(), codes::TIMEOUT);
     assert_eq!(err.to_string(), "svc1 was recorded as unfinished");
 }
+
+/// Two declarations that give different request types the same wire name.
+mod clashing {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    pub struct First {}
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    pub struct Second {}
+
+    pub mod one {
+        nano::api! {
+            service "one";
+            fn first(super::First) -> () = "shared.Name";
+        }
+    }
+    pub mod two {
+        nano::api! {
+            service "two";
+            fn second(super::Second) -> () = "shared.Name";
+        }
+    }
+}
+
+#[test]
+fn a_registry_refuses_apis_that_make_recordings_ambiguous() {
+    let err = nano_test::scenario::Registry::from_apis(&[&clashing::one::API, &clashing::two::API])
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), nano_test::codes::BAD_SPEC);
+    assert!(
+        err.to_string()
+            .contains(r#"wire name "shared.Name" is declared for"#),
+        "{err}"
+    );
+    let registry = nano_test::scenario::Registry::from_apis(&services::api::APIS).unwrap();
+    assert_eq!(
+        registry.names().collect::<Vec<_>>(),
+        [
+            "svc1.Req",
+            "svc2.GetReq",
+            "svc2.Req",
+            "svc3.Req",
+            "svc4.Req"
+        ]
+    );
+}

@@ -1,5 +1,6 @@
 //! Integration tests of the nano core through its public API.
 
+mod api;
 mod client;
 mod set;
 
