@@ -73,6 +73,8 @@
 mod client;
 mod endpoint;
 mod listener;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod peers;
 mod wire;
 
