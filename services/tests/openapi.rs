@@ -3,18 +3,37 @@
 //!
 //! The checked-in file must be what the declarations export now (a stale file fails this test;
 //! `NANO_UPDATE_OPENAPI=1 cargo test -p services --test openapi` rewrites it), it must be well
-//! formed.
+//! formed, and a tool in another language must be able to use it: `tools/replay_root.py`
+//! replays the root request of every recorded scenario against real server processes with it.
 
 use std::collections::HashSet;
 use std::fs;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 use services::api::APIS;
+use services::deploy::{Options, ServerProcess};
 
 /// Set to `1` to rewrite the checked-in document instead of comparing with it.
 const UPDATE_ENV: &str = "NANO_UPDATE_OPENAPI";
 const TITLE: &str = "nano example cluster (svc1..svc4)";
+
+/// Recorded scenarios whose root request cannot be sent over HTTP at all, with the reason; the
+/// script must refuse them (exit status 2). Every other scenario must be replayed and match.
+const NOT_OVER_HTTP: &[(&str, &str)] = &[(
+    "svc2-unknown-request-type",
+    "it sends svc1.Req to svc2, which only an in-process caller can do: over HTTP, svc1.Req has \
+     svc1's endpoint (POST /svc1/) and nothing else",
+)];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("services is a workspace member")
+        .to_path_buf()
+}
 
 fn checked_in_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json")
@@ -257,5 +276,153 @@ fn the_validation_finds_what_is_wrong() {
     assert!(
         problems.contains("post /svc4/: not described as svc4.Req"),
         "{problems}"
+    );
+}
+
+/// Runs the replay script on `scenario` against `base_url` with the checked-in document.
+fn replay_root(scenario: &Path, base_url: &str) -> Output {
+    let script = repo_root().join("tools/replay_root.py");
+    Command::new("python3")
+        .arg(&script)
+        .arg(scenario)
+        .arg(checked_in_path())
+        .arg(base_url)
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run python3 {}: {err}", script.display()))
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A loopback address nothing listens on.
+fn closed_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_script_replays_every_recorded_scenario_over_http() {
+    let options = Options::default();
+    let server1 = ServerProcess::start(
+        "server1",
+        Path::new(env!("CARGO_BIN_EXE_server1")),
+        &[],
+        &options,
+    )
+    .await
+    .unwrap();
+    // svc1 and svc2 whose svc3 is down: its peer address is a port nothing listens on.
+    let svc3_down = ServerProcess::start(
+        "server2a",
+        Path::new(env!("CARGO_BIN_EXE_server2a")),
+        &["--peer".to_owned(), format!("svc3={}", closed_port())],
+        &options,
+    )
+    .await
+    .unwrap();
+
+    let dir = repo_root().join("scenarios/recorded");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    let mut replayed = 0;
+    let mut refused = HashSet::new();
+    for file in &files {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let scenario: Value = serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
+        let unreachable: Vec<&str> = scenario["unreachable"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let server = match unreachable[..] {
+            [] => &server1,
+            ["svc3"] => &svc3_down,
+            _ => panic!(
+                "{name}: no server of this test runs with {unreachable:?} down; start one, or list the scenario in NOT_OVER_HTTP with the reason"
+            ),
+        };
+        let output = replay_root(file, &server.url());
+        if let Some((_, reason)) = NOT_OVER_HTTP.iter().find(|(listed, _)| *listed == name) {
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{name} is listed as not replayable over HTTP ({reason}), so the script must refuse it:\n{}",
+                show(&output)
+            );
+            assert!(
+                String::from_utf8_lossy(&output.stderr).contains("cannot replay"),
+                "{}",
+                show(&output)
+            );
+            refused.insert(name);
+        } else {
+            assert!(
+                output.status.success(),
+                "replaying {name} against {} failed:\n{}",
+                server.name(),
+                show(&output)
+            );
+            replayed += 1;
+        }
+    }
+    for (listed, _) in NOT_OVER_HTTP {
+        assert!(
+            refused.contains(*listed),
+            "NOT_OVER_HTTP lists {listed}, which is not in {}",
+            dir.display()
+        );
+    }
+    assert_eq!(replayed + refused.len(), files.len());
+    assert!(replayed >= 5, "only {replayed} scenarios were replayed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_script_reports_an_outcome_that_differs() {
+    let server1 = ServerProcess::start(
+        "server1",
+        Path::new(env!("CARGO_BIN_EXE_server1")),
+        &[],
+        &Options::default(),
+    )
+    .await
+    .unwrap();
+    let recorded = repo_root().join("scenarios/recorded");
+
+    // A response that changed.
+    let mut scenario: Value =
+        serde_json::from_str(&fs::read_to_string(recorded.join("svc2-req.json")).unwrap()).unwrap();
+    scenario["root"]["outcome"]["response"]["value"] = "svc2_svc1_other".into();
+    let changed = Path::new(env!("CARGO_TARGET_TMPDIR")).join("svc2-req-changed.json");
+    fs::write(&changed, serde_json::to_string_pretty(&scenario).unwrap()).unwrap();
+    let output = replay_root(&changed, &server1.url());
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r#"value: expected "svc2_svc1_other", got "svc2_svc1_testval""#),
+        "{stderr}"
+    );
+
+    // A recorded error that a server with every service in it does not answer: svc3 is up.
+    let output = replay_root(&recorded.join("svc2-get-svc3-down.json"), &server1.url());
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("S-UNAVAILABLE"),
+        "{}",
+        show(&output)
     );
 }
