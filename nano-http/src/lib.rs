@@ -63,16 +63,35 @@
 //! | [`HttpTransport`], [`HttpClient`] | calling remote services through a keep-alive pool |
 //! | [`Peers`], [`Peer`] | static discovery: service name → address, from code, flags or `NANO_PEERS` |
 //! | [`status_for`], the header constants | the wire protocol's fixed parts |
+//! | `openapi::document` (feature `openapi`) | the OpenAPI 3.1 description of declared APIs |
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `openapi` | no | `openapi::document`: the OpenAPI 3.1 document of declared [`nano::Api`]s, with schemars message schemas |
 //!
 //! The protocol, in short: a request with a body is JSON with `Content-Type: application/json;
 //! charset=utf-8`; `X-Nano-Req-Id` and `X-Nano-Client-Name` carry the request id and the caller;
 //! `X-Nano-Deadline-Ms` (an addition the original ignores) carries the caller's remaining time.
 //! Success is `200` with the response JSON (empty for a `()` response); an error is
 //! `{"code","msg"}` with the status [`status_for`] gives its code.
+//!
+//! # The API description
+//!
+//! With the `openapi` feature, `openapi::document` exports declared APIs as an OpenAPI 3.1
+//! document, derived through [`Endpoint::table`] so that it describes exactly what the listener
+//! serves: one operation per route, a request body only on body endpoints, the error answers
+//! of the protocol, and `x-nano-wire-name` / `x-nano-service` on each operation, which map a
+//! scenario's wire name (`svc2.GetReq`) to its method and path. Message schemas come from the
+//! declaration's `schemas = schemars`; an API declared without it exports with `{}` schemas.
+//! The example services check their document in (`services/openapi.json`), a test fails when
+//! it is stale, and `tools/replay_root.py` and `.ci/schemathesis.sh` use it from Python; see
+//! `docs/deploying.md`, "The API description".
 
 mod client;
 mod endpoint;
 mod listener;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod peers;
 mod wire;
 
