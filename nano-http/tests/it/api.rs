@@ -8,22 +8,22 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Put {
-    pub key: String,
+pub(crate) struct Put {
+    pub(crate) key: String,
 }
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Stored {
-    pub key: String,
+pub(crate) struct Stored {
+    pub(crate) key: String,
 }
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Count {}
+pub(crate) struct Count {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Compact {}
+pub(crate) struct Compact {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Replace {}
+pub(crate) struct Replace {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Typo {}
+pub(crate) struct Typo {}
 
 mod store {
     use super::*;

@@ -672,17 +672,17 @@ mod clashing {
     use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-    pub struct First {}
+    pub(crate) struct First {}
     #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-    pub struct Second {}
+    pub(crate) struct Second {}
 
-    pub mod one {
+    pub(crate) mod one {
         nano::api! {
             service "one";
             fn first(super::First) -> () = "shared.Name";
         }
     }
-    pub mod two {
+    pub(crate) mod two {
         nano::api! {
             service "two";
             fn second(super::Second) -> () = "shared.Name";

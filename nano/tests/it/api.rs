@@ -9,21 +9,21 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Order {
-    pub item: String,
+pub(crate) struct Order {
+    pub(crate) item: String,
 }
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Placed {
-    pub id: String,
+pub(crate) struct Placed {
+    pub(crate) id: String,
 }
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Reserve {
-    pub item: String,
+pub(crate) struct Reserve {
+    pub(crate) item: String,
 }
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Audit {}
+pub(crate) struct Audit {}
 
 mod orders {
     use super::*;
