@@ -1,10 +1,12 @@
-//! Running nano services as a server process.
+//! Running nano services as a server process, and describing a whole system of them.
 //!
 //! A [`Listener`] is the server side of a transport (HTTP, NATS); this crate defines it and runs
 //! listeners:
 //! [`serve`] until SIGINT or SIGTERM (or [`serve_until`] any future) with graceful shutdown, and
 //! [`TracingHook`], the client hook that opens one tracing span per call, which servers install
-//! so that every log line of a request carries its request id, caller and service.
+//! so that every log line of a request carries its request id, caller and service. [`System`]
+//! describes a whole system: its services, its server executables and its layouts; the server
+//! main, the test toolkit's deployments and the scenario runner read it.
 //!
 //! ```no_run
 //! # async fn run(http: impl nano_server::Listener) -> Result<(), nano::NanoError> {
@@ -18,8 +20,10 @@
 
 mod listener;
 mod serve;
+mod system;
 mod tracing_hook;
 
 pub use listener::{BoxListener, Listener, Shutdown, ShutdownTrigger};
 pub use serve::{serve, serve_until, shutdown_signal};
+pub use system::{Layout, PlannedServer, ServerSpec, System};
 pub use tracing_hook::TracingHook;

@@ -34,6 +34,7 @@ pub mod svc3;
 pub mod svc4;
 
 use nano::ServiceSetBuilder;
+use nano_server::System;
 
 /// Adds all four example services to `builder`.
 pub fn all(builder: ServiceSetBuilder) -> ServiceSetBuilder {
@@ -42,4 +43,67 @@ pub fn all(builder: ServiceSetBuilder) -> ServiceSetBuilder {
         .service(svc2::service())
         .service(svc3::service())
         .service(svc4::service())
+}
+
+/// The example cluster as a [`System`]: the four services, the seven server executables of the
+/// article's three layouts, and the layouts `1`, `2` and `3`.
+///
+/// | executable | local services | remote | exposes |
+/// |---|---|---|---|
+/// | `server1` | svc1, svc2, svc3, svc4 | — | svc2 |
+/// | `server2a` | svc1, svc2 | svc3 | svc2 |
+/// | `server2b` | svc3, svc4 | — | svc3 |
+/// | `server3a` | svc1 | — | svc1 |
+/// | `server3b` | svc2 | svc1, svc3 | svc2 |
+/// | `server3c` | svc3 | svc4 | svc3 |
+/// | `server3d` | svc4 | — | svc4 |
+///
+/// ```
+/// let system = services::system();
+/// system.validate()?;
+/// let server3b = system.server_spec("server3b").unwrap();
+/// assert_eq!(system.remote_services(server3b)?, ["svc1", "svc3"]);
+/// # Ok::<(), nano::NanoError>(())
+/// ```
+pub fn system() -> System {
+    System::new("the example cluster")
+        .service(&api::svc1::API, svc1::service)
+        .service(&api::svc2::API, svc2::service)
+        .service(&api::svc3::API, svc3::service)
+        .service(&api::svc4::API, svc4::service)
+        .server(
+            "server1",
+            "Runs svc1, svc2, svc3 and svc4 in one process and exposes svc2 over HTTP.",
+            &["svc1", "svc2", "svc3", "svc4"],
+            &["svc2"],
+        )
+        .server(
+            "server2a",
+            "Runs svc1 and svc2, calls svc3 over HTTP (--peer svc3=ADDR) and exposes svc2.",
+            &["svc1", "svc2"],
+            &["svc2"],
+        )
+        .server(
+            "server2b",
+            "Runs svc3 and svc4 and exposes svc3 over HTTP.",
+            &["svc3", "svc4"],
+            &["svc3"],
+        )
+        .server("server3a", "Runs svc1 and exposes it over HTTP.", &["svc1"], &["svc1"])
+        .server(
+            "server3b",
+            "Runs svc2, calls svc1 and svc3 over HTTP (--peer svc1=ADDR --peer svc3=ADDR) and exposes svc2.",
+            &["svc2"],
+            &["svc2"],
+        )
+        .server(
+            "server3c",
+            "Runs svc3, calls svc4 over HTTP (--peer svc4=ADDR) and exposes svc3.",
+            &["svc3"],
+            &["svc3"],
+        )
+        .server("server3d", "Runs svc4 and exposes it over HTTP.", &["svc4"], &["svc4"])
+        .layout("1", &["server1"])
+        .layout("2", &["server2a", "server2b"])
+        .layout("3", &["server3a", "server3b", "server3c", "server3d"])
 }
