@@ -16,7 +16,20 @@ target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,
 
 cd "$scratch"
 CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=allow cargo update 2>&1 | grep -E "Updating|Locking|Adding" || true
-echo "== dependency versions that differ from the committed lockfile"
-diff <(grep -A1 '^name = ' "$OLDPWD/Cargo.lock" | paste - - - | sort) \
-     <(grep -A1 '^name = ' Cargo.lock | paste - - - | sort) | grep '^[<>]' || echo "(none)"
+echo "== dependencies that resolve differently from the committed lockfile"
+python3 - "$OLDPWD/Cargo.lock" Cargo.lock <<'PY'
+import sys, tomllib
+def versions(path):
+    with open(path, "rb") as f:
+        packages = tomllib.load(f)["package"]
+    found = {}
+    for p in packages:
+        found.setdefault(p["name"], set()).add(p["version"])
+    return found
+old, new = versions(sys.argv[1]), versions(sys.argv[2])
+changed = [(n, old.get(n, set()), new.get(n, set())) for n in sorted(old.keys() | new.keys()) if old.get(n) != new.get(n)]
+for name, was, now in changed:
+    print(f"  {name}: {', '.join(sorted(was)) or '-'} -> {', '.join(sorted(now)) or '-'}")
+print(f"  ({len(changed)} changed)")
+PY
 CARGO_TARGET_DIR="$target" cargo test --workspace --no-fail-fast
