@@ -70,19 +70,27 @@
 //! `{"code","msg"}` with the status [`status_for`] gives its code.
 
 mod client;
+mod connection;
 mod endpoint;
+mod incoming;
 mod listener;
 mod peers;
 mod wire;
 
 pub use client::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpTransport, HttpTransportBuilder,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, HttpClient,
+    HttpTransport, HttpTransportBuilder,
 };
 pub use endpoint::Endpoint;
 pub use http::Method;
-pub use listener::{DEFAULT_BODY_LIMIT, DEFAULT_CALLER, DEFAULT_GRACE_PERIOD, HttpListener};
+pub use incoming::{DecodedRequest, decode_request};
+pub use listener::{
+    DEFAULT_BODY_LIMIT, DEFAULT_CALLER, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, HttpListener,
+};
 pub use peers::{PEERS_ENV, Peer, Peers};
 pub use wire::{
-    CLIENT_NAME_HEADER, DEADLINE_HEADER, HEALTH_CHECK_PATH, JSON_CONTENT_TYPE, REQ_ID_HEADER,
+    CLIENT_NAME_HEADER, DEADLINE_HEADER, HEALTH_CHECK_PATH, JSON_CONTENT_TYPE, MAX_ID_LEN,
+    NOT_PROCESSED_HEADER, REQ_ID_HEADER, REQUEST_TIMEOUT_CODE, decode_error_response, is_valid_id,
     status_for,
 };
