@@ -5,6 +5,7 @@
 mod deadline;
 mod deployed;
 mod graceful;
+mod hardening;
 mod support;
 mod test1;
 mod test2;
