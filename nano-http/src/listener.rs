@@ -76,8 +76,20 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// `X-Nano-Deadline-Ms`, and a [`Cancellation`] that fires when the HTTP client goes away before
 /// the answer is ready.
 ///
-/// On shutdown the listener stops accepting, lets requests in flight finish for at most the
-/// [grace period](HttpListener::grace_period), then drops what is left and returns.
+/// Everything a client can make the listener hold is bounded: a body is read into one buffer of
+/// at most the [body limit](HttpListener::body_limit), a request must arrive within the
+/// [request timeout](HttpListener::request_timeout), and [connections](HttpListener::max_connections)
+/// and [requests in flight](HttpListener::max_in_flight) are limited; the excess is refused at
+/// once with `503` `S-UNAVAILABLE` and [`X-Nano-Not-Processed`](crate::NOT_PROCESSED_HEADER).
+/// Request ids and caller names must satisfy [`is_valid_id`](crate::is_valid_id) (`400`
+/// otherwise).
+///
+/// On shutdown the listener refuses every new request (also on connections the kernel had
+/// already accepted) with that `503` and `Connection: close`, stops accepting, lets requests in
+/// flight finish for at most the [grace period](HttpListener::grace_period), gives open
+/// connections half a second more to send a request that gets the refusal, and closes idle ones.
+/// Requests still running when the grace period ends are answered `503` `S-UNAVAILABLE` (without
+/// the marker) and cancelled; whatever is left a second later is dropped.
 ///
 /// ```no_run
 /// use nano::{Listener, ServiceSet};
@@ -530,11 +542,12 @@ type HttpResponse = Response<Full<Bytes>>;
 impl State {
     async fn serve(&self, request: Request<Incoming>) -> HttpResponse {
         let (parts, body) = request.into_parts();
-        if parts.uri.path() == HEALTH_CHECK_PATH {
-            return health_check(&parts.method);
-        }
+        // Health checks too, so that a load balancer stops sending.
         if self.draining.load(Ordering::SeqCst) {
             return refusal("the server is shutting down", true);
+        }
+        if parts.uri.path() == HEALTH_CHECK_PATH {
+            return health_check(&parts.method);
         }
         let Ok(_permit) = self.in_flight.try_acquire() else {
             tracing::debug!(
