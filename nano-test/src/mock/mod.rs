@@ -281,10 +281,11 @@ impl Mock {
 impl Drop for Mock {
     fn drop(&mut self) {
         // A second panic while unwinding would abort the test binary and hide the first failure.
-        if self.armed && !std::thread::panicking() {
-            if let Err(err) = self.try_verify() {
-                panic!("{err}");
-            }
+        if self.armed
+            && !std::thread::panicking()
+            && let Err(err) = self.try_verify()
+        {
+            panic!("{err}");
         }
     }
 }

@@ -329,7 +329,7 @@ pub(crate) mod millis {
 
     pub(crate) fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
         let micros = value.as_micros();
-        if micros % 1000 == 0 {
+        if micros.is_multiple_of(1000) {
             s.serialize_u64((micros / 1000) as u64)
         } else {
             s.serialize_f64(micros as f64 / 1000.0)
