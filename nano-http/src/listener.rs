@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,7 +22,7 @@ use nano::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -243,7 +243,7 @@ impl HttpListener {
     /// limit this bounds the memory requests can hold: each holds at most one body.
     #[must_use]
     pub fn max_in_flight(mut self, requests: usize) -> Self {
-        self.max_in_flight = requests.clamp(1, Semaphore::MAX_PERMITS);
+        self.max_in_flight = requests.max(1);
         self
     }
 
@@ -318,9 +318,11 @@ impl Listener for HttpListener {
             default_caller: self.default_caller,
             request_timeout: self.request_timeout,
             max_in_flight: self.max_in_flight,
-            in_flight: Semaphore::new(self.max_in_flight),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
             draining: AtomicBool::new(false),
-            cut_off: watch::Sender::new(false),
+            cut_off: AtomicBool::new(false),
+            cut_off_now: Notify::new(),
         });
         let services: Vec<&str> = self.exposed.iter().map(|(name, _)| name.as_str()).collect();
         tracing::info!(
@@ -375,14 +377,12 @@ impl Listener for HttpListener {
         let started = Instant::now();
         let grace_over = started + self.grace_period;
         let linger_over = started + DRAIN_LINGER.min(self.grace_period);
-        // Completes once no request is in flight (it waits for every permit).
-        let permits = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
-        let quiet = state.in_flight.acquire_many(permits);
+        let quiet = state.no_request_in_flight();
         tokio::pin!(quiet);
         let mut is_quiet = false;
         loop {
             tokio::select! {
-                _ = &mut quiet, if !is_quiet => is_quiet = true,
+                () = &mut quiet, if !is_quiet => is_quiet = true,
                 joined = connections.join_next() => if joined.is_none() { break },
                 () = tokio::time::sleep_until(linger_over.max(Instant::now())), if is_quiet => break,
                 () = tokio::time::sleep_until(grace_over) => break,
@@ -395,7 +395,8 @@ impl Listener for HttpListener {
                 remaining = connections.len(),
                 "grace period over, answering requests still in flight with S-UNAVAILABLE"
             );
-            state.cut_off.send_replace(true);
+            state.cut_off.store(true, Ordering::SeqCst);
+            state.cut_off_now.notify_waiters();
             let last_writes = async { while connections.join_next().await.is_some() {} };
             if tokio::time::timeout(LAST_WRITE_TIME, last_writes)
                 .await
@@ -508,12 +509,30 @@ struct State {
     default_caller: String,
     request_timeout: Duration,
     max_in_flight: usize,
-    /// One permit per request being read or handled.
-    in_flight: Semaphore,
+    /// Requests being read or handled. Counted with atomics rather than a semaphore, whose
+    /// release takes a lock on every request.
+    in_flight: AtomicUsize,
+    /// Notified when `in_flight` drops to zero while draining.
+    idle: Notify,
     /// Set once shutdown was requested: new requests are refused, answers close their connection.
     draining: AtomicBool,
     /// Set when the grace period is over: requests still running are answered `S-UNAVAILABLE`.
-    cut_off: watch::Sender<bool>,
+    cut_off: AtomicBool,
+    cut_off_now: Notify,
+}
+
+/// A request counted in [`State::in_flight`] until dropped.
+struct InFlight<'s>(&'s State);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let state = self.0;
+        if state.in_flight.fetch_sub(1, Ordering::AcqRel) == 1
+            && state.draining.load(Ordering::SeqCst)
+        {
+            state.idle.notify_waiters();
+        }
+    }
 }
 
 /// The endpoints at one URL path, all of one service.
@@ -540,6 +559,27 @@ struct Route {
 type HttpResponse = Response<Full<Bytes>>;
 
 impl State {
+    /// Counts a request in, unless the limit is reached.
+    fn enter(&self) -> Option<InFlight<'_>> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(self);
+        (before < self.max_in_flight).then_some(guard)
+    }
+
+    /// Completes once no request is in flight; called after `draining` was set.
+    async fn no_request_in_flight(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a last request ending in between is not missed.
+            notified.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     async fn serve(&self, request: Request<Incoming>) -> HttpResponse {
         let (parts, body) = request.into_parts();
         // Health checks too, so that a load balancer stops sending.
@@ -549,7 +589,7 @@ impl State {
         if parts.uri.path() == HEALTH_CHECK_PATH {
             return health_check(&parts.method);
         }
-        let Ok(_permit) = self.in_flight.try_acquire() else {
+        let Some(_in_flight) = self.enter() else {
             tracing::debug!(
                 max_in_flight = self.max_in_flight,
                 "in-flight limit reached, refusing a request"
@@ -670,15 +710,17 @@ impl State {
         // Hyper drops this future when the client goes away; the guard then tells the request
         // tree, including work it spawned, to stop.
         let guard = CancelOnDrop(Some(cancellation));
-        let mut cut_off = self.cut_off.subscribe();
+        let cut_off = || NanoError::unavailable("the server shut down before the request finished");
+        // Created before the flag is read: it sees every notification from then on, and costs
+        // nothing (no lock) unless the call has to wait.
+        let cut_off_now = self.cut_off_now.notified();
+        if self.cut_off.load(Ordering::SeqCst) {
+            return Err(cut_off());
+        }
         let outcome = tokio::select! {
             biased;
             outcome = client.call_any(&ctx, request) => outcome,
-            _ = cut_off.wait_for(|cut| *cut) => {
-                return Err(NanoError::unavailable(
-                    "the server shut down before the request finished",
-                ));
-            }
+            () = cut_off_now => return Err(cut_off()),
         };
         guard.disarm();
         outcome
