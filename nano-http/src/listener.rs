@@ -40,8 +40,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// The caller name services see when a request carries no `X-Nano-Client-Name`.
 pub const DEFAULT_CALLER: &str = "http";
-/// The default time a request may take to arrive: its head, and then its body.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a request may take to arrive: its head, and then its body. It is also how
+/// long an idle keep-alive connection is kept (hyper's head timer runs while it waits for the
+/// next request); 30 s is what hyper used for both before there was a body limit.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default limit on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// The default limit on requests being read or handled at once.
@@ -219,9 +221,10 @@ impl HttpListener {
     }
 
     /// Sets how long a request may take to arrive (default [`DEFAULT_REQUEST_TIMEOUT`]): its head
-    /// must be complete within this time of its first byte, and its body within this time after
-    /// the head. A late request is answered `408` with `C-REQUEST-TIMEOUT` and its connection
-    /// closed.
+    /// must be complete within this time of the connection starting to wait for it, and its body
+    /// within this time after the head. A late body is answered `408` with `C-REQUEST-TIMEOUT` and its connection
+    /// closed; a late head, or no new request on an idle keep-alive connection within this time,
+    /// closes the connection.
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;

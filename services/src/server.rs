@@ -291,9 +291,10 @@ pub struct ServerArgs {
     #[arg(long, value_name = "BYTES", env = "NANO_BODY_LIMIT", default_value_t = nano_http::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
 
-    /// Time a request may take to arrive: its head, then its body, e.g. 10s. A late request is
-    /// answered 408 C-REQUEST-TIMEOUT and its connection closed.
-    #[arg(long, value_name = "DURATION", env = "NANO_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    /// Time a request may take to arrive: its head, then its body, e.g. 30s. A late body is
+    /// answered 408 C-REQUEST-TIMEOUT and its connection closed; an idle keep-alive connection is
+    /// closed after this long without a request.
+    #[arg(long, value_name = "DURATION", env = "NANO_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
     /// Most connections open at once; more are answered 503 S-UNAVAILABLE and closed.
