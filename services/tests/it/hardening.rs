@@ -206,6 +206,64 @@ async fn a_body_that_does_not_arrive_in_time_is_answered_408_and_its_connection_
 }
 
 #[tokio::test]
+async fn many_slow_bodies_are_refused_or_timed_out_and_all_closed() {
+    const SLOW: usize = 200;
+    let server = start(
+        "server1",
+        &["--request-timeout", "2s", "--max-in-flight", "50"],
+        "warn",
+    )
+    .await;
+    let before = memory_kib(server.pid(), "VmRSS");
+    let body_len = 500_000;
+    let mut slow = Vec::new();
+    for _ in 0..SLOW {
+        let addr = server.addr();
+        slow.push(tokio::spawn(async move {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(post_head(body_len, "").as_bytes())
+                .await
+                .unwrap();
+            // One byte now and then, never the whole body.
+            let reading = async {
+                loop {
+                    if tcp.write_all(b" ").await.is_err() {
+                        return Err(NoAnswer::Nothing);
+                    }
+                    tokio::select! {
+                        answer = read_answer(&mut tcp) => return answer,
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+            };
+            let answer = reading.await;
+            let mut rest = Vec::new();
+            let closed = tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut rest)).await;
+            (answer, closed.is_ok())
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for task in slow {
+        let (answer, closed) = tokio::time::timeout(PATIENCE, task)
+            .await
+            .expect("a slow connection was held")
+            .unwrap();
+        let answer = answer.expect("an answer");
+        assert!(closed, "{answer:?}");
+        *statuses.entry(answer.status).or_insert(0) += 1;
+    }
+    let peak = memory_kib(server.pid(), "VmHWM");
+    eprintln!("slow bodies: {statuses:?}, VmRSS before {before} KiB, VmHWM after {peak} KiB");
+    // At most 50 were read (and timed out); the others were refused at once.
+    assert_eq!(statuses.keys().copied().collect::<Vec<u16>>(), [408, 503]);
+    assert!(statuses[&408] <= 50, "{statuses:?}");
+    assert!(
+        peak.saturating_sub(before) < 64 * 1024,
+        "{before} -> {peak} KiB"
+    );
+}
+
+#[tokio::test]
 async fn a_head_that_does_not_arrive_in_time_closes_the_connection() {
     let server = start("server1", &["--request-timeout", "1s"], "warn").await;
     let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
