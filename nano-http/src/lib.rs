@@ -58,10 +58,11 @@
 //! | item | what it is for |
 //! |---|---|
 //! | [`Endpoint`], [`Method`] | declaring how a service's request types travel over HTTP |
-//! | [`HttpListener`] | serving services, with body limits and graceful shutdown |
-//! | [`HttpTransport`], [`HttpClient`] | calling remote services through a keep-alive pool |
+//! | [`HttpListener`] | serving services, with limits on bodies, time, connections and requests in flight, and a shutdown that answers every request |
+//! | [`HttpTransport`], [`HttpClient`] | calling remote services through a keep-alive pool, with a limit on answers and one retry of requests that never reached a handler |
 //! | [`Peers`], [`Peer`] | static discovery: service name → address, from code, flags or `NANO_PEERS` |
-//! | [`status_for`], the header constants | the wire protocol's fixed parts |
+//! | [`status_for`], [`is_valid_id`], the header constants | the wire protocol's fixed parts |
+//! | [`decode_request`], [`decode_error_response`] | the decoding of what a peer sends, without sockets (tests, fuzzing) |
 //!
 //! The protocol, in short: a request with a body is JSON with `Content-Type: application/json;
 //! charset=utf-8`; `X-Nano-Req-Id` and `X-Nano-Client-Name` carry the request id and the caller;
