@@ -478,7 +478,7 @@ async fn refuse_connection(mut stream: TcpStream, permit: OwnedSemaphorePermit) 
             "the server has too many connections open",
         ));
         let mut head = format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {JSON_CONTENT_TYPE}\r\n\
+            "HTTP/1.1 {REFUSAL_STATUS}\r\ncontent-type: {JSON_CONTENT_TYPE}\r\n\
              {NOT_PROCESSED_HEADER}: true\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
             body.len()
         )
