@@ -11,6 +11,8 @@ use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::ResponseFuture;
 use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::connection::{ExchangeInfo, TrackingConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use nano::{AnyRequest, AnyResponse, Api, Ctx, NanoError, Outcome, Service, codes};
 use url::Url;
@@ -18,14 +20,17 @@ use url::Url;
 use crate::endpoint::Endpoint;
 use crate::peers::Peers;
 use crate::wire::{
-    CLIENT_NAME_HEADER_NAME, DEADLINE_HEADER_NAME, JSON_CONTENT_TYPE_VALUE, REQ_ID_HEADER_NAME,
-    check_json_content_type, decode_error_body, error_for_bare_status,
+    CLIENT_NAME_HEADER_NAME, DEADLINE_HEADER_NAME, JSON_CONTENT_TYPE_VALUE,
+    NOT_PROCESSED_HEADER_NAME, REFUSAL_STATUS, REQ_ID_HEADER_NAME, check_json_content_type,
+    decode_error_response,
 };
 
 /// The default limit on one call, from connecting to the last byte of the response.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default limit on establishing a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default limit on the body of a peer's answer: 16 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// The pooled HTTP/1.1 client every [`HttpClient`] of a transport shares.
 ///
@@ -33,7 +38,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// a few headers, a deadline and the whole body, and the layers a general-purpose client adds
 /// per request (redirects, URL re-parsing, header copies) cost more than the call's own work
 /// on loopback (see the HTTP transport section of `BENCHMARKS.md`).
-type Pool = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+type Pool = hyper_util::client::legacy::Client<TrackingConnector, Full<Bytes>>;
 
 /// A keep-alive connection pool, its settings and the [`Peers`] it resolves service names with;
 /// makes [`HttpClient`]s. Cheap to clone; clones share the pool.
@@ -60,6 +65,7 @@ pub struct HttpTransport {
     http: Pool,
     peers: Peers,
     timeout: Duration,
+    max_response_bytes: usize,
 }
 
 impl HttpTransport {
@@ -169,6 +175,7 @@ impl HttpTransport {
             http: self.http.clone(),
             timeout: self.timeout,
             api: None,
+            max_response_bytes: self.max_response_bytes,
         })
     }
 }
@@ -178,6 +185,7 @@ impl fmt::Debug for HttpTransport {
         f.debug_struct("HttpTransport")
             .field("peers", &self.peers)
             .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -189,6 +197,7 @@ pub struct HttpTransportBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     pool_idle_timeout: Option<Duration>,
+    max_response_bytes: usize,
 }
 
 impl Default for HttpTransportBuilder {
@@ -198,6 +207,7 @@ impl Default for HttpTransportBuilder {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             pool_idle_timeout: Some(Duration::from_secs(90)),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -232,6 +242,16 @@ impl HttpTransportBuilder {
         self
     }
 
+    /// Sets the largest response body accepted from a peer (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]). A larger answer fails the call with `S-BAD-RESPONSE` as
+    /// soon as it is known to be larger (from its `Content-Length`, or once the limit is passed
+    /// while reading); nothing past the limit is buffered, and the connection is closed.
+    #[must_use]
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
     /// Builds the transport. Connections are plain HTTP/1.1 with `TCP_NODELAY` and TCP
     /// keep-alive, made directly to the peer (no proxy).
     ///
@@ -255,11 +275,12 @@ impl HttpTransportBuilder {
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(self.pool_idle_timeout)
-            .build(connector);
+            .build(TrackingConnector(connector));
         Ok(HttpTransport {
             http,
             peers: self.peers,
             timeout: self.timeout,
+            max_response_bytes: self.max_response_bytes,
         })
     }
 }
@@ -281,6 +302,18 @@ impl HttpTransportBuilder {
 /// | timeout or caller's deadline reached | `S-TIMEOUT` |
 /// | 2xx that is not JSON of the response type | `S-BAD-RESPONSE` |
 /// | non-2xx without an error body | `S-ERROR` (`S-UNAVAILABLE` for 502/503, `S-TIMEOUT` for 408/504) |
+/// | answer body over the transport's `max_response_bytes` | `S-BAD-RESPONSE` |
+///
+/// A request that provably never reached the remote handler is sent once more, transparently,
+/// within the same time limit:
+///
+/// - the answer is a `503` carrying [`X-Nano-Not-Processed: true`](crate::NOT_PROCESSED_HEADER)
+///   (a nano listener refused it whole: shutting down, or too many requests in flight), or
+/// - it went out on a reused keep-alive connection that the peer closed or reset before sending
+///   a single byte of an answer (the peer closed the idle connection as the request was sent;
+///   a nano listener never closes a connection on a request it has read without answering it).
+///
+/// A second failure is reported as it is (`S-UNAVAILABLE` for both cases above).
 ///
 /// Every call is limited, from connecting to the last byte of the response body, by the
 /// transport's timeout or the caller's deadline, whichever comes first. Redirects are answers
@@ -296,6 +329,7 @@ pub struct HttpClient {
     timeout: Duration,
     /// The declared API the client was made from, if any.
     api: Option<&'static Api>,
+    max_response_bytes: usize,
 }
 
 #[derive(Clone)]
@@ -315,7 +349,7 @@ impl HttpClient {
     async fn send(&self, ctx: &Ctx, request: &AnyRequest) -> Outcome {
         let route = self.route(request.name())?;
         let body = if route.body {
-            Some(request.to_json()?)
+            Some(Bytes::from(request.to_json()?))
         } else {
             None
         };
@@ -346,7 +380,9 @@ impl HttpClient {
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, NanoError> {
         let route = self.route(request)?;
-        let body = route.body.then(|| body.to_string().into_bytes());
+        let body = route
+            .body
+            .then(|| Bytes::from(body.to_string().into_bytes()));
         let caller = caller.or(ctx.caller());
         let Some((content_type, bytes)) = self.exchange(ctx, caller, route, body).await? else {
             return Ok(serde_json::Value::Null);
@@ -373,28 +409,55 @@ impl HttpClient {
     }
 
     /// Sends one request along `route` and returns the content type and body of a successful
-    /// answer, or `None` for an endpoint without a response.
+    /// answer, or `None` for an endpoint without a response. Sends it a second time when the
+    /// first attempt provably never reached the handler (see [`HttpClient`]).
     async fn exchange(
         &self,
         ctx: &Ctx,
         caller: Option<&str>,
         route: &ClientRoute,
-        body: Option<Vec<u8>>,
+        body: Option<Bytes>,
     ) -> Result<Option<(Option<HeaderValue>, Bytes)>, NanoError> {
-        let (request, timeout) = self.request(ctx, caller, route, body)?;
+        let (request, timeout) = self.request(ctx, caller, route, body.clone())?;
         // Handing the request over before the first await keeps it out of this future's state,
         // which nano boxes for every call; the sending itself starts at the first poll.
         let sent = self.http.request(request);
-        // One limit from connecting to the last byte of the body: a peer that hangs at any point
-        // ends the call with `S-TIMEOUT`.
-        let (status, content_type, bytes) =
-            match tokio::time::timeout(timeout, self.answer(sent, route)).await {
-                Ok(answer) => answer?,
-                Err(_elapsed) => return Err(self.timed_out(route)),
-            };
+        // One limit from connecting to the last byte of the body, over both attempts: a peer
+        // that hangs at any point ends the call with `S-TIMEOUT`.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let answer = match tokio::time::timeout_at(deadline, self.answer(sent, route)).await {
+            Ok(answer) => answer,
+            Err(_elapsed) => return Err(self.timed_out(route)),
+        };
+        let (status, content_type, bytes) = match answer {
+            Answer::Complete(status, content_type, bytes) => (status, content_type, bytes),
+            Answer::Failed(err) => return Err(err),
+            Answer::NotProcessed(why) => {
+                tracing::debug!(service = ?self.name, reason = why, "sending a request again");
+                let (request, _) = self.request(ctx, caller, route, body)?;
+                let sent = self.http.request(request);
+                match tokio::time::timeout_at(deadline, self.answer(sent, route)).await {
+                    Ok(Answer::Complete(status, content_type, bytes)) => {
+                        (status, content_type, bytes)
+                    }
+                    Ok(Answer::Failed(err)) => return Err(err),
+                    Ok(Answer::NotProcessed(_)) => {
+                        return Err(NanoError::unavailable(format!(
+                            "{} refused the request twice ({why})",
+                            self.describe(route)
+                        )));
+                    }
+                    Err(_elapsed) => return Err(self.timed_out(route)),
+                }
+            }
+        };
         if !status.is_success() {
-            return Err(decode_error_body(content_type.as_ref(), &bytes)
-                .unwrap_or_else(|| error_for_bare_status(status, &self.describe(route))));
+            return Err(decode_error_response(
+                status,
+                content_type.as_ref(),
+                &bytes,
+                &self.describe(route),
+            ));
         }
         Ok(route.response.then_some((content_type, bytes)))
     }
@@ -406,11 +469,11 @@ impl HttpClient {
         ctx: &Ctx,
         caller: Option<&str>,
         route: &ClientRoute,
-        body: Option<Vec<u8>>,
+        body: Option<Bytes>,
     ) -> Result<(Request<Full<Bytes>>, Duration), NanoError> {
         let mut timeout = self.timeout;
         let json = body.is_some();
-        let mut request = Request::new(body.map_or_else(Full::default, |b| Full::new(b.into())));
+        let mut request = Request::new(body.map_or_else(Full::default, Full::new));
         *request.method_mut() = route.method.clone();
         *request.uri_mut() = route.uri.clone();
         let headers = request.headers_mut();
@@ -439,24 +502,77 @@ impl HttpClient {
         Ok((request, timeout))
     }
 
-    /// Waits for the answer to a sent request and reads all of it.
-    async fn answer(
-        &self,
-        sent: ResponseFuture,
-        route: &ClientRoute,
-    ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), NanoError> {
-        let response = sent
-            .await
-            .map_err(|err| self.transport_error(err.is_connect(), err, route))?;
+    /// Waits for the answer to a sent request and reads all of it, up to the response limit.
+    async fn answer(&self, sent: ResponseFuture, route: &ClientRoute) -> Answer {
+        let response = match sent.await {
+            Ok(response) => response,
+            Err(err) => {
+                if !err.is_connect() && ExchangeInfo::unanswered_on_reused(err.connect_info()) {
+                    return Answer::NotProcessed("a reused connection closed without an answer");
+                }
+                return Answer::Failed(self.transport_error(err.is_connect(), err, route));
+            }
+        };
         let status = response.status();
+        if status == REFUSAL_STATUS
+            && response
+                .headers()
+                .get(&NOT_PROCESSED_HEADER_NAME)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+        {
+            return Answer::NotProcessed("the peer refused it unprocessed");
+        }
         let content_type = response.headers().get(CONTENT_TYPE).cloned();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|err| self.transport_error(false, err, route))?
-            .to_bytes();
-        Ok((status, content_type, bytes))
+        let limit = self.max_response_bytes;
+        let declared = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Answer::Failed(self.too_large(route, limit));
+        }
+        let mut body = response.into_body();
+        let mut first: Option<Bytes> = None;
+        let mut copied: Vec<u8> = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(err) => return Answer::Failed(self.transport_error(false, err, route)),
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let len = first.as_ref().map_or(0, Bytes::len) + copied.len();
+            if len + data.len() > limit {
+                // Dropping the body closes the connection: nothing more is read.
+                return Answer::Failed(self.too_large(route, limit));
+            }
+            // The first chunk is kept as it is; later ones are copied into one buffer, so many
+            // small chunks do not each pin a read buffer.
+            match first.take() {
+                None if copied.is_empty() => first = Some(data),
+                None => copied.extend_from_slice(&data),
+                Some(head) => {
+                    let capacity = declared.map_or(0, |d| d.min(limit as u64) as usize);
+                    copied.reserve(capacity.max(head.len() + data.len()));
+                    copied.extend_from_slice(&head);
+                    copied.extend_from_slice(&data);
+                }
+            }
+        }
+        let bytes = first.unwrap_or_else(|| Bytes::from(copied));
+        Answer::Complete(status, content_type, bytes)
+    }
+
+    fn too_large(&self, route: &ClientRoute, limit: usize) -> NanoError {
+        NanoError::new(
+            codes::BAD_RESPONSE,
+            format!(
+                "{} answered with a body larger than {limit} bytes",
+                self.describe(route)
+            ),
+        )
     }
 
     /// A header value from text a caller chose (a request id, a service name).
@@ -526,6 +642,15 @@ impl HttpClient {
     }
 }
 
+/// How one attempt at a call ended.
+enum Answer {
+    /// A whole answer: status, content type and body.
+    Complete(StatusCode, Option<HeaderValue>, Bytes),
+    /// The request provably never reached a handler, for this reason; it may be sent again.
+    NotProcessed(&'static str),
+    Failed(NanoError),
+}
+
 /// Whether `err` or one of its sources is an I/O timeout.
 fn timed_out_in_os(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(err);
@@ -564,6 +689,7 @@ impl fmt::Debug for HttpClient {
             .field("base_url", &self.base_url)
             .field("requests", &requests)
             .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }

@@ -59,10 +59,11 @@
 //! | item | what it is for |
 //! |---|---|
 //! | [`Endpoint`], [`Method`] | declaring how a service's request types travel over HTTP |
-//! | [`HttpListener`] | serving services, with body limits and graceful shutdown |
-//! | [`HttpTransport`], [`HttpClient`] | calling remote services through a keep-alive pool |
+//! | [`HttpListener`] | serving services, with limits on bodies, time, connections and requests in flight, and a shutdown that answers every request |
+//! | [`HttpTransport`], [`HttpClient`] | calling remote services through a keep-alive pool, with a limit on answers and one retry of requests that never reached a handler |
 //! | [`Peers`], [`Peer`] | static discovery: service name → address, from code, flags or `NANO_PEERS` |
-//! | [`status_for`], the header constants | the wire protocol's fixed parts |
+//! | [`status_for`], [`is_valid_id`], the header constants | the wire protocol's fixed parts |
+//! | [`decode_request`], [`decode_error_response`] | the decoding of what a peer sends, without sockets (tests, fuzzing) |
 //! | `openapi::document` (feature `openapi`) | the OpenAPI 3.1 description of declared APIs |
 //!
 //! | feature | default | what it adds |
@@ -88,7 +89,9 @@
 //! `docs/deploying.md`, "The API description".
 
 mod client;
+mod connection;
 mod endpoint;
+mod incoming;
 mod listener;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -96,13 +99,19 @@ mod peers;
 mod wire;
 
 pub use client::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpTransport, HttpTransportBuilder,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, HttpClient,
+    HttpTransport, HttpTransportBuilder,
 };
 pub use endpoint::Endpoint;
 pub use http::Method;
-pub use listener::{DEFAULT_BODY_LIMIT, DEFAULT_CALLER, DEFAULT_GRACE_PERIOD, HttpListener};
+pub use incoming::{DecodedRequest, decode_request};
+pub use listener::{
+    DEFAULT_BODY_LIMIT, DEFAULT_CALLER, DEFAULT_GRACE_PERIOD, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, HttpListener,
+};
 pub use peers::{PEERS_ENV, Peer, Peers};
 pub use wire::{
-    CLIENT_NAME_HEADER, DEADLINE_HEADER, HEALTH_CHECK_PATH, JSON_CONTENT_TYPE, REQ_ID_HEADER,
+    CLIENT_NAME_HEADER, DEADLINE_HEADER, HEALTH_CHECK_PATH, JSON_CONTENT_TYPE, MAX_ID_LEN,
+    NOT_PROCESSED_HEADER, REQ_ID_HEADER, REQUEST_TIMEOUT_CODE, decode_error_response, is_valid_id,
     status_for,
 };

@@ -5,29 +5,32 @@ use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use nano::{
-    AnyRequest, Api, Cancellation, Client, Ctx, NanoError, RequestId, RequestType, ServiceSet,
-    codes,
-};
+use nano::{AnyRequest, Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
 use nano_server::{Listener, Shutdown};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::endpoint::Endpoint;
+use crate::incoming::{CallHeaders, check_content_type, decode_body};
 use crate::wire::{
-    CLIENT_NAME_HEADER, DEADLINE_HEADER, HEALTH_CHECK_PATH, JSON_CONTENT_TYPE_VALUE, REQ_ID_HEADER,
-    REQ_ID_HEADER_NAME, check_json_content_type, check_json_depth, error_body, status_for,
+    HEALTH_CHECK_PATH, JSON_CONTENT_TYPE, JSON_CONTENT_TYPE_VALUE, NOT_PROCESSED_HEADER,
+    NOT_PROCESSED_HEADER_NAME, REFUSAL_STATUS, REQ_ID_HEADER_NAME, REQUEST_TIMEOUT_CODE,
+    error_body, status_for,
 };
 
 /// The default limit on a request body: 1 MiB.
@@ -36,6 +39,32 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// The caller name services see when a request carries no `X-Nano-Client-Name`.
 pub const DEFAULT_CALLER: &str = "http";
+/// The default time a request may take to arrive: its head, and then its body. It is also how
+/// long an idle keep-alive connection is kept (hyper's head timer runs while it waits for the
+/// next request); 30 s is what hyper used for both before there was a body limit.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default limit on open connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The default limit on requests being read or handled at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+/// A body declared or found larger than the limit is still read, and thrown away, up to this
+/// multiple of the limit before the `413` is sent. A client that writes its whole body before it
+/// reads (most do) then gets the answer instead of a connection reset, which would also destroy
+/// the answer in its receive buffer.
+const DISCARD_FACTOR: usize = 8;
+/// After shutdown was requested and nothing is in flight, connections that stay open get this
+/// long to send one more request, which is refused with a `503` and `Connection: close`, before
+/// idle ones are closed.
+const DRAIN_LINGER: Duration = Duration::from_millis(500);
+/// How long the answers to requests cut off by the end of the grace period get to be written.
+const LAST_WRITE_TIME: Duration = Duration::from_secs(1);
+/// How many connections over the limit are answered at once; beyond that they are closed
+/// unanswered, so a flood cannot make the refusals themselves a cost without bound.
+const MAX_REFUSING: usize = 64;
+/// How long a refused connection is read (and the bytes discarded) after its refusal was
+/// written, so that closing it does not reset the connection before the client read the answer.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 /// Exposes chosen services of a [`ServiceSet`] over HTTP/JSON, speaking the Go original's
 /// protocol.
@@ -48,8 +77,20 @@ pub const DEFAULT_CALLER: &str = "http";
 /// `X-Nano-Deadline-Ms`, and a [`Cancellation`] that fires when the HTTP client goes away before
 /// the answer is ready.
 ///
-/// On shutdown the listener stops accepting, lets requests in flight finish for at most the
-/// [grace period](HttpListener::grace_period), then drops what is left and returns.
+/// Everything a client can make the listener hold is bounded: a body is read into one buffer of
+/// at most the [body limit](HttpListener::body_limit), a request must arrive within the
+/// [request timeout](HttpListener::request_timeout), and [connections](HttpListener::max_connections)
+/// and [requests in flight](HttpListener::max_in_flight) are limited; the excess is refused at
+/// once with `503` `S-UNAVAILABLE` and [`X-Nano-Not-Processed`](crate::NOT_PROCESSED_HEADER).
+/// Request ids and caller names must satisfy [`is_valid_id`](crate::is_valid_id) (`400`
+/// otherwise).
+///
+/// On shutdown the listener refuses every new request (also on connections the kernel had
+/// already accepted) with that `503` and `Connection: close`, stops accepting, lets requests in
+/// flight finish for at most the [grace period](HttpListener::grace_period), gives open
+/// connections half a second more to send a request that gets the refusal, and closes idle ones.
+/// Requests still running when the grace period ends are answered `503` `S-UNAVAILABLE` (without
+/// the marker) and cancelled; whatever is left a second later is dropped.
 ///
 /// ```no_run
 /// use nano::{ServiceSet};
@@ -81,6 +122,9 @@ pub struct HttpListener {
     body_limit: usize,
     grace_period: Duration,
     default_caller: String,
+    request_timeout: Duration,
+    max_connections: usize,
+    max_in_flight: usize,
 }
 
 impl HttpListener {
@@ -114,6 +158,9 @@ impl HttpListener {
             body_limit: DEFAULT_BODY_LIMIT,
             grace_period: DEFAULT_GRACE_PERIOD,
             default_caller: DEFAULT_CALLER.to_owned(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         })
     }
 
@@ -190,6 +237,36 @@ impl HttpListener {
         self
     }
 
+    /// Sets how long a request may take to arrive (default [`DEFAULT_REQUEST_TIMEOUT`]): its head
+    /// must be complete within this time of the connection starting to wait for it, and its body
+    /// within this time after the head. A late body is answered `408` with `C-REQUEST-TIMEOUT` and its connection
+    /// closed; a late head, or no new request on an idle keep-alive connection within this time,
+    /// closes the connection.
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets how many connections may be open at once (default [`DEFAULT_MAX_CONNECTIONS`], at
+    /// least 1). A connection over the limit is answered `503` `S-UNAVAILABLE` with
+    /// [`X-Nano-Not-Processed`](crate::NOT_PROCESSED_HEADER) and closed at once.
+    #[must_use]
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Sets how many requests may be read or handled at once (default [`DEFAULT_MAX_IN_FLIGHT`],
+    /// at least 1). A request over the limit is answered `503` `S-UNAVAILABLE` with
+    /// [`X-Nano-Not-Processed`](crate::NOT_PROCESSED_HEADER) without being read. With the body
+    /// limit this bounds the memory requests can hold: each holds at most one body.
+    #[must_use]
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
+        self
+    }
+
     /// Sets the caller name used for requests without `X-Nano-Client-Name` (default
     /// [`DEFAULT_CALLER`]).
     #[must_use]
@@ -256,6 +333,9 @@ impl fmt::Debug for HttpListener {
             .field("body_limit", &self.body_limit)
             .field("grace_period", &self.grace_period)
             .field("default_caller", &self.default_caller)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -272,10 +352,26 @@ impl Listener for HttpListener {
             set,
             body_limit: self.body_limit,
             default_caller: self.default_caller,
+            request_timeout: self.request_timeout,
+            max_in_flight: self.max_in_flight,
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            draining: AtomicBool::new(false),
+            cut_off: AtomicBool::new(false),
+            cut_off_now: Notify::new(),
         });
         let services: Vec<&str> = self.exposed.iter().map(|(name, _)| name.as_str()).collect();
-        tracing::info!(addr = %self.local_addr, services = ?services, "http listener serving");
+        tracing::info!(
+            addr = %self.local_addr,
+            services = ?services,
+            max_connections = self.max_connections,
+            max_in_flight = self.max_in_flight,
+            request_timeout = ?self.request_timeout,
+            "http listener serving"
+        );
 
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
         let stop = shutdown.requested();
@@ -284,9 +380,7 @@ impl Listener for HttpListener {
             tokio::select! {
                 () = &mut stop => break,
                 accepted = self.tcp.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        connections.spawn(serve_connection(&state, stream, &graceful));
-                    }
+                    Ok((stream, _)) => accept(&state, stream, &slots, &refusing, &graceful, &mut connections),
                     Err(err) => {
                         // Accept fails on transient conditions such as running out of file
                         // descriptors; pausing keeps the loop from spinning until they pass.
@@ -298,18 +392,54 @@ impl Listener for HttpListener {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
+        // From here on every new request is refused with a 503 that says it was not processed.
+        state.draining.store(true, Ordering::SeqCst);
+        // Connections the kernel already accepted would be reset when the socket closes; take
+        // them so their requests get that answer too.
+        loop {
+            tokio::select! {
+                biased;
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((stream, _)) => accept(&state, stream, &slots, &refusing, &graceful, &mut connections),
+                    Err(_) => break,
+                },
+                () = std::future::ready(()) => break,
+            }
+        }
         drop(self.tcp);
         let open = connections.len();
         tracing::info!(open, grace_period = ?self.grace_period, "http listener stopped accepting");
-        if tokio::time::timeout(self.grace_period, graceful.shutdown())
-            .await
-            .is_err()
-        {
+
+        let started = Instant::now();
+        let grace_over = started + self.grace_period;
+        let linger_over = started + DRAIN_LINGER.min(self.grace_period);
+        let quiet = state.no_request_in_flight();
+        tokio::pin!(quiet);
+        let mut is_quiet = false;
+        loop {
+            tokio::select! {
+                () = &mut quiet, if !is_quiet => is_quiet = true,
+                joined = connections.join_next() => if joined.is_none() { break },
+                () = tokio::time::sleep_until(linger_over.max(Instant::now())), if is_quiet => break,
+                () = tokio::time::sleep_until(grace_over) => break,
+            }
+        }
+        // Closes idle connections now and the others once their current answer is written.
+        let closing = graceful.shutdown();
+        if tokio::time::timeout_at(grace_over, closing).await.is_err() {
             tracing::warn!(
                 remaining = connections.len(),
-                "grace period over, dropping requests still in flight"
+                "grace period over, answering requests still in flight with S-UNAVAILABLE"
             );
-            connections.abort_all();
+            state.cut_off.store(true, Ordering::SeqCst);
+            state.cut_off_now.notify_waiters();
+            let last_writes = async { while connections.join_next().await.is_some() {} };
+            if tokio::time::timeout(LAST_WRITE_TIME, last_writes)
+                .await
+                .is_err()
+            {
+                connections.abort_all();
+            }
         }
         while connections.join_next().await.is_some() {}
         tracing::info!(addr = %self.local_addr, "http listener stopped");
@@ -317,39 +447,128 @@ impl Listener for HttpListener {
     }
 }
 
+/// Serves an accepted connection, or refuses it when every connection slot is taken.
+fn accept(
+    state: &Arc<State>,
+    stream: TcpStream,
+    slots: &Arc<Semaphore>,
+    refusing: &Arc<Semaphore>,
+    graceful: &GracefulShutdown,
+    connections: &mut JoinSet<()>,
+) {
+    match Arc::clone(slots).try_acquire_owned() {
+        Ok(slot) => {
+            connections.spawn(serve_connection(state, stream, graceful, slot));
+        }
+        Err(_) => match Arc::clone(refusing).try_acquire_owned() {
+            Ok(permit) => {
+                tracing::debug!("connection limit reached, refusing a connection");
+                connections.spawn(refuse_connection(stream, permit));
+            }
+            // Dropping the stream closes it.
+            Err(_) => tracing::debug!("connection limit reached, closing a connection"),
+        },
+    }
+}
+
 /// One HTTP/1.1 connection (keep-alive), served until the peer closes it or shutdown asks it to
-/// finish its current request and close.
+/// finish its current request and close. Holds its connection slot until then.
 fn serve_connection(
     state: &Arc<State>,
     stream: TcpStream,
     graceful: &GracefulShutdown,
+    slot: OwnedSemaphorePermit,
 ) -> impl Future<Output = ()> + Send + 'static {
     // Responses are written in one piece; Nagle's algorithm would only delay them.
     let _ = stream.set_nodelay(true);
+    let request_timeout = state.request_timeout;
     let state = Arc::clone(state);
     let service = hyper::service::service_fn(move |request| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Infallible>(state.serve(request).await) }
     });
-    // The timer enables hyper's default header read timeout, which keeps half-sent request heads
-    // from holding connections forever.
+    // The header read timeout keeps half-sent request heads from holding connections; the body
+    // has its own limit in `State::read_body`.
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
+        .header_read_timeout(request_timeout)
         .serve_connection(TokioIo::new(stream), service);
     let connection = graceful.watch(connection);
     async move {
         if let Err(err) = connection.await {
             tracing::debug!(error = %err, "http connection ended with an error");
         }
+        drop(slot);
     }
 }
 
-/// What every connection shares: the set and the routing table.
+/// Answers a connection over the limit with a `503` and closes it, after reading what the client
+/// sends for a moment so that the close does not reset the connection before the answer is read.
+async fn refuse_connection(mut stream: TcpStream, permit: OwnedSemaphorePermit) {
+    static REFUSAL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let refusal = REFUSAL.get_or_init(|| {
+        let body = error_body(&NanoError::unavailable(
+            "the server has too many connections open",
+        ));
+        let mut head = format!(
+            "HTTP/1.1 {REFUSAL_STATUS}\r\ncontent-type: {JSON_CONTENT_TYPE}\r\n\
+             {NOT_PROCESSED_HEADER}: true\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(&body);
+        head
+    });
+    let _ = stream.set_nodelay(true);
+    let linger = async {
+        stream.write_all(refusal).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut read = 0usize;
+        while read < 1 << 20 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(REFUSAL_LINGER, linger).await;
+    drop(permit);
+}
+
+/// What every connection shares: the set, the routing table and the limits.
 struct State {
     set: ServiceSet,
     routes: HashMap<String, PathRoutes>,
     body_limit: usize,
     default_caller: String,
+    request_timeout: Duration,
+    max_in_flight: usize,
+    /// Requests being read or handled. Counted with atomics rather than a semaphore, whose
+    /// release takes a lock on every request.
+    in_flight: AtomicUsize,
+    /// Notified when `in_flight` drops to zero while draining.
+    idle: Notify,
+    /// Set once shutdown was requested: new requests are refused, answers close their connection.
+    draining: AtomicBool,
+    /// Set when the grace period is over: requests still running are answered `S-UNAVAILABLE`.
+    cut_off: AtomicBool,
+    cut_off_now: Notify,
+}
+
+/// A request counted in [`State::in_flight`] until dropped.
+struct InFlight<'s>(&'s State);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let state = self.0;
+        if state.in_flight.fetch_sub(1, Ordering::AcqRel) == 1
+            && state.draining.load(Ordering::SeqCst)
+        {
+            state.idle.notify_waiters();
+        }
+    }
 }
 
 /// The endpoints at one URL path, all of one service.
@@ -366,7 +585,7 @@ impl PathRoutes {
 }
 
 struct Route {
-    request: &'static RequestType,
+    request: &'static nano::RequestType,
     body: bool,
     response: bool,
     /// The client for requests without `X-Nano-Client-Name`, made once.
@@ -376,28 +595,66 @@ struct Route {
 type HttpResponse = Response<Full<Bytes>>;
 
 impl State {
+    /// Counts a request in, unless the limit is reached.
+    fn enter(&self) -> Option<InFlight<'_>> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(self);
+        (before < self.max_in_flight).then_some(guard)
+    }
+
+    /// Completes once no request is in flight; called after `draining` was set.
+    async fn no_request_in_flight(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a last request ending in between is not missed.
+            notified.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     async fn serve(&self, request: Request<Incoming>) -> HttpResponse {
         let (parts, body) = request.into_parts();
+        // Health checks too, so that a load balancer stops sending.
+        if self.draining.load(Ordering::SeqCst) {
+            return refusal("the server is shutting down", true);
+        }
         if parts.uri.path() == HEALTH_CHECK_PATH {
             return health_check(&parts.method);
         }
-        let request_id = match request_id(&parts.headers) {
-            Ok(id) => id,
-            Err(err) => return error_response(&err),
+        let Some(_in_flight) = self.enter() else {
+            tracing::debug!(
+                max_in_flight = self.max_in_flight,
+                "in-flight limit reached, refusing a request"
+            );
+            return refusal("the server has too many requests in flight", false);
+        };
+        let call = match CallHeaders::parse(&parts.headers) {
+            Ok(call) => call,
+            Err(err) => {
+                tracing::debug!(code = err.code(), error = ?err.message(), "request rejected");
+                return error_response(&err);
+            }
         };
         tracing::debug!(
             method = %parts.method,
-            path = parts.uri.path(),
-            req_id = %request_id,
+            path = ?parts.uri.path(),
+            req_id = ?call.request_id.as_str(),
             "http request"
         );
-        let mut response = match self.answer(&parts, body, &request_id).await {
+        let mut response = match self.answer(&parts, body, &call).await {
             Ok(response) => response,
             Err(err) => {
+                // Untrusted text (paths, ids, decoder messages) only reaches the logs quoted and
+                // escaped (`?`), so it cannot forge fields or lines.
+                let req_id = call.request_id.as_str();
                 if err.is_server_error() {
-                    tracing::warn!(req_id = %request_id, code = err.code(), error = %err, "request failed");
+                    tracing::warn!(req_id = ?req_id, code = err.code(), error = ?err.to_string(), "request failed");
                 } else {
-                    tracing::debug!(req_id = %request_id, code = err.code(), error = %err, "request rejected");
+                    tracing::debug!(req_id = ?req_id, code = err.code(), error = ?err.to_string(), "request rejected");
                 }
                 let mut response = error_response(&err);
                 if err.has_code(codes::METHOD_NOT_ALLOWED)
@@ -405,10 +662,19 @@ impl State {
                 {
                     response.headers_mut().insert(ALLOW, routes.allow());
                 }
+                // The rest of the body may still be on its way; the connection cannot carry
+                // another request.
+                if err.has_code(codes::PAYLOAD_TOO_LARGE) || err.has_code(REQUEST_TIMEOUT_CODE) {
+                    close_after(&mut response);
+                }
                 response
             }
         };
-        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        if self.draining.load(Ordering::SeqCst) {
+            close_after(&mut response);
+        }
+        // Valid ids are header-safe; see `is_valid_id`.
+        if let Ok(value) = HeaderValue::from_str(call.request_id.as_str()) {
             response
                 .headers_mut()
                 .insert(REQ_ID_HEADER_NAME.clone(), value);
@@ -420,13 +686,13 @@ impl State {
         &self,
         parts: &Parts,
         body: Incoming,
-        request_id: &RequestId,
+        call: &CallHeaders<'_>,
     ) -> Result<HttpResponse, NanoError> {
         let path = parts.uri.path();
         let routes = self
             .routes
             .get(path)
-            .ok_or_else(|| NanoError::not_found(format!("no endpoint at {path}")))?;
+            .ok_or_else(|| NanoError::not_found(format!("no endpoint at {path:?}")))?;
         let route = routes
             .methods
             .iter()
@@ -437,12 +703,14 @@ impl State {
                     format!("method {} is not allowed on {path}", parts.method),
                 )
             })?;
-        let caller = match header_text(&parts.headers, CLIENT_NAME_HEADER)? {
-            Some(caller) if !caller.is_empty() => caller,
-            _ => self.default_caller.as_str(),
-        };
-        let budget = deadline_budget(&parts.headers)?;
-        let request = self.decode(route, &parts.headers, body).await?;
+        let caller = call.caller.unwrap_or(self.default_caller.as_str());
+        if route.body {
+            // Refused before the body is read.
+            check_content_type(&parts.headers)?;
+        }
+        let bytes = self.read_body(&parts.headers, body).await?;
+        let request = decode_body(route.request, route.body, &parts.headers, bytes.as_slice())?;
+        drop(bytes);
 
         let owned;
         let client = if caller == self.default_caller {
@@ -451,72 +719,148 @@ impl State {
             owned = self.set.client(caller, &routes.service)?;
             &owned
         };
-        let cancellation = Cancellation::new();
-        let mut ctx =
-            Ctx::with_request_id(request_id.clone()).with_cancellation(cancellation.clone());
-        if let Some(deadline) =
-            budget.and_then(|budget| tokio::time::Instant::now().checked_add(budget))
-        {
-            ctx = ctx.with_deadline(deadline);
-        }
-        // Hyper drops this future when the client goes away; the guard then tells the request
-        // tree, including work it spawned, to stop.
-        let guard = CancelOnDrop(Some(cancellation));
-        let outcome = client.call_any(&ctx, request).await;
-        guard.disarm();
-        let response = outcome?;
+        let response = self.call(client, call, request).await?;
         if !route.response {
             return Ok(Response::new(Full::default()));
         }
         Ok(json_response(StatusCode::OK, response.to_json()?))
     }
 
-    /// Reads and decodes the request, enforcing the content type, the body limit and "no body on
-    /// a body-less endpoint".
-    async fn decode(
+    /// Calls the service with a root context; the call is cut short when the client goes away or
+    /// the grace period of a shutdown ends.
+    async fn call(
         &self,
-        route: &Route,
-        headers: &HeaderMap,
-        body: Incoming,
-    ) -> Result<AnyRequest, NanoError> {
-        if route.body {
-            check_json_content_type(headers.get(CONTENT_TYPE))?;
-            let bytes = self.read_body(headers, body).await?;
-            check_json_depth(&bytes)?;
-            route.request.decode_request(&bytes)
-        } else {
-            let bytes = self.read_body(headers, body).await?;
-            if !bytes.is_empty() {
-                return Err(NanoError::bad_request(
-                    "this endpoint takes no request body",
-                ));
-            }
-            route.request.decode_request(b"{}")
+        client: &Client,
+        call: &CallHeaders<'_>,
+        request: AnyRequest,
+    ) -> Result<nano::AnyResponse, NanoError> {
+        let cancellation = Cancellation::new();
+        let mut ctx =
+            Ctx::with_request_id(call.request_id.clone()).with_cancellation(cancellation.clone());
+        if let Some(deadline) = call
+            .budget
+            .and_then(|budget| Instant::now().checked_add(budget))
+        {
+            ctx = ctx.with_deadline(deadline);
         }
+        // Hyper drops this future when the client goes away; the guard then tells the request
+        // tree, including work it spawned, to stop.
+        let guard = CancelOnDrop(Some(cancellation));
+        let cut_off = || NanoError::unavailable("the server shut down before the request finished");
+        // Created before the flag is read: it sees every notification from then on, and costs
+        // nothing (no lock) unless the call has to wait.
+        let cut_off_now = self.cut_off_now.notified();
+        if self.cut_off.load(Ordering::SeqCst) {
+            return Err(cut_off());
+        }
+        let outcome = tokio::select! {
+            biased;
+            outcome = client.call_any(&ctx, request) => outcome,
+            () = cut_off_now => return Err(cut_off()),
+        };
+        guard.disarm();
+        outcome
     }
 
-    async fn read_body(&self, headers: &HeaderMap, body: Incoming) -> Result<Bytes, NanoError> {
-        let too_large = || {
-            NanoError::new(
-                codes::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than {} bytes", self.body_limit),
-            )
-        };
+    /// Reads the whole body into one buffer of at most the body limit, within the request
+    /// timeout. Copying the chunks keeps the memory a body holds at its size, whatever the size
+    /// of the segments it arrived in (each small chunk would otherwise pin a whole read buffer).
+    async fn read_body(&self, headers: &HeaderMap, body: Incoming) -> Result<BodyBytes, NanoError> {
+        let limit = self.body_limit;
         let declared = headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.body_limit as u64) {
-            return Err(too_large());
-        }
-        match Limited::new(body, self.body_limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(err) if err.is::<LengthLimitError>() => Err(too_large()),
-            Err(err) => Err(NanoError::bad_request(format!(
-                "cannot read the request body: {err}"
-            ))),
+        let reading = async {
+            let mut body = body;
+            if declared.is_some_and(|len| len > limit as u64) {
+                discard(&mut body, limit.saturating_mul(DISCARD_FACTOR)).await;
+                return Err(too_large(limit));
+            }
+            let capacity = declared.map_or(0, |len| len.min(limit as u64) as usize);
+            let mut bytes = BodyBytes::Empty;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|err| {
+                    NanoError::bad_request(format!("cannot read the request body: {err}"))
+                })?;
+                let Ok(data) = frame.into_data() else {
+                    continue; // Trailers carry nothing of the protocol.
+                };
+                if bytes.len() + data.len() > limit {
+                    discard(&mut body, limit.saturating_mul(DISCARD_FACTOR)).await;
+                    return Err(too_large(limit));
+                }
+                bytes.push(data, capacity);
+            }
+            Ok(bytes)
+        };
+        match tokio::time::timeout(self.request_timeout, reading).await {
+            Ok(result) => result,
+            Err(_) => Err(NanoError::new(
+                REQUEST_TIMEOUT_CODE,
+                format!(
+                    "the request body did not arrive within {:?}",
+                    self.request_timeout
+                ),
+            )),
         }
     }
+}
+
+/// A request body read whole: usually one chunk, kept as it is; otherwise copied into one buffer.
+enum BodyBytes {
+    Empty,
+    One(Bytes),
+    Copied(Vec<u8>),
+}
+
+impl BodyBytes {
+    fn len(&self) -> usize {
+        match self {
+            BodyBytes::Empty => 0,
+            BodyBytes::One(bytes) => bytes.len(),
+            BodyBytes::Copied(bytes) => bytes.len(),
+        }
+    }
+
+    fn push(&mut self, data: Bytes, capacity: usize) {
+        match self {
+            BodyBytes::Empty => *self = BodyBytes::One(data),
+            BodyBytes::One(first) => {
+                let mut copied = Vec::with_capacity(capacity.max(first.len() + data.len()));
+                copied.extend_from_slice(first);
+                copied.extend_from_slice(&data);
+                *self = BodyBytes::Copied(copied);
+            }
+            BodyBytes::Copied(copied) => copied.extend_from_slice(&data),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            BodyBytes::Empty => &[],
+            BodyBytes::One(bytes) => bytes,
+            BodyBytes::Copied(bytes) => bytes,
+        }
+    }
+}
+
+/// Reads and drops up to `budget` more bytes of a body, so that the client gets to the answer.
+async fn discard(body: &mut Incoming, budget: usize) {
+    let mut read = 0usize;
+    while read < budget {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+            Some(Err(_)) | None => break,
+        }
+    }
+}
+
+fn too_large(limit: usize) -> NanoError {
+    NanoError::new(
+        codes::PAYLOAD_TOO_LARGE,
+        format!("request body is larger than {limit} bytes"),
+    )
 }
 
 /// Cancels a request tree when dropped before [`disarm`](CancelOnDrop::disarm).
@@ -552,38 +896,6 @@ fn health_check(method: &Method) -> HttpResponse {
     response
 }
 
-/// The request id from `X-Nano-Req-Id`, or a fresh one when the header is absent or empty.
-fn request_id(headers: &HeaderMap) -> Result<RequestId, NanoError> {
-    match header_text(headers, REQ_ID_HEADER)? {
-        Some(id) if !id.is_empty() => Ok(RequestId::from(id)),
-        _ => Ok(RequestId::generate()),
-    }
-}
-
-/// The caller's remaining time from `X-Nano-Deadline-Ms`.
-fn deadline_budget(headers: &HeaderMap) -> Result<Option<Duration>, NanoError> {
-    let Some(text) = header_text(headers, DEADLINE_HEADER)? else {
-        return Ok(None);
-    };
-    let millis: u64 = text.trim().parse().map_err(|_| {
-        NanoError::bad_request(format!(
-            "invalid {DEADLINE_HEADER} header {text:?}, expected whole milliseconds"
-        ))
-    })?;
-    Ok(Some(Duration::from_millis(millis)))
-}
-
-fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, NanoError> {
-    headers
-        .get(name)
-        .map(|value| {
-            value
-                .to_str()
-                .map_err(|_| NanoError::bad_request(format!("header {name} is not valid text")))
-        })
-        .transpose()
-}
-
 fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
@@ -595,4 +907,23 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
 
 fn error_response(err: &NanoError) -> HttpResponse {
     json_response(status_for(err.code()), error_body(err))
+}
+
+/// A `503` for a request no service saw, marked so that clients know it is safe to send again.
+fn refusal(msg: &'static str, close: bool) -> HttpResponse {
+    let mut response = json_response(REFUSAL_STATUS, error_body(&NanoError::unavailable(msg)));
+    response.headers_mut().insert(
+        NOT_PROCESSED_HEADER_NAME.clone(),
+        HeaderValue::from_static("true"),
+    );
+    if close {
+        close_after(&mut response);
+    }
+    response
+}
+
+fn close_after(response: &mut HttpResponse) {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
 }

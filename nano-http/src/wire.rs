@@ -17,17 +17,55 @@ pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// The path every listener answers `200` with an empty body on `GET`.
 pub const HEALTH_CHECK_PATH: &str = "/health-check";
 
+/// Set (to `true`) by a listener on a `503` it answered without calling any handler: the request
+/// was refused whole (too many requests in flight, or the server is shutting down), so a client
+/// may send it again. An addition to the original protocol, which ignores it.
+pub const NOT_PROCESSED_HEADER: &str = "x-nano-not-processed";
+
+/// The code of a request that did not arrive whole within the listener's request timeout,
+/// answered `408`.
+pub const REQUEST_TIMEOUT_CODE: &str = "C-REQUEST-TIMEOUT";
+
+/// The longest request id or caller name a listener accepts, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+
 pub(crate) static JSON_CONTENT_TYPE_VALUE: HeaderValue =
     HeaderValue::from_static(JSON_CONTENT_TYPE);
 // Typed once so that sending a request does not parse header names.
 pub(crate) static REQ_ID_HEADER_NAME: HeaderName = HeaderName::from_static(REQ_ID_HEADER);
 pub(crate) static CLIENT_NAME_HEADER_NAME: HeaderName = HeaderName::from_static(CLIENT_NAME_HEADER);
 pub(crate) static DEADLINE_HEADER_NAME: HeaderName = HeaderName::from_static(DEADLINE_HEADER);
+pub(crate) static NOT_PROCESSED_HEADER_NAME: HeaderName =
+    HeaderName::from_static(NOT_PROCESSED_HEADER);
+
+/// Whether `id` may be used as a request id or caller name: 1 to [`MAX_ID_LEN`] bytes of ASCII
+/// letters, digits and `.`, `_`, `:`, `-`. This covers the ids nano generates (32 lowercase hex
+/// digits), UUIDs and service names, and keeps every id safe in a header, a log line and a file
+/// name.
+///
+/// ```
+/// use nano_http::is_valid_id;
+///
+/// assert!(is_valid_id("0123456789abcdef0123456789abcdef"));
+/// assert!(is_valid_id("6f1c2a9e-3b8d-4c55-9a0e-2f4b7d8c1e90"));
+/// assert!(!is_valid_id("x code=S-FAKE"));
+/// assert!(!is_valid_id(""));
+/// assert!(!is_valid_id(&"a".repeat(129)));
+/// ```
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
 
 /// The HTTP status an error with `code` is answered with.
 ///
-/// `C-BAD-REQUEST` 400, `C-NOT-FOUND` 404, `C-METHOD-NOT-ALLOWED` 405, `C-PAYLOAD-TOO-LARGE` 413,
-/// `C-BAD-CONTENT-TYPE` 415, any other `C-…` 400; everything else, including an empty code, 500.
+/// `C-BAD-REQUEST` 400, `C-NOT-FOUND` 404, `C-METHOD-NOT-ALLOWED` 405, `C-REQUEST-TIMEOUT` 408,
+/// `C-PAYLOAD-TOO-LARGE` 413, `C-BAD-CONTENT-TYPE` 415, any other `C-…` 400; everything else,
+/// including an empty code, 500. The one exception is the listener's own refusal of a request
+/// it never handed to a service ([`NOT_PROCESSED_HEADER`]), which is `503` with `S-UNAVAILABLE`.
 ///
 /// ```
 /// use nano_http::status_for;
@@ -42,6 +80,7 @@ pub fn status_for(code: &str) -> StatusCode {
         codes::BAD_REQUEST => StatusCode::BAD_REQUEST,
         codes::NOT_FOUND => StatusCode::NOT_FOUND,
         codes::METHOD_NOT_ALLOWED => StatusCode::METHOD_NOT_ALLOWED,
+        REQUEST_TIMEOUT_CODE => StatusCode::REQUEST_TIMEOUT,
         codes::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
         codes::BAD_CONTENT_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         code if code.starts_with(codes::CLIENT_PREFIX) => StatusCode::BAD_REQUEST,
@@ -63,6 +102,9 @@ pub(crate) fn error_for_bare_status(status: StatusCode, what: &str) -> NanoError
         format!("{what} answered HTTP {status} without an error body"),
     )
 }
+
+/// The status of a refusal: a request the listener did not hand to any service.
+pub(crate) const REFUSAL_STATUS: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
 
 /// The JSON body of an error response.
 pub(crate) fn error_body(err: &NanoError) -> Vec<u8> {
@@ -111,11 +153,34 @@ pub(crate) fn check_json_depth(json: &[u8]) -> Result<(), NanoError> {
     Ok(())
 }
 
-/// Decodes an error response body, if it is one: JSON with a string `code` or `msg`.
-pub(crate) fn decode_error_body(
+/// The error a client reports for a non-2xx answer from `what` (e.g. `service "svc3" at POST
+/// http://…`): the `{"code","msg"}` body turned back into the same [`NanoError`] when there is
+/// one (JSON content type, a string `code` or `msg`), otherwise an error naming the status (see
+/// the table on [`HttpClient`](crate::HttpClient)). Never panics, whatever the bytes.
+///
+/// ```
+/// use nano_http::decode_error_response;
+/// use http::{HeaderValue, StatusCode};
+///
+/// let json = HeaderValue::from_static("application/json");
+/// let body = br#"{"code":"C-NOT-FOUND","msg":"no such user"}"#;
+/// let err = decode_error_response(StatusCode::NOT_FOUND, Some(&json), body, "svc1");
+/// assert_eq!((err.code(), err.message()), ("C-NOT-FOUND", "no such user"));
+///
+/// let err = decode_error_response(StatusCode::BAD_GATEWAY, None, b"<html>", "svc1");
+/// assert_eq!(err.code(), "S-UNAVAILABLE");
+/// ```
+pub fn decode_error_response(
+    status: StatusCode,
     content_type: Option<&HeaderValue>,
     body: &[u8],
-) -> Option<NanoError> {
+    what: &str,
+) -> NanoError {
+    decode_error_body(content_type, body).unwrap_or_else(|| error_for_bare_status(status, what))
+}
+
+/// Decodes an error response body, if it is one: JSON with a string `code` or `msg`.
+fn decode_error_body(content_type: Option<&HeaderValue>, body: &[u8]) -> Option<NanoError> {
     check_json_content_type(content_type).ok()?;
     let body: ErrorBody = serde_json::from_slice(body).ok()?;
     if body.code.is_empty() && body.msg.is_empty() {

@@ -65,26 +65,39 @@ pub async fn serve_until(
     first_error.map_or(Ok(()), Err)
 }
 
-/// A future that completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+/// A future that completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM, with both handlers
+/// installed by the time this returns: a signal that arrives right after (e.g. once a server has
+/// announced that it is ready) starts a graceful shutdown instead of killing the process.
+/// (`tokio::signal::ctrl_c` alone would install its handler only when first polled.)
 ///
 /// # Errors
 ///
 /// When the signal handlers cannot be installed.
+#[cfg(unix)]
 pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, NanoError> {
-    #[cfg(unix)]
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|err| NanoError::wrap(err, "cannot install the SIGTERM handler"))?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind: SignalKind, name: &str| {
+        signal(kind)
+            .map_err(|err| NanoError::wrap(err, format!("cannot install the {name} handler")))
+    };
+    let mut interrupt = install(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = install(SignalKind::terminate(), "SIGTERM")?;
     Ok(async move {
-        #[cfg(unix)]
-        let terminated = async move {
-            terminate.recv().await;
-        };
-        #[cfg(not(unix))]
-        let terminated = std::future::pending::<()>();
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            () = terminated => {},
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
+    })
+}
+
+/// A future that completes on Ctrl-C.
+///
+/// # Errors
+///
+/// Never on this platform; the signature matches the Unix one.
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, NanoError> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
     })
 }

@@ -35,13 +35,17 @@ use crate::server::{
 
 /// The environment variables the servers read their settings from; cleared for children so
 /// that the parent's environment does not change a deployment.
-const SERVER_ENV: [&str; 6] = [
+const SERVER_ENV: [&str; 10] = [
     "NANO_LISTEN",
     "NANO_PEERS",
     "NANO_TIMEOUT",
     "NANO_GRACE_PERIOD",
     "NANO_BODY_LIMIT",
     "NANO_RECORD_DIR",
+    "NANO_REQUEST_TIMEOUT",
+    "NANO_MAX_CONNECTIONS",
+    "NANO_MAX_IN_FLIGHT",
+    "NANO_MAX_RESPONSE_BYTES",
 ];
 
 /// At most this many log lines are kept per process; older ones are dropped.

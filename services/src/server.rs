@@ -257,6 +257,11 @@ pub struct PeerArgs {
     /// sooner wins.
     #[arg(long, value_name = "DURATION", env = "NANO_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+
+    /// Largest response body accepted from a remote service, in bytes; a larger answer fails the
+    /// call with S-BAD-RESPONSE.
+    #[arg(long, value_name = "BYTES", env = "NANO_MAX_RESPONSE_BYTES", default_value_t = nano_http::DEFAULT_MAX_RESPONSE_BYTES)]
+    pub max_response_bytes: usize,
 }
 
 impl PeerArgs {
@@ -289,6 +294,7 @@ impl PeerArgs {
         HttpTransport::builder()
             .peers(self.peers())
             .timeout(self.timeout)
+            .max_response_bytes(self.max_response_bytes)
             .build()
     }
 }
@@ -316,6 +322,20 @@ pub struct ServerArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, value_name = "BYTES", env = "NANO_BODY_LIMIT", default_value_t = nano_http::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+
+    /// Time a request may take to arrive: its head, then its body, e.g. 30s. A late body is
+    /// answered 408 C-REQUEST-TIMEOUT and its connection closed; an idle keep-alive connection is
+    /// closed after this long without a request.
+    #[arg(long, value_name = "DURATION", env = "NANO_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Most connections open at once; more are answered 503 S-UNAVAILABLE and closed.
+    #[arg(long, value_name = "N", env = "NANO_MAX_CONNECTIONS", default_value_t = nano_http::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Most requests read or handled at once; more are answered 503 S-UNAVAILABLE.
+    #[arg(long, value_name = "N", env = "NANO_MAX_IN_FLIGHT", default_value_t = nano_http::DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
 
     /// Record every call this server serves and makes into DIR, one JSON fragment per request
     /// served; fragments of all servers are joined into scenarios by request id
@@ -439,7 +459,10 @@ pub async fn run(spec: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> 
         .await?
         .expose_api(spec.exposes.api())?
         .grace_period(args.grace_period)
-        .body_limit(args.body_limit);
+        .body_limit(args.body_limit)
+        .request_timeout(args.request_timeout)
+        .max_connections(args.max_connections)
+        .max_in_flight(args.max_in_flight);
     let addr = listener.local_addr();
     tracing::info!(
         server = spec.name,
@@ -448,9 +471,12 @@ pub async fn run(spec: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> 
         remote = ?args.remote.peers(),
         "starting"
     );
+    // Installed before the ready line: a signal sent as soon as a parent sees the line must
+    // drain the server, not kill it.
+    let signals = nano_server::shutdown_signal()?;
     // Written directly rather than logged so it does not depend on the log filter or format.
     eprintln!("{}", ready_line(addr, spec));
-    nano_server::serve(set, vec![listener.boxed()]).await
+    nano_server::serve_until(set, vec![listener.boxed()], signals).await
 }
 
 #[cfg(test)]
@@ -516,8 +542,19 @@ mod tests {
             "250ms",
             "--grace-period",
             "2s",
+            "--request-timeout",
+            "3s",
+            "--max-connections",
+            "7",
+            "--max-in-flight",
+            "5",
+            "--max-response-bytes",
+            "1000",
         ])
         .unwrap();
+        assert_eq!(args.request_timeout, Duration::from_secs(3));
+        assert_eq!((args.max_connections, args.max_in_flight), (7, 5));
+        assert_eq!(args.remote.max_response_bytes, 1000);
         assert_eq!(args.listen, "127.0.0.1:0");
         assert_eq!(
             args.remote.peers().to_string(),

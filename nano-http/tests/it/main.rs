@@ -5,6 +5,7 @@ mod client;
 mod deadline;
 mod listener;
 mod misbehaving;
+mod retry;
 mod shutdown;
 mod support;
 

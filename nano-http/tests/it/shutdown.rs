@@ -86,6 +86,12 @@ async fn the_grace_period_bounds_the_wait_and_cancels_what_is_left() {
     server.stop().await.unwrap();
     let err = bounded(call).await.unwrap().unwrap_err();
     assert_eq!(err.code(), codes::UNAVAILABLE);
+    // Answered, not dropped: the listener cut the call off itself.
+    assert!(
+        err.to_string()
+            .contains("the server shut down before the request finished"),
+        "{err}"
+    );
     let ended = bounded(reports.ended.recv()).await.unwrap();
     assert!(ended.cancelled, "{ended:?}");
 }

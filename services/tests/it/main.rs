@@ -5,6 +5,7 @@
 mod deadline;
 mod deployed;
 mod graceful;
+mod hardening;
 mod recording;
 mod support;
 mod test1;
