@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-pub mod calltree;
 mod closures;
 pub mod codes;
 mod deep;
@@ -17,10 +16,14 @@ pub mod sim;
 pub mod snapshot;
 pub mod spec;
 
-pub use calltree::{CallNode, CallOutcome, CallRecord, CallRecorder};
 pub use closures::{RequestFn, ServiceFn, request_fn, service_fn};
 pub use fidelity::TransportFidelity;
 pub use mock::{Expectation, Mock, MockCall, MockService, Sequence, Times, VerificationError};
+pub use nano_record::{
+    CallNode, CallOutcome, CallRecord, CallRecorder, DEFAULT_RECORD_MAX_BYTES,
+    DEFAULT_RECORD_QUEUE, DirectoryRecorder, Fragment, FragmentError, RecordLimits, join_fragments,
+    read_fragments, read_fragments_of,
+};
 pub use parity::{
     Deployment, ParityCase, ParityCheck, ParityDifference, ParityError, ParityReport,
 };

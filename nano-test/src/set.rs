@@ -8,10 +8,10 @@ use nano::{
     ServiceSetBuilder, SharedService,
 };
 
-use crate::calltree::{CallNode, CallRecorder};
 use crate::fidelity::TransportFidelity;
 use crate::mock::{Mock, VerificationError};
 use crate::spec::Spec;
+use crate::{CallNode, CallRecorder};
 
 /// The caller name a [`TestSet`] calls its services under unless told otherwise.
 pub const DEFAULT_CALLER: &str = "test";

@@ -19,8 +19,8 @@ use nano::{AnyResponse, NanoError, Outcome};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::calltree::{CallNode, CallOutcome, TreeSnapshot};
-use crate::spec::{Spec, Target};
+use crate::spec::{Spec, Target, TreeSnapshot};
+use crate::{CallNode, CallOutcome};
 
 /// What goes into a snapshot: redacted JSON (call trees keep their reading order of fields).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,8 +62,8 @@ pub trait ToSnapshot {
 
 impl ToSnapshot for NanoError {
     fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
-        Ok(CallOutcome::from_error(self)
-            .redacted(spec, &Target::unknown())
+        Ok(spec
+            .redact_outcome(&Target::unknown(), &CallOutcome::from_error(self))
             .into())
     }
 }
@@ -78,22 +78,22 @@ impl ToSnapshot for AnyResponse {
 
 impl ToSnapshot for Outcome {
     fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
-        Ok(CallOutcome::from_outcome(self)
-            .redacted(spec, &Target::unknown())
+        Ok(spec
+            .redact_outcome(&Target::unknown(), &CallOutcome::from_outcome(self))
             .into())
     }
 }
 
 impl ToSnapshot for CallOutcome {
     fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
-        Ok(self.redacted(spec, &Target::unknown()).into())
+        Ok(spec.redact_outcome(&Target::unknown(), self).into())
     }
 }
 
 impl ToSnapshot for CallNode {
     fn to_snapshot(&self, spec: &Spec) -> Result<Snapshot, NanoError> {
         Ok(Snapshot(Content::Tree(
-            self.snapshot(spec, &mut HashMap::new()),
+            spec.tree_snapshot(self, &mut HashMap::new()),
         )))
     }
 }
@@ -104,7 +104,7 @@ impl ToSnapshot for [CallNode] {
         let mut ids = HashMap::new();
         Ok(Snapshot(Content::Trees(
             self.iter()
-                .map(|tree| tree.snapshot(spec, &mut ids))
+                .map(|tree| spec.tree_snapshot(tree, &mut ids))
                 .collect(),
         )))
     }
@@ -140,8 +140,8 @@ pub fn result_snapshot<T: Serialize>(
     result: &Result<T, NanoError>,
     spec: &Spec,
 ) -> Result<Snapshot, NanoError> {
-    Ok(CallOutcome::from_result(result)
-        .redacted(spec, &Target::unknown())
+    Ok(spec
+        .redact_outcome(&Target::unknown(), &CallOutcome::from_result(result))
         .into())
 }
 

@@ -9,10 +9,9 @@ use std::str::FromStr;
 use nano::{Ctx, ServiceSet, codes};
 use nano_http::{HttpClient, HttpTransport, Peers};
 use nano_test::scenario::{
-    Registry, ReplayFailure, ReplayProblem, Scenario, compare_outcome, compare_trees,
-    join_fragments, read_fragments_of, replay_set,
+    Registry, ReplayFailure, ReplayProblem, Scenario, compare_outcome, compare_trees, replay_set,
 };
-use nano_test::{CallOutcome, TransportFidelity};
+use nano_test::{CallOutcome, TransportFidelity, join_fragments, read_fragments_of};
 use services::deploy::{Binaries, Deployment, Layout, Options};
 use services::server::Svc;
 

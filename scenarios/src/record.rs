@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use nano::{Ctx, ServiceSet};
-use nano_test::scenario::{
-    Registry, Scenario, Unreachable, join_fragments, read_fragments, read_fragments_of, send_root,
+use nano_test::scenario::{Registry, Scenario, Unreachable, send_root};
+use nano_test::{
+    CallNode, CallOutcome, CallRecorder, join_fragments, read_fragments, read_fragments_of,
 };
-use nano_test::{CallNode, CallOutcome, CallRecorder};
 use services::deploy::{Binaries, Deployment, Options};
 use services::server::Svc;
 

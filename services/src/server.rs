@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex};
 
 use nano::{Api, NanoError, ServiceSet, ServiceSetBuilder, SharedService};
 use nano_http::{HttpListener, HttpTransport, Peer, Peers};
+use nano_record::DirectoryRecorder;
 use nano_server::{Listener, TracingHook};
-use nano_test::scenario::DirectoryRecorder;
 
 use crate::api;
 
@@ -345,7 +345,7 @@ pub struct ServerArgs {
 
     /// Most bytes of recorded fragments this server keeps in the --record directory; the oldest
     /// segment file is removed to stay under it.
-    #[arg(long, value_name = "BYTES", env = "NANO_RECORD_MAX_BYTES", default_value_t = nano_test::scenario::DEFAULT_RECORD_MAX_BYTES)]
+    #[arg(long, value_name = "BYTES", env = "NANO_RECORD_MAX_BYTES", default_value_t = nano_record::DEFAULT_RECORD_MAX_BYTES)]
     pub record_max_bytes: u64,
 }
 
@@ -445,7 +445,7 @@ pub fn main(spec: &ServerSpec) -> ExitCode {
 pub async fn run(spec: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> {
     let mut builder = ServiceSet::builder().hook(TracingHook);
     if let Some(dir) = &args.record {
-        let limits = nano_test::scenario::RecordLimits {
+        let limits = nano_record::RecordLimits {
             max_bytes: args.record_max_bytes,
             ..Default::default()
         };

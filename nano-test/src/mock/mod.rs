@@ -10,7 +10,7 @@ use nano::{AnyRequest, BoxFuture, Ctx, NanoError, Outcome, Request, Service};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::calltree::CallOutcome;
+use crate::CallOutcome;
 use crate::codes;
 use crate::spec::{Spec, Target};
 

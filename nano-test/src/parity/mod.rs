@@ -10,7 +10,7 @@ use std::sync::Arc;
 use nano::{AnyRequest, Client, Ctx, NanoError, Outcome, Request, ServiceSet, ServiceSetBuilder};
 use serde_json::Value;
 
-use crate::calltree::CallOutcome;
+use crate::CallOutcome;
 use crate::codes;
 use crate::fidelity::TransportFidelity;
 use crate::spec::{Mismatches, Spec, Target};
@@ -250,7 +250,8 @@ impl ParityCheck {
         let differences = outcomes[1..]
             .iter()
             .filter_map(|(name, outcome)| {
-                CallOutcome::compare(&self.spec, &target, baseline_outcome, outcome)
+                self.spec
+                    .compare_outcomes(&target, baseline_outcome, outcome)
                     .err()
                     .map(|mismatches| ParityDifference {
                         baseline: baseline.clone(),

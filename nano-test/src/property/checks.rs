@@ -4,7 +4,7 @@ use nano::{Ctx, NanoError};
 use proptest::test_runner::TestCaseError;
 
 use super::GeneratedCall;
-use crate::calltree::CallOutcome;
+use crate::CallOutcome;
 use crate::parity::{Deployment, ParityCheck};
 use crate::spec::Spec;
 

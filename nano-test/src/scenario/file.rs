@@ -7,12 +7,13 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::de::{IoRead, StrRead};
 
-use crate::calltree::CallNode;
+use crate::CallNode;
 use crate::deep::Scalar;
 use crate::spec::Spec;
 
-/// The version of the scenario format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the scenario format this build reads and writes: the call-tree format's, as
+/// the fragments servers record have.
+pub use nano_record::FORMAT_VERSION;
 
 /// A recorded request tree: the root request that entered the system, every call it caused with
 /// its outcome, and the rules for comparing a replay with it.

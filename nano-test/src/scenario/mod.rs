@@ -5,8 +5,8 @@
 //! reviewable JSON file (`docs/scenario-format.md` documents the format for other languages).
 //!
 //! - **Record** in-process with a [`CallRecorder`](crate::CallRecorder) on the set and
-//!   [`Scenario::new`]; on running servers with a [`DirectoryRecorder`] hook per process and
-//!   [`join_fragments`].
+//!   [`Scenario::new`]; on running servers with a [`DirectoryRecorder`](crate::DirectoryRecorder)
+//!   hook per process and [`join_fragments`](crate::join_fragments).
 //! - **Replay the whole set** with [`replay_set`]: the root request again, the outcome and
 //!   optionally the call tree compared.
 //! - **Replay one service in isolation** with [`replay_isolated`]: its dependencies answer from
@@ -36,15 +36,10 @@
 //! ```
 
 mod file;
-mod record;
 mod registry;
 mod replay;
 
 pub use file::{FORMAT_VERSION, LoadedFile, Scenario, ScenarioError, load_dir};
-pub use record::{
-    DEFAULT_RECORD_MAX_BYTES, DEFAULT_RECORD_QUEUE, DirectoryRecorder, Fragment, RecordLimits,
-    join_fragments, read_fragments, read_fragments_of,
-};
 pub use registry::Registry;
 pub use replay::{
     REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Unreachable, compare_outcome,

@@ -5,7 +5,7 @@ use std::fmt;
 
 use nano::{AnyRequest, AnyResponse, Api, NanoError, Request, RequestType};
 
-use crate::calltree::CallOutcome;
+use crate::CallOutcome;
 
 /// The request types a replay may meet, by wire name.
 ///

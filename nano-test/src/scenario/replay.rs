@@ -12,9 +12,9 @@ use nano::{
 
 use super::file::Scenario;
 use super::registry::Registry;
-use crate::calltree::{CallNode, CallOutcome, CallRecorder};
 use crate::parity::Deployment;
 use crate::spec::{Spec, Target};
+use crate::{CallNode, CallOutcome, CallRecorder};
 
 /// How long a replayed request may take: replays never hang, even when the recording holds a
 /// call that never finished.
@@ -126,8 +126,7 @@ pub fn compare_outcome(
     node: &CallNode,
     actual: &CallOutcome,
 ) -> Option<ReplayProblem> {
-    let target = Target::new(node.service.clone(), node.request.clone());
-    CallOutcome::compare(spec, &target, &node.outcome, actual)
+    spec.compare_outcomes(&Target::from(node), &node.outcome, actual)
         .err()
         .map(|mismatches| ReplayProblem {
             call: node_name(node),

@@ -42,6 +42,7 @@
 
 pub(crate) mod compare;
 mod path;
+mod tree;
 
 use std::fmt;
 
@@ -54,6 +55,7 @@ use crate::codes;
 
 pub use compare::{Mismatch, MismatchKind, Mismatches};
 pub use path::{PathPattern, Segment, render_path};
+pub(crate) use tree::TreeSnapshot;
 
 /// What a compared or snapshotted body belongs to: the called service and the request's wire
 /// name. Scoped rules apply only to their target; mismatch reports name it.

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use nano::{AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes};
 use nano_test::request_fn;
-use nano_test::scenario::{
-    DirectoryRecorder, Registry, Scenario, join_fragments, read_fragments, replay_isolated,
-    replay_outcome, replay_set,
+use nano_test::scenario::{Registry, Scenario, replay_isolated, replay_outcome, replay_set};
+use nano_test::{
+    CallOutcome, CallRecorder, Deployment, DirectoryRecorder, Matcher, Rule, Spec, join_fragments,
+    read_fragments,
 };
-use nano_test::{CallOutcome, CallRecorder, Deployment, Matcher, Rule, Spec};
 use services::api::{svc1, svc2, svc3};
 
 fn registry() -> Registry {
@@ -609,7 +609,7 @@ fn node(caller: &str, service: &str, calls: Vec<nano_test::CallNode>) -> nano_te
 
 #[test]
 fn roots_that_reuse_a_request_id_stay_separate_trees() {
-    let fragment = |process: &str, tree| nano_test::scenario::Fragment {
+    let fragment = |process: &str, tree| nano_test::Fragment {
         version: 1,
         process: process.into(),
         tree,

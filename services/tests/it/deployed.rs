@@ -239,11 +239,11 @@ async fn servers_record_what_they_serve_into_fragments_that_join_into_one_tree()
 
     // Servers write fragments off the request path; a graceful stop writes what is queued.
     stop_gracefully(&mut deployment).await;
-    let fragments = nano_test::scenario::read_fragments(&dir).unwrap();
+    let fragments = nano_record::read_fragments(&dir).unwrap();
     let mut processes: Vec<&str> = fragments.iter().map(|f| f.process.as_str()).collect();
     processes.sort_unstable();
     assert_eq!(processes, ["server3b", "server3c", "server3d"]);
-    let trees = nano_test::scenario::join_fragments(fragments);
+    let trees = nano_record::join_fragments(fragments);
     assert_eq!(trees.len(), 1);
     let calls: Vec<String> = trees[0]
         .iter()
@@ -264,7 +264,7 @@ async fn servers_record_what_they_serve_into_fragments_that_join_into_one_tree()
     );
     assert_eq!(
         trees[0].outcome,
-        nano_test::CallOutcome::Response(serde_json::json!({"value": "svc2_svc3_svc4_getparam"}))
+        nano_record::CallOutcome::Response(serde_json::json!({"value": "svc2_svc3_svc4_getparam"}))
     );
 }
 
@@ -287,7 +287,7 @@ async fn recorded_scenarios_replay_live_against_a_deployed_cluster() {
     // The cluster does not behave as this (altered) recording says: the difference is reported.
     let mut scenario = Scenario::load(recorded.join("svc2-req.json")).unwrap();
     scenario.root.outcome =
-        nano_test::CallOutcome::Response(serde_json::json!({"value": "svc2_svc1_other"}));
+        nano_record::CallOutcome::Response(serde_json::json!({"value": "svc2_svc1_other"}));
     let failure = replay_outcome(&scenario, &registry, &cluster)
         .await
         .unwrap_err();

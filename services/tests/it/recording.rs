@@ -113,7 +113,7 @@ async fn every_request_is_recorded_once_whatever_its_id() {
     let peak = peak_rss(server.pid());
     let logs = stop(server).await;
 
-    let fragments = nano_test::scenario::read_fragments(&dir).unwrap();
+    let fragments = nano_record::read_fragments(&dir).unwrap();
     let recorded: Vec<&str> = fragments
         .iter()
         .map(|f| f.tree.request_id.as_str())
@@ -132,7 +132,7 @@ async fn every_request_is_recorded_once_whatever_its_id() {
     assert_eq!(logged(&logs, "recording stopped", "dropped"), 0);
     // Each fragment is the whole tree the server saw, readable by id.
     let long = &ids[1_500];
-    let of_long = nano_test::scenario::read_fragments_of(&dir, long).unwrap();
+    let of_long = nano_record::read_fragments_of(&dir, long).unwrap();
     assert_eq!(of_long.len(), 1);
     assert_eq!(of_long[0].tree.iter().count(), 3, "{}", of_long[0].tree);
     // File names depend on the process only, and lines are compact JSON.
@@ -171,7 +171,7 @@ async fn the_recording_stays_under_its_cap_by_removing_the_oldest_segments() {
     let dropped = logged(&logs, "recording stopped", "dropped");
     let removed = logged(&logs, "recording stopped", "removed");
     assert_eq!(written + dropped, ids.len() as u64);
-    let kept: Vec<String> = nano_test::scenario::read_fragments(&dir)
+    let kept: Vec<String> = nano_record::read_fragments(&dir)
         .unwrap()
         .into_iter()
         .map(|f| f.tree.request_id.clone())
