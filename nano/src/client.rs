@@ -1,7 +1,6 @@
 //! [`Client`]: how one service calls another.
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::ctx::{Ctx, Edge};
 use crate::error::{NanoError, codes};
@@ -19,14 +18,14 @@ use crate::service::SharedService;
 /// Cloning is cheap.
 #[derive(Clone)]
 pub struct Client {
-    edge: Arc<Edge>,
+    edge: &'static Edge,
     target: SharedService,
 }
 
 impl Client {
     pub(crate) fn new(edge: Edge, target: SharedService) -> Self {
         Client {
-            edge: Arc::new(edge),
+            edge: edge.interned(),
             target,
         }
     }
@@ -50,16 +49,10 @@ impl Client {
     pub async fn call<R: Request>(&self, ctx: &Ctx, request: R) -> Result<R::Response, NanoError> {
         let response = self.call_any(ctx, AnyRequest::new(request)).await?;
         response.downcast::<R::Response>().map_err(|other| {
-            NanoError::new(
-                codes::BAD_RESPONSE,
-                format!(
-                    "service {:?} answered {} with {}, expected {}",
-                    self.callee(),
-                    R::NAME,
-                    other.type_name(),
-                    std::any::type_name::<R::Response>()
-                ),
-            )
+            let (callee, name, got) = (self.callee(), R::NAME, other.type_name());
+            let want = std::any::type_name::<R::Response>();
+            let message = format!("service {callee:?} answered {name} with {got}, expected {want}");
+            NanoError::new(codes::BAD_RESPONSE, message)
         })
     }
 
@@ -69,7 +62,7 @@ impl Client {
     ///
     /// As [`call`](Client::call), without the response type check.
     pub async fn call_any(&self, ctx: &Ctx, request: AnyRequest) -> Result<AnyResponse, NanoError> {
-        let handled = self.target.handle(ctx.for_call(&self.edge), request);
+        let handled = self.target.handle(ctx.for_call(self.edge), request);
         if ctx.deadline().is_none() && ctx.cancellation().is_none() {
             // The common case awaits the handler directly, keeping this future small.
             return handled.await;
@@ -89,10 +82,8 @@ impl Client {
                 (codes::TIMEOUT, "ran out of time")
             };
             let (caller, callee) = (self.caller(), self.callee());
-            Err(NanoError::new(
-                code,
-                format!("call from {caller:?} to {callee:?} {what}"),
-            ))
+            let message = format!("call from {caller:?} to {callee:?} {what}");
+            Err(NanoError::new(code, message))
         })
         .await
     }

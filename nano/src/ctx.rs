@@ -1,8 +1,8 @@
 //! [`Ctx`]: what a handler knows about the request it is serving.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -49,7 +49,7 @@ impl fmt::Debug for RequestId {
 }
 
 /// One caller → callee direction: who a client calls on behalf of whom.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Edge {
     caller: String,
     callee: String,
@@ -73,6 +73,20 @@ impl Edge {
     pub fn callee(&self) -> &str {
         &self.callee
     }
+
+    /// The process's one copy of this edge. Clients hold their edge this way so that each call
+    /// hands it to the callee's [`Ctx`] as a plain reference; a process keeps one copy of each
+    /// distinct caller → callee pair it ever made a client for.
+    pub(crate) fn interned(self) -> &'static Edge {
+        static EDGES: Mutex<BTreeSet<&'static Edge>> = Mutex::new(BTreeSet::new());
+        let mut edges = EDGES.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(edge) = edges.get(&self) {
+            return edge;
+        }
+        let edge = Box::leak(Box::new(self));
+        edges.insert(edge);
+        edge
+    }
 }
 
 impl fmt::Display for Edge {
@@ -94,28 +108,20 @@ pub use tokio_util::sync::CancellationToken as Cancellation;
 /// A root context is made with [`Ctx::new`] where a request enters the system (a test, a
 /// listener). Every [`Client`](crate::Client) call derives the callee's context from the caller's:
 /// the request id, deadline, cancellation and metadata are kept, the caller and service names are
-/// set. Cloning is cheap (reference counts only).
-///
-/// ```
-/// use std::time::Duration;
-/// use nano::Ctx;
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let ctx = Ctx::new()
-///     .with_timeout(Duration::from_secs(2))
-///     .with_metadata("user", "alice");
-/// assert_eq!(ctx.request_id().as_str().len(), 32);
-/// assert_eq!(ctx.metadata("user"), Some("alice"));
-/// assert!(ctx.remaining().unwrap() <= Duration::from_secs(2));
-/// # }
-/// ```
+/// set. Cloning is cheap: one reference count for what the whole request tree shares.
 #[derive(Clone, Debug)]
 pub struct Ctx {
-    request_id: RequestId,
-    edge: Option<Arc<Edge>>,
+    tree: Arc<Tree>,
+    edge: Option<&'static Edge>,
     deadline: Option<Instant>,
+}
+
+/// What the contexts of one request tree share; changed copy-on-write.
+#[derive(Clone, Debug)]
+struct Tree {
+    request_id: RequestId,
     cancellation: Option<Cancellation>,
-    metadata: Option<Arc<BTreeMap<String, String>>>,
+    metadata: BTreeMap<String, String>,
 }
 
 impl Ctx {
@@ -127,32 +133,34 @@ impl Ctx {
     /// A root context that continues the request tree `id` (e.g. taken from a wire header).
     pub fn with_request_id(id: impl Into<RequestId>) -> Self {
         Ctx {
-            request_id: id.into(),
+            tree: Arc::new(Tree {
+                request_id: id.into(),
+                cancellation: None,
+                metadata: BTreeMap::new(),
+            }),
             edge: None,
             deadline: None,
-            cancellation: None,
-            metadata: None,
         }
     }
 
     /// The id shared by every call of this request tree.
     pub fn request_id(&self) -> &RequestId {
-        &self.request_id
+        &self.tree.request_id
     }
 
     /// The name of whoever called the current service; `None` in a root context.
     pub fn caller(&self) -> Option<&str> {
-        self.edge.as_deref().map(Edge::caller)
+        self.edge.map(Edge::caller)
     }
 
     /// The name of the service this context was created for; `None` in a root context.
     pub fn service(&self) -> Option<&str> {
-        self.edge.as_deref().map(Edge::callee)
+        self.edge.map(Edge::callee)
     }
 
     /// The caller → service edge of this context; `None` in a root context.
     pub fn edge(&self) -> Option<&Edge> {
-        self.edge.as_deref()
+        self.edge
     }
 
     /// The instant by which the whole request tree must be done, if any.
@@ -194,28 +202,26 @@ impl Ctx {
 
     /// The cancellation flag of this request tree, if one was attached.
     pub fn cancellation(&self) -> Option<&Cancellation> {
-        self.cancellation.as_ref()
+        self.tree.cancellation.as_ref()
     }
 
     /// Attaches a cancellation flag that the whole request tree will share.
     #[must_use]
     pub fn with_cancellation(mut self, cancellation: Cancellation) -> Self {
-        self.cancellation = Some(cancellation);
+        Arc::make_mut(&mut self.tree).cancellation = Some(cancellation);
         self
     }
 
     /// Whether the caller gave up on this request tree.
     pub fn is_cancelled(&self) -> bool {
-        self.cancellation
-            .as_ref()
-            .is_some_and(Cancellation::is_cancelled)
+        self.cancellation().is_some_and(Cancellation::is_cancelled)
     }
 
     /// Completes when there is no point in going on: the request tree was cancelled or its
     /// deadline passed. Never completes for a context with neither.
     pub async fn done(&self) {
         let cancelled = async {
-            match &self.cancellation {
+            match self.cancellation() {
                 Some(cancellation) => cancellation.cancelled().await,
                 None => std::future::pending().await,
             }
@@ -234,21 +240,20 @@ impl Ctx {
 
     /// The metadata value for `key` (e.g. the authenticated user a listener set).
     pub fn metadata(&self, key: &str) -> Option<&str> {
-        self.metadata.as_ref()?.get(key).map(String::as_str)
+        self.tree.metadata.get(key).map(String::as_str)
     }
 
     /// Every metadata entry, sorted by key.
     pub fn metadata_entries(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.metadata
-            .iter()
-            .flat_map(|map| map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        let entries = self.tree.metadata.iter();
+        entries.map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Adds or replaces one metadata entry.
     #[must_use]
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        Arc::make_mut(self.metadata.get_or_insert_with(Default::default))
-            .insert(key.into(), value.into());
+        let metadata = &mut Arc::make_mut(&mut self.tree).metadata;
+        metadata.insert(key.into(), value.into());
         self
     }
 
@@ -258,18 +263,19 @@ impl Ctx {
     /// process and does not cross a wire unless a transport maps it to an explicit header.
     #[must_use]
     pub fn without_metadata(mut self) -> Self {
-        self.metadata = None;
+        if !self.tree.metadata.is_empty() {
+            Arc::make_mut(&mut self.tree).metadata.clear();
+        }
         self
     }
 
     /// The callee's context for a call along `edge`.
-    pub(crate) fn for_call(&self, edge: &Arc<Edge>) -> Ctx {
+    pub(crate) fn for_call(&self, edge: &'static Edge) -> Ctx {
+        let (tree, deadline) = (Arc::clone(&self.tree), self.deadline);
         Ctx {
-            request_id: self.request_id.clone(),
-            edge: Some(Arc::clone(edge)),
-            deadline: self.deadline,
-            cancellation: self.cancellation.clone(),
-            metadata: self.metadata.clone(),
+            tree,
+            edge: Some(edge),
+            deadline,
         }
     }
 }

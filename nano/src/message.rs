@@ -160,9 +160,7 @@ fn json_value(json: &[u8]) -> Result<serde_json::Value, NanoError> {
 }
 
 /// The object-safe view of a [`Message`] that the envelopes hold.
-trait ErasedMessage: Send + Sync {
-    fn as_any(&self) -> &dyn Any;
-    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+trait ErasedMessage: Any + Send + Sync {
     fn type_name(&self) -> &'static str;
     fn clone_box(&self) -> Box<dyn ErasedMessage>;
     fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
@@ -170,12 +168,6 @@ trait ErasedMessage: Send + Sync {
 }
 
 impl<T: Message> ErasedMessage for T {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
-    }
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
     }
@@ -199,13 +191,16 @@ impl<T: Message> ErasedMessage for T {
 struct Erased(Box<dyn ErasedMessage>);
 
 impl Erased {
+    fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        (&*self.0 as &dyn Any).downcast_ref()
+    }
+
     fn downcast<T: 'static>(self) -> Result<T, Self> {
-        if self.0.as_any().is::<T>() {
-            let value = self.0.into_any().downcast::<T>();
-            Ok(*value.unwrap_or_else(|_| unreachable!("type checked before the downcast")))
-        } else {
-            Err(self)
+        if !(&*self.0 as &dyn Any).is::<T>() {
+            return Err(self);
         }
+        let value = (self.0 as Box<dyn Any>).downcast::<T>();
+        Ok(*value.unwrap_or_else(|_| unreachable!("type checked before the downcast")))
     }
 }
 
@@ -267,7 +262,7 @@ impl AnyRequest {
 
     /// A reference to the typed request, if it is an `R`.
     pub fn downcast_ref<R: Request>(&self) -> Option<&R> {
-        self.value.0.as_any().downcast_ref()
+        self.value.downcast_ref()
     }
 
     /// The typed request, or the envelope back when it is not an `R`.
@@ -343,12 +338,12 @@ impl AnyResponse {
 
     /// Whether the response is a `T`.
     pub fn is<T: Message>(&self) -> bool {
-        self.0.0.as_any().is::<T>()
+        self.0.downcast_ref::<T>().is_some()
     }
 
     /// A reference to the typed response, if it is a `T`.
     pub fn downcast_ref<T: Message>(&self) -> Option<&T> {
-        self.0.0.as_any().downcast_ref()
+        self.0.downcast_ref()
     }
 
     /// The typed response, or the envelope back when it is not a `T`.

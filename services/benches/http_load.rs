@@ -95,21 +95,32 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
         settings.rounds * settings.calls
     );
     println!();
-    println!("| client | p50 per call | p99 per call | p50 vs bare |");
-    println!("|---|---:|---:|---:|");
-    let bare = calls
-        .iter()
-        .find(|(variant, _)| *variant == Variant::Bare)
-        .map(|(_, times)| *times);
+    // The nano-http client wraps hyper-util's, so the bare hyper-util call is its like-for-like
+    // baseline; bare reqwest is the general-purpose one.
+    println!(
+        "| client | p50 per call | p99 per call | p50 vs bare reqwest | p50 vs bare hyper-util |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let p50_of = |wanted: Variant| {
+        calls
+            .iter()
+            .find(|(variant, _)| *variant == wanted)
+            .map(|(_, times)| times.p50)
+    };
+    let (bare, hyper) = (p50_of(Variant::Bare), p50_of(Variant::Hyper));
+    let ratio = |p50: Duration, baseline: Option<Duration>| {
+        baseline.map_or("n/a".into(), |baseline| {
+            format!("{:.3}x", p50.as_secs_f64() / baseline.as_secs_f64())
+        })
+    };
     for (variant, times) in &calls {
-        let ratio = bare.map_or("n/a".into(), |bare| {
-            format!("{:.3}x", times.p50.as_secs_f64() / bare.p50.as_secs_f64())
-        });
         println!(
-            "| {} | {} | {} | {ratio} |",
+            "| {} | {} | {} | {} | {} |",
             variant.label(),
             micros(times.p50),
             micros(times.p99),
+            ratio(times.p50, bare),
+            ratio(times.p50, hyper),
         );
     }
     Ok(())
