@@ -65,10 +65,12 @@
 //! | [`status_for`], [`is_valid_id`], the header constants | the wire protocol's fixed parts |
 //! | [`decode_request`], [`decode_error_response`] | the decoding of what a peer sends, without sockets (tests, fuzzing) |
 //! | `openapi::document` (feature `openapi`) | the OpenAPI 3.1 description of declared APIs |
+//! | `server::main` (feature `server`) | the whole `main` of a server executable of any [`nano_server::System`] |
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `openapi` | no | `openapi::document`: the OpenAPI 3.1 document of declared [`nano::Api`]s, with schemars message schemas |
+//! | `server` | no | `server`: flags (`--listen`, `--peer`, limits, `--record`), `RUST_LOG` logging, the ready line and graceful shutdown for a server executable |
 //!
 //! The protocol, in short: a request with a body is JSON with `Content-Type: application/json;
 //! charset=utf-8`; `X-Nano-Req-Id` and `X-Nano-Client-Name` carry the request id and the caller;
@@ -96,6 +98,8 @@ mod listener;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod peers;
+#[cfg(feature = "server")]
+pub mod server;
 mod wire;
 
 pub use client::{

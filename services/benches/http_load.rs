@@ -573,10 +573,7 @@ mod bare {
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            eprintln!(
-                "{} addr={addr} server=bare-axum",
-                services::server::READY_PREFIX
-            );
+            eprintln!("{} addr={addr} server=bare-axum", nano_server::READY_PREFIX);
             let app = axum::Router::new()
                 .route("/svc2/", post(svc2_handler))
                 .route("/health-check", axum::routing::get(|| async {}));

@@ -55,6 +55,7 @@ use crate::codes;
 
 pub use compare::{Mismatch, MismatchKind, Mismatches};
 pub use path::{PathPattern, Segment, render_path};
+#[cfg(feature = "snapshot")]
 pub(crate) use tree::TreeSnapshot;
 
 /// What a compared or snapshotted body belongs to: the called service and the request's wire

@@ -1,5 +1,5 @@
-//! `server1`: see [`services::server::SERVER1`] and `--help`.
+//! `server1`: a server executable of the example cluster (see `services::system()` and `--help`).
 
 fn main() -> std::process::ExitCode {
-    services::server::main(&services::server::SERVER1)
+    nano_http::server::main(&services::system(), "server1")
 }

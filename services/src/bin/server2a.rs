@@ -1,5 +1,5 @@
-//! `server2a`: see [`services::server::SERVER2A`] and `--help`.
+//! `server2a`: a server executable of the example cluster (see `services::system()` and `--help`).
 
 fn main() -> std::process::ExitCode {
-    services::server::main(&services::server::SERVER2A)
+    nano_http::server::main(&services::system(), "server2a")
 }

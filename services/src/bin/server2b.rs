@@ -1,5 +1,5 @@
-//! `server2b`: see [`services::server::SERVER2B`] and `--help`.
+//! `server2b`: a server executable of the example cluster (see `services::system()` and `--help`).
 
 fn main() -> std::process::ExitCode {
-    services::server::main(&services::server::SERVER2B)
+    nano_http::server::main(&services::system(), "server2b")
 }

@@ -1,5 +1,5 @@
-//! `server3a`: see [`services::server::SERVER3A`] and `--help`.
+//! `server3a`: a server executable of the example cluster (see `services::system()` and `--help`).
 
 fn main() -> std::process::ExitCode {
-    services::server::main(&services::server::SERVER3A)
+    nano_http::server::main(&services::system(), "server3a")
 }

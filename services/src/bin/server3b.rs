@@ -1,5 +1,5 @@
-//! `server3b`: see [`services::server::SERVER3B`] and `--help`.
+//! `server3b`: a server executable of the example cluster (see `services::system()` and `--help`).
 
 fn main() -> std::process::ExitCode {
-    services::server::main(&services::server::SERVER3B)
+    nano_http::server::main(&services::system(), "server3b")
 }

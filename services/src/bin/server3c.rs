@@ -1,5 +1,5 @@
-//! `server3c`: see [`services::server::SERVER3C`] and `--help`.
+//! `server3c`: a server executable of the example cluster (see `services::system()` and `--help`).
 
 fn main() -> std::process::ExitCode {
-    services::server::main(&services::server::SERVER3C)
+    nano_http::server::main(&services::system(), "server3c")
 }

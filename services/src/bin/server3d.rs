@@ -1,5 +1,5 @@
-//! `server3d`: see [`services::server::SERVER3D`] and `--help`.
+//! `server3d`: a server executable of the example cluster (see `services::system()` and `--help`).
 
 fn main() -> std::process::ExitCode {
-    services::server::main(&services::server::SERVER3D)
+    nano_http::server::main(&services::system(), "server3d")
 }

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use nano::{Ctx, NanoError};
+use nano_http::server::PeerArgs;
 use services::api::svc2;
-use services::server::PeerArgs;
 
 /// The address svc2 is called at when no `--peer svc2=ADDR` is given: the servers' default.
 const DEFAULT_SVC2: &str = "127.0.0.1:8000";
@@ -40,7 +40,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    services::server::init_tracing();
+    nano_http::server::init_tracing();
     let outcome = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,0 +1,434 @@
+//! The reusable `main` of a server executable (feature `server`): any [`System`]'s servers get
+//! the same command line, logging, recording, ready line and graceful shutdown.
+//!
+//! A server executable is one call:
+//!
+//! ```no_run
+//! # mod my_system { pub fn system() -> nano_server::System { nano_server::System::new("x") } }
+//! fn main() -> std::process::ExitCode {
+//!     nano_http::server::main(&my_system::system(), "server1")
+//! }
+//! ```
+//!
+//! It runs the server's local services (built from their dependencies; every dependency that is
+//! not local is reached over HTTP at the address `--peer NAME=ADDR` gives it), exposes the
+//! services the [`ServerSpec`] names on `--listen`, logs to stderr with `RUST_LOG`, records with
+//! `--record DIR`, writes the machine-readable ready line (`NANO_LISTENING addr=… server=…
+//! service=…`, see [`nano_server::parse_ready_line`]) once bound, and shuts down gracefully on
+//! SIGINT/SIGTERM, whose handlers are installed before the ready line is written.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
+use nano::{NanoError, ServiceSet, ServiceSetBuilder, SharedService, codes};
+use nano_record::{DirectoryRecorder, RecordLimits};
+use nano_server::{Listener, ServerSpec, System, TracingHook, ready_line};
+
+use crate::{HttpListener, HttpTransport, Peer, Peers};
+
+/// How to reach remote services: the flags every server executable (and a client program, such
+/// as a test client) takes.
+#[derive(Debug, Clone, Args)]
+pub struct PeerArgs {
+    /// Address of a remote service, as NAME=ADDR (e.g. orders=127.0.0.1:8001); repeatable. ADDR
+    /// is host:port or http://host:port[/prefix]. NANO_PEERS takes a comma-separated list.
+    #[arg(
+        long = "peer",
+        value_name = "NAME=ADDR",
+        env = "NANO_PEERS",
+        value_delimiter = ','
+    )]
+    pub peers: Vec<Peer>,
+
+    /// Limit on one call to a remote service, e.g. 500ms or 30s. A caller's deadline that comes
+    /// sooner wins.
+    #[arg(long, value_name = "DURATION", env = "NANO_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// Largest response body accepted from a remote service, in bytes; a larger answer fails the
+    /// call with S-BAD-RESPONSE.
+    #[arg(long, value_name = "BYTES", env = "NANO_MAX_RESPONSE_BYTES", default_value_t = crate::DEFAULT_MAX_RESPONSE_BYTES)]
+    pub max_response_bytes: usize,
+}
+
+impl PeerArgs {
+    /// The peers as a discovery map.
+    pub fn peers(&self) -> Peers {
+        self.peers.iter().cloned().collect()
+    }
+
+    /// An HTTP transport with these peers, timeout and response limit, for the services of
+    /// `system`.
+    ///
+    /// # Errors
+    ///
+    /// `C-BAD-REQUEST` when a peer names a service `system` does not have (a typo that would
+    /// otherwise only show up as "no address" on the first request); `S-INIT-FAILED` when the
+    /// HTTP client cannot be set up.
+    pub fn transport(&self, system: &System) -> Result<HttpTransport, NanoError> {
+        if let Some(unknown) = self.peers.iter().find(|p| system.api(p.name()).is_none()) {
+            return Err(NanoError::bad_request(format!(
+                "--peer names unknown service {:?} (known: {})",
+                unknown.name(),
+                system.service_names().join(", ")
+            )));
+        }
+        HttpTransport::builder()
+            .peers(self.peers())
+            .timeout(self.timeout)
+            .max_response_bytes(self.max_response_bytes)
+            .build()
+    }
+}
+
+/// The command line of a server executable.
+#[derive(Debug, Clone, Parser)]
+pub struct ServerArgs {
+    /// Address to listen on; port 0 picks a free port (the bound address is in the ready line).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "NANO_LISTEN",
+        default_value = "127.0.0.1:8000"
+    )]
+    pub listen: String,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub remote: PeerArgs,
+
+    /// How long requests in flight may take to finish after SIGINT/SIGTERM, e.g. 10s.
+    #[arg(long, value_name = "DURATION", env = "NANO_GRACE_PERIOD", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace_period: Duration,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, value_name = "BYTES", env = "NANO_BODY_LIMIT", default_value_t = crate::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+
+    /// Time a request may take to arrive: its head, then its body, e.g. 30s. A late body is
+    /// answered 408 C-REQUEST-TIMEOUT and its connection closed; an idle keep-alive connection is
+    /// closed after this long without a request.
+    #[arg(long, value_name = "DURATION", env = "NANO_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Most connections open at once; more are answered 503 S-UNAVAILABLE and closed.
+    #[arg(long, value_name = "N", env = "NANO_MAX_CONNECTIONS", default_value_t = crate::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Most requests read or handled at once; more are answered 503 S-UNAVAILABLE.
+    #[arg(long, value_name = "N", env = "NANO_MAX_IN_FLIGHT", default_value_t = crate::DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
+
+    /// Record every call this server serves and makes into DIR; the fragments of all servers
+    /// are joined into scenarios by request id (the scenario runner's `record --from-dir DIR`).
+    #[arg(long, value_name = "DIR", env = "NANO_RECORD_DIR")]
+    pub record: Option<PathBuf>,
+
+    /// Most bytes of recorded fragments this server keeps in the --record directory; the oldest
+    /// segment file is removed to stay under it.
+    #[arg(long, value_name = "BYTES", env = "NANO_RECORD_MAX_BYTES", default_value_t = nano_record::DEFAULT_RECORD_MAX_BYTES)]
+    pub record_max_bytes: u64,
+}
+
+/// The environment variables a server reads its settings from. A parent that starts servers
+/// clears them so that its own environment does not change what it starts.
+pub const SERVER_ENV: [&str; 11] = [
+    "NANO_LISTEN",
+    "NANO_PEERS",
+    "NANO_TIMEOUT",
+    "NANO_MAX_RESPONSE_BYTES",
+    "NANO_GRACE_PERIOD",
+    "NANO_BODY_LIMIT",
+    "NANO_REQUEST_TIMEOUT",
+    "NANO_MAX_CONNECTIONS",
+    "NANO_MAX_IN_FLIGHT",
+    "NANO_RECORD_DIR",
+    "NANO_RECORD_MAX_BYTES",
+];
+
+const ENV_HELP: &str = "\
+Every flag can also be set through the environment variable shown with it; flags win.
+Logs go to stderr; RUST_LOG sets the filter (default: info,nano::call=warn). RUST_LOG=info
+adds a span per service call (service, caller, req_id on every line) at a cost under load.
+
+Examples:
+  {name} --listen 127.0.0.1:0                 # a free port; the ready line on stderr names it
+  {name} --listen 0.0.0.0:8000 --peer NAME=10.0.0.5:8000 --record /var/tmp/calls
+  NANO_LISTEN=127.0.0.1:9000 RUST_LOG=debug {name}";
+
+/// The log filter when `RUST_LOG` is not set: `info` events, without the per-call span of
+/// [`TracingHook`]. Those spans put service, caller and request id on every log line, but
+/// formatting them costs about a fifth of a server's median latency under load (see
+/// BENCHMARKS.md), so they are opt-in with `RUST_LOG=info`.
+pub const DEFAULT_LOG_FILTER: &str = "info,nano::call=warn";
+
+impl ServerArgs {
+    /// Parses the process's arguments for the executable `server`; prints help or a usage error
+    /// and exits when asked to or when they are invalid.
+    pub fn parse_for(server: &ServerSpec) -> ServerArgs {
+        let name: &'static str = Box::leak(server.name.clone().into_boxed_str());
+        let command = ServerArgs::command()
+            .name(name)
+            .bin_name(name)
+            .about(server.about.clone())
+            .after_help(ENV_HELP.replace("{name}", name));
+        let matches = command.get_matches();
+        ServerArgs::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+    }
+}
+
+/// Sends tracing output to stderr, filtered by `RUST_LOG` (default [`DEFAULT_LOG_FILTER`]),
+/// without colours unless stderr is a terminal so that logs stay parseable.
+pub fn init_tracing() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    // Fails only when a subscriber is already installed, which then keeps working.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// The whole `main` of the server executable `server` of `system`: parse flags, log to
+/// stderr, serve until SIGINT or SIGTERM. Exits 0 after a graceful shutdown, 1 when the server
+/// cannot start or fails (also when `system` has no such server), 2 on a usage error.
+pub fn main(system: &System, server: &str) -> ExitCode {
+    let Some(spec) = system.server_spec(server) else {
+        let known: Vec<&str> = system.servers().iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "error: system {:?} has no server {server:?} (known: {})",
+            system.name(),
+            known.join(", ")
+        );
+        return ExitCode::FAILURE;
+    };
+    let args = ServerArgs::parse_for(spec);
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(system, spec, &args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(server = %spec.name, code = err.code(), error = %err, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The set of `server`, starting from `builder` (e.g. one with hooks): its local services, and
+/// an HTTP client for each service they depend on that is not local (the set's fallback
+/// supplies them as the services ask, so no list of remote services is needed).
+///
+/// # Errors
+///
+/// `S-UNKNOWN-SERVICE` when `transport` has no address for a remote service or `system` has no
+/// API for it; a set build error otherwise.
+pub fn build_set(
+    system: &System,
+    server: &ServerSpec,
+    transport: &HttpTransport,
+    builder: ServiceSetBuilder,
+) -> Result<ServiceSet, NanoError> {
+    let (system_for_remote, transport) = (system.clone(), transport.clone());
+    let builder = builder.fallback(move |name| {
+        let api = system_for_remote.api(name).ok_or_else(|| {
+            NanoError::new(
+                codes::UNKNOWN_SERVICE,
+                format!(
+                    "system {:?} has no service {name:?} to call remotely",
+                    system_for_remote.name()
+                ),
+            )
+        })?;
+        Ok(SharedService::new(transport.api_client(api)?))
+    });
+    system.local(server, builder)?.build()
+}
+
+/// Builds the set, binds the listener, installs the signal handlers, writes the ready line and
+/// serves until SIGINT or SIGTERM.
+///
+/// # Errors
+///
+/// A missing peer address, a set that does not build, an address that cannot be bound, or a
+/// listener failure.
+pub async fn run(system: &System, server: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> {
+    let mut builder = ServiceSet::builder().hook(TracingHook);
+    if let Some(dir) = &args.record {
+        let limits = RecordLimits {
+            max_bytes: args.record_max_bytes,
+            ..Default::default()
+        };
+        let recorder = DirectoryRecorder::with_limits(dir, &server.name, limits)
+            .map_err(|err| NanoError::wrap(err, format!("cannot record into {}", dir.display())))?;
+        tracing::info!(dir = %dir.display(), "recording served calls");
+        builder = builder.hook(recorder);
+    }
+    let set = build_set(system, server, &args.remote.transport(system)?, builder)?;
+    let mut listener = HttpListener::bind(args.listen.as_str())
+        .await?
+        .grace_period(args.grace_period)
+        .body_limit(args.body_limit)
+        .request_timeout(args.request_timeout)
+        .max_connections(args.max_connections)
+        .max_in_flight(args.max_in_flight);
+    for name in &server.exposes {
+        let api = system.api(name).ok_or_else(|| {
+            NanoError::new(
+                codes::UNKNOWN_SERVICE,
+                format!("server {:?} exposes unknown service {name:?}", server.name),
+            )
+        })?;
+        listener = listener.expose_api(api)?;
+    }
+    let addr = listener.local_addr();
+    let remote: Vec<&str> = set
+        .names()
+        .filter(|name| !server.local.iter().any(|local| local == name))
+        .collect();
+    tracing::info!(
+        server = %server.name,
+        %addr,
+        local = ?server.local,
+        remote = ?remote,
+        peers = %args.remote.peers(),
+        "starting"
+    );
+    // Installed before the ready line: a signal sent as soon as a parent sees the line must
+    // drain the server, not kill it.
+    let signals = nano_server::shutdown_signal()?;
+    // Written directly rather than logged so it does not depend on the log filter or format.
+    eprintln!("{}", ready_line(addr, server));
+    nano_server::serve_until(set, vec![listener.boxed()], signals).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nano::{Client, Ctx};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    struct Ask {}
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    struct Answer {}
+
+    mod front {
+        nano::api! { service "front"; fn ask(super::Ask) -> () = "front.Ask", POST "/"; }
+    }
+    mod back {
+        nano::api! { service "back"; fn answer(super::Answer) -> () = "back.Answer", POST "/"; }
+    }
+
+    struct Front(Client);
+    impl front::Handler for Front {
+        async fn ask(&self, ctx: &Ctx, _: Ask) -> Result<(), NanoError> {
+            self.0.call(ctx, Answer {}).await
+        }
+    }
+    struct Back;
+    impl back::Handler for Back {
+        async fn answer(&self, _: &Ctx, _: Answer) -> Result<(), NanoError> {
+            Ok(())
+        }
+    }
+
+    fn system() -> System {
+        System::new("pair")
+            .service(&front::API, || {
+                front::service(|deps| Ok(Front(deps.client(back::NAME)?)))
+            })
+            .service(&back::API, || back::service(|_| Ok(Back)))
+            .server("front-server", "Runs front.", &["front"], &["front"])
+    }
+
+    fn args(argv: &[&str]) -> ServerArgs {
+        ServerArgs::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn remote_services_get_http_clients_from_the_fallback() {
+        let system = system();
+        let spec = system.server_spec("front-server").unwrap();
+        let transport = args(&["x", "--peer", "back=127.0.0.1:1"])
+            .remote
+            .transport(&system)
+            .unwrap();
+        let set = build_set(&system, spec, &transport, ServiceSet::builder()).unwrap();
+        assert_eq!(set.names().collect::<Vec<_>>(), ["front", "back"]);
+        assert!(std::ptr::eq(set.api("back").unwrap(), &back::API));
+    }
+
+    #[test]
+    fn a_missing_peer_is_named() {
+        let system = system();
+        let spec = system.server_spec("front-server").unwrap();
+        let transport = HttpTransport::new(Peers::new()).unwrap();
+        let err = build_set(&system, spec, &transport, ServiceSet::builder()).unwrap_err();
+        assert_eq!(err.code(), codes::UNKNOWN_SERVICE);
+        assert!(err.to_string().contains("--peer back=ADDR"), "{err}");
+    }
+
+    #[test]
+    fn a_peer_for_an_unknown_service_is_refused() {
+        let err = args(&["x", "--peer", "svc9=127.0.0.1:1"])
+            .remote
+            .transport(&system())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--peer names unknown service \"svc9\" (known: front, back)"
+        );
+    }
+
+    #[test]
+    fn flags_parse_and_the_command_is_consistent() {
+        let parsed = args(&[
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--peer",
+            "front=127.0.0.1:1",
+            "--peer",
+            "back=127.0.0.1:2,other=127.0.0.1:3",
+            "--timeout",
+            "250ms",
+            "--grace-period",
+            "2s",
+        ]);
+        assert_eq!(parsed.listen, "127.0.0.1:0");
+        assert_eq!(
+            parsed.remote.peers().to_string(),
+            "back=http://127.0.0.1:2,front=http://127.0.0.1:1,other=http://127.0.0.1:3"
+        );
+        assert_eq!(parsed.remote.timeout, Duration::from_millis(250));
+        assert_eq!(parsed.grace_period, Duration::from_secs(2));
+        let err = ServerArgs::try_parse_from(["x", "--peer", "front"]).unwrap_err();
+        assert!(err.to_string().contains("NAME=ADDR"), "{err}");
+        ServerArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn every_server_variable_is_a_flag() {
+        let command = ServerArgs::command();
+        let envs: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .collect();
+        let mut listed: Vec<String> = SERVER_ENV.iter().map(|s| (*s).to_owned()).collect();
+        let mut found = envs.clone();
+        listed.sort();
+        found.sort();
+        assert_eq!(found, listed);
+    }
+}
