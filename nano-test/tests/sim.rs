@@ -6,7 +6,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use nano::{AnyRequest, Client, Ctx, Edge, Outcome, Service, ServiceSet, SharedService, codes};
 use nano_test::sim::{
-    EdgeFaults, Fault, FaultPlan, InjectedFault, Latency, Sim, Simulation, TraceEntry, TraceOutcome,
+    BoxError, EdgeFaults, Fault, FaultPlan, InjectedFault, Latency, Sim, Simulation, TraceEntry,
+    TraceOutcome,
 };
 use services::api::svc2;
 
@@ -114,7 +115,7 @@ fn thousands_of_slow_calls_run_in_virtual_time_and_report_it() {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(format!("errors: {errors:?}"))
+            Err(format!("errors: {errors:?}").into())
         }
     });
     // 2000 requests: 1000 of 2 hops and 1000 of 3 hops, 400 ms per hop, ten at a time.
@@ -167,11 +168,11 @@ fn loss_run(retry_attempts: Option<u32>) -> (usize, u64) {
                     };
                     match svc2.call(&sim.ctx(), req).await {
                         Ok(resp) if resp.value == format!("svc2_svc1_{i}") => {}
-                        Ok(resp) => return Err(format!("wrong answer {resp:?}")),
+                        Ok(resp) => return Err(format!("wrong answer {resp:?}").into()),
                         Err(err) if err.has_code(codes::UNAVAILABLE) => {
                             failures.set(failures.get() + 1);
                         }
-                        Err(err) => return Err(format!("unexpected error {err}")),
+                        Err(err) => return Err(format!("unexpected error {err}").into()),
                     }
                 }
                 Ok(())
@@ -238,7 +239,7 @@ async fn the_nth_call_to_svc3_fails_as_scripted() {
         outcomes.push(
             svc2.call(&sim.ctx(), svc2::GetReq {})
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|err| err.to_string()),
         );
     }
     assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
@@ -272,9 +273,7 @@ fn a_plan_that_injects_nothing_fails_the_check() {
     let report = simulation
         .run(|sim| async move {
             let svc2 = svc2_through(&sim, None);
-            svc2.call(&sim.ctx(), svc2::GetReq {})
-                .await
-                .map_err(|e| e.to_string())?;
+            svc2.call(&sim.ctx(), svc2::GetReq {}).await?;
             Ok(())
         })
         .unwrap();
@@ -287,9 +286,7 @@ fn a_plan_that_injects_nothing_fails_the_check() {
     let panic = std::panic::catch_unwind(|| {
         simulation.check(|sim| async move {
             let svc2 = svc2_through(&sim, None);
-            svc2.call(&sim.ctx(), svc2::GetReq {})
-                .await
-                .map_err(|e| e.to_string())?;
+            svc2.call(&sim.ctx(), svc2::GetReq {}).await?;
             Ok(())
         })
     })
@@ -305,9 +302,7 @@ fn a_hang_without_a_timeout_fails_at_the_time_limit_instead_of_hanging_the_test(
         .time_limit(Duration::from_secs(60))
         .run(|sim| async move {
             let svc2 = svc2_through(&sim, None);
-            svc2.call(&sim.ctx(), svc2::Req::default())
-                .await
-                .map_err(|e| e.to_string())?;
+            svc2.call(&sim.ctx(), svc2::Req::default()).await?;
             Ok(())
         })
         .unwrap_err();
@@ -320,7 +315,7 @@ fn a_hang_without_a_timeout_fails_at_the_time_limit_instead_of_hanging_the_test(
 }
 
 /// The invariant of the shrinking tests: every GetReq succeeds.
-async fn every_get_req_succeeds(sim: Sim) -> Result<(), String> {
+async fn every_get_req_succeeds(sim: Sim) -> Result<(), BoxError> {
     let svc2 = svc2_through(&sim, None);
     for i in 0..50 {
         svc2.call(&sim.ctx(), svc2::GetReq {})

@@ -14,7 +14,7 @@ fn the_environment_seed_overrides_the_plan_seed() {
     let simulation = Simulation::new(plan);
     assert_eq!(simulation.plan().seed, 4242);
     let failure = simulation
-        .run(|sim| async move { Err(format!("seed {}", sim.seed())) })
+        .run(|sim| async move { Err(format!("seed {}", sim.seed()).into()) })
         .unwrap_err();
     assert_eq!(failure.message, "seed 4242");
     assert_eq!(failure.seed, 4242);

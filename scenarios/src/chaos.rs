@@ -313,6 +313,7 @@ mod tests {
                 replay_under(&sim, services, scenario, registry, Duration::from_secs(1))
                     .await
                     .1
+                    .map_err(Into::into)
             })
         };
         // The real svc2 keeps svc1's S-UNAVAILABLE.

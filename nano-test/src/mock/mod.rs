@@ -302,12 +302,20 @@ impl fmt::Debug for Mock {
 }
 
 /// Why a [`Mock`] failed verification: every unmet expectation and every failed call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct VerificationError {
     /// The mocked service.
     pub mock: String,
     /// One message per problem, in the order they happened (failed calls first).
     pub problems: Vec<String>,
+}
+
+/// The readable report, also when a test returns this error with `?` (the test harness prints
+/// the `Debug` form of a returned error).
+impl fmt::Debug for VerificationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for VerificationError {

@@ -409,10 +409,18 @@ impl fmt::Display for ParityReport {
 }
 
 /// The failure of [`ParityReport::check`]: the rendered differences.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ParityError {
     /// The report, with a diff per difference.
     pub report: String,
+}
+
+/// The readable report, also when a test returns this error with `?` (the test harness prints
+/// the `Debug` form of a returned error).
+impl fmt::Debug for ParityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for ParityError {

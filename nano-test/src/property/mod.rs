@@ -220,7 +220,7 @@ impl<S> fmt::Debug for Property<S> {
 }
 
 /// Why a property failed: the reason, the minimal failing input and how far it got.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PropertyFailure {
     /// The failing test's message (or panic message).
     pub reason: String,
@@ -231,6 +231,14 @@ pub struct PropertyFailure {
     pub passed: u32,
     /// How many shrinking steps ran.
     pub shrink_steps: u32,
+}
+
+/// The readable report, also when a test returns this error with `?` (the test harness prints
+/// the `Debug` form of a returned error).
+impl fmt::Debug for PropertyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for PropertyFailure {

@@ -308,7 +308,7 @@ pub fn load_dir(dir: impl AsRef<Path>) -> Result<Vec<LoadedFile>, ScenarioError>
 }
 
 /// Why a scenario file could not be loaded: the file, where in it, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ScenarioError {
     /// The file.
     pub file: PathBuf,
@@ -318,6 +318,14 @@ pub struct ScenarioError {
     pub path: Option<String>,
     /// The problem.
     pub problem: String,
+}
+
+/// The readable report, also when a test returns this error with `?` (the test harness prints
+/// the `Debug` form of a returned error).
+impl fmt::Debug for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for ScenarioError {

@@ -41,7 +41,7 @@ impl fmt::Display for ReplayProblem {
 }
 
 /// A replay that did not reproduce its recording.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReplayFailure {
     /// The scenario's name.
     pub scenario: String,
@@ -70,6 +70,14 @@ impl ReplayFailure {
                 .unwrap_or("");
             format!("{}: {}", p.call, first_line.trim())
         })
+    }
+}
+
+/// The readable report, also when a test returns this error with `?` (the test harness prints
+/// the `Debug` form of a returned error).
+impl fmt::Debug for ReplayFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

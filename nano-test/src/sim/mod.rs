@@ -17,11 +17,13 @@
 //! When a run breaks an invariant, [`Simulation::check`] shrinks the injected faults to a smallest
 //! schedule that still breaks it and prints it with the seed; `NANO_SIM_SEED=<seed>` replays it.
 
+mod error;
 mod network;
 mod plan;
 mod run;
 mod trace;
 
+pub use error::{BoxError, SimError};
 pub use network::Sim;
 pub use plan::{EdgeFaults, EdgeRule, Fault, FaultPlan, Latency, ScriptedFault};
 pub use run::{SEED_ENV, ShrunkFailure, SimFailure, Simulation};

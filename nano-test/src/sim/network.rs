@@ -1,5 +1,6 @@
 //! [`Sim`]: the simulated network, a [`ClientHook`] that decides the fate of every call.
 
+use super::error::SimError;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -218,14 +219,14 @@ impl Sim {
     /// # Errors
     ///
     /// A message with the seed and the counts.
-    pub fn check_faults_injected(&self) -> Result<(), String> {
+    pub fn check_faults_injected(&self) -> Result<(), SimError> {
         let report = self.report();
         if report.no_faults_injected {
-            return Err(format!(
+            return Err(SimError::new(format!(
                 "the fault plan injected no faults in {} calls (seed {}): the test exercised the \
                  happy path only",
                 report.calls, report.seed
-            ));
+            )));
         }
         Ok(())
     }

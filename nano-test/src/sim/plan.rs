@@ -1,5 +1,6 @@
 //! [`FaultPlan`]: what the simulated network does to calls, as code or as JSON.
 
+use super::error::SimError;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -219,11 +220,11 @@ impl FaultPlan {
     /// # Errors
     ///
     /// A message naming the line, column and problem when the JSON is not a plan.
-    pub fn from_json(json: &str) -> Result<Self, String> {
-        let plan: FaultPlan =
-            serde_json::from_str(json).map_err(|err| format!("invalid fault plan: {err}"))?;
+    pub fn from_json(json: &str) -> Result<Self, SimError> {
+        let plan: FaultPlan = serde_json::from_str(json)
+            .map_err(|err| SimError::new(format!("invalid fault plan: {err}")))?;
         plan.validate()
-            .map_err(|err| format!("invalid fault plan: {err}"))?;
+            .map_err(|err| SimError::new(format!("invalid fault plan: {err}")))?;
         Ok(plan)
     }
 
@@ -232,7 +233,11 @@ impl FaultPlan {
     /// # Errors
     ///
     /// The first problem, naming where it is.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SimError> {
+        self.check().map_err(SimError::new)
+    }
+
+    fn check(&self) -> Result<(), String> {
         let check = |faults: &EdgeFaults, place: &str| {
             if !(0.0..=1.0).contains(&faults.drop_rate) {
                 return Err(format!(
@@ -409,26 +414,29 @@ mod tests {
 
         let err =
             FaultPlan::from_json(r#"{"seed": 1, "edges": [{"faults": {"drop": 1}}]}"#).unwrap_err();
-        assert!(err.contains("unknown field `drop`"), "{err}");
-        assert!(err.contains("line 1"), "{err}");
+        assert!(err.message().contains("unknown field `drop`"), "{err}");
+        assert!(err.message().contains("line 1"), "{err}");
         let err = FaultPlan::from_json(r#"{"default": {"timeout_ms": -1}}"#).unwrap_err();
-        assert!(err.contains("non-negative"), "{err}");
+        assert!(err.message().contains("non-negative"), "{err}");
         let err = FaultPlan::from_json(
             r#"{"edges": [{"faults": {"latency": {"kind": "uniform", "min_ms": 30, "max_ms": 1}}}]}"#,
         )
         .unwrap_err();
         assert_eq!(
-            err,
+            err.message(),
             "invalid fault plan: edges[0]: latency min_ms (30) is larger than max_ms (1)"
         );
         let err = FaultPlan::from_json(r#"{"default": {"drop_rate": 1.5}}"#).unwrap_err();
         assert_eq!(
-            err,
+            err.message(),
             "invalid fault plan: default: drop_rate must be between 0 and 1, not 1.5"
         );
         let err = FaultPlan::from_json(r#"{"scripted": [{"nth": 0, "fault": {"kind": "drop"}}]}"#)
             .unwrap_err();
-        assert_eq!(err, "invalid fault plan: scripted[0]: nth counts from 1");
+        assert_eq!(
+            err.message(),
+            "invalid fault plan: scripted[0]: nth counts from 1"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`Simulation`]: runs a test body on a paused clock, reports the seed of a failure and shrinks
 //! the injected faults to the few that matter.
 
+use super::error::BoxError;
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
@@ -37,10 +38,10 @@ const MAX_SHRINK_RUNS: usize = 300;
 /// let plan = FaultPlan::new(1)
 ///     .all_edges(EdgeFaults::new().latency(Latency::fixed(Duration::from_millis(200))));
 /// let report = Simulation::new(plan).check(|sim| async move {
-///     let set = services::all(ServiceSet::builder()).hook(sim.hook()).build().map_err(|e| e.to_string())?;
-///     let svc2 = set.client("test", svc2::NAME).map_err(|e| e.to_string())?;
+///     let set = services::all(ServiceSet::builder()).hook(sim.hook()).build()?;
+///     let svc2 = set.client("test", svc2::NAME)?;
 ///     for _ in 0..1000 {
-///         svc2.call(&sim.ctx(), svc2::GetReq {}).await.map_err(|e| e.to_string())?;
+///         svc2.call(&sim.ctx(), svc2::GetReq {}).await?;
 ///     }
 ///     Ok(())
 /// });
@@ -56,7 +57,7 @@ pub struct Simulation {
 }
 
 /// Why a simulated run failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SimFailure {
     /// The broken invariant: the body's error or panic message, or the time limit.
     pub message: String,
@@ -68,8 +69,29 @@ pub struct SimFailure {
     pub report: SimReport,
 }
 
+impl fmt::Display for SimFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "simulation broke an invariant: {}", self.message)?;
+        writeln!(
+            f,
+            "seed: {} (replay with {SEED_ENV}={})",
+            self.seed, self.seed
+        )?;
+        write!(f, "run: {}", self.report)
+    }
+}
+
+/// The readable report, also when a test returns this error with `?`.
+impl fmt::Debug for SimFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for SimFailure {}
+
 /// A failure reduced to a smallest fault schedule that still breaks the invariant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ShrunkFailure {
     /// The failure of the original run.
     pub original: SimFailure,
@@ -79,6 +101,14 @@ pub struct ShrunkFailure {
     pub runs: usize,
     /// How to run the failing simulation again (e.g. `NANO_SIM_SEED=7`).
     pub replay: String,
+}
+
+/// The readable report, also when a test returns this error with `?` (the test harness prints
+/// the `Debug` form of a returned error).
+impl fmt::Debug for ShrunkFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for ShrunkFailure {
@@ -174,7 +204,7 @@ impl Simulation {
     pub fn run<F, Fut>(&self, body: F) -> Result<SimReport, Box<SimFailure>>
     where
         F: Fn(Sim) -> Fut,
-        Fut: Future<Output = Result<(), String>>,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         self.run_with(|| Sim::new(self.plan.clone()), &body)
     }
@@ -191,7 +221,7 @@ impl Simulation {
     ) -> Result<SimReport, Box<SimFailure>>
     where
         F: Fn(Sim) -> Fut,
-        Fut: Future<Output = Result<(), String>>,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         self.run_with(|| Sim::replaying(self.plan.clone(), schedule), &body)
     }
@@ -204,7 +234,7 @@ impl Simulation {
     pub fn run_and_shrink<F, Fut>(&self, body: F) -> Result<SimReport, Box<ShrunkFailure>>
     where
         F: Fn(Sim) -> Fut,
-        Fut: Future<Output = Result<(), String>>,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let original = match self.run(&body) {
             Ok(report) => return Ok(report),
@@ -231,7 +261,7 @@ impl Simulation {
     pub fn check<F, Fut>(&self, body: F) -> SimReport
     where
         F: Fn(Sim) -> Fut,
-        Fut: Future<Output = Result<(), String>>,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         match self.run_and_shrink(body) {
             Ok(report) if report.no_faults_injected => panic!(
@@ -251,7 +281,7 @@ impl Simulation {
     ) -> Result<SimReport, Box<SimFailure>>
     where
         F: Fn(Sim) -> Fut,
-        Fut: Future<Output = Result<(), String>>,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -276,7 +306,7 @@ impl Simulation {
                     self.time_limit
                 )),
                 Ok(Err(panic)) => Err(format!("panicked: {panic}")),
-                Ok(Ok(result)) => result,
+                Ok(Ok(result)) => result.map_err(|err| err.to_string()),
             };
             // Virtual time exists only inside the runtime, so the report is taken here.
             let report = sim.report();
@@ -297,7 +327,7 @@ impl Simulation {
     fn shrink<F, Fut>(&self, original: &SimFailure, body: &F) -> (SimFailure, usize)
     where
         F: Fn(Sim) -> Fut,
-        Fut: Future<Output = Result<(), String>>,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let runs = Cell::new(0);
         let attempt = |schedule: &[ScheduledFault]| {

@@ -202,6 +202,9 @@ async fn isolated_replay_catches_a_changed_answer_and_an_extra_call() {
             .contains(r#"$.value: expected "svc2_svc1_x", found "SVC2_SVC1_X""#),
         "{failure}"
     );
+    // Returned with `?` from a test, the harness prints the error's Debug form: the same report.
+    let returned: Box<dyn std::error::Error> = Box::new(failure.clone());
+    assert_eq!(format!("{returned:?}"), failure.to_string());
 
     let failure = replay_isolated(&scenario, &registry(), || changed_svc2(true))
         .await
