@@ -42,6 +42,7 @@ mod replay;
 pub use file::{FORMAT_VERSION, LoadedFile, Scenario, ScenarioError, load_dir};
 pub use registry::Registry;
 pub use replay::{
-    REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Unreachable, compare_outcome,
-    compare_trees, replay_isolated, replay_outcome, replay_set, send_root,
+    OnMiss, REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Unreachable,
+    compare_outcome, compare_trees, replay_isolated, replay_isolated_with, replay_outcome,
+    replay_set, send_root,
 };

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nano::{
-    AnyRequest, Client, ClientHook, Ctx, Edge, NanoError, NewService, Outcome, Service,
+    AnyRequest, Client, ClientHook, Ctx, Edge, NanoError, NewService, Outcome, Service, ServiceSet,
     ServiceSetBuilder, SharedService,
 };
 
@@ -349,6 +349,7 @@ pub struct RecordedService {
     name: String,
     registry: Registry,
     spec: Spec,
+    on_miss: OnMiss,
     state: Arc<Mutex<RecordedState>>,
 }
 
@@ -356,6 +357,24 @@ pub struct RecordedService {
 struct RecordedState {
     calls: Vec<Recorded>,
     unexpected: Vec<ReplayProblem>,
+    /// Calls the recording did not hold that were passed through, with their outcomes.
+    added: Vec<CallNode>,
+}
+
+/// What an isolated replay does with a call to a dependency that the recording does not hold.
+#[derive(Clone, Debug, Default)]
+pub enum OnMiss {
+    /// Answer `S-UNEXPECTED-CALL` and report the call as a difference (the default).
+    #[default]
+    Fail,
+    /// Send the call to the real dependency in this set (e.g. the whole system built
+    /// in-process) and answer with what it answers; the call is not reported.
+    PassThrough(ServiceSet),
+    /// As [`PassThrough`](OnMiss::PassThrough), and add the call with its outcome to the
+    /// scenario that [`replay_isolated_with`] returns, so recordings grow with the code instead
+    /// of being recorded again from scratch. (The added call holds the dependency's answer, not
+    /// the calls the dependency made in turn: an isolated replay never needs them.)
+    Record(ServiceSet),
 }
 
 impl RecordedService {
@@ -379,11 +398,25 @@ impl RecordedService {
             name,
             registry: registry.clone(),
             spec: spec.clone(),
+            on_miss: OnMiss::Fail,
             state: Arc::new(Mutex::new(RecordedState {
                 calls,
                 unexpected: Vec::new(),
+                added: Vec::new(),
             })),
         }
+    }
+
+    /// The same stand-in, handling calls the recording does not hold as `on_miss` says.
+    #[must_use]
+    pub fn on_miss(mut self, on_miss: OnMiss) -> Self {
+        self.on_miss = on_miss;
+        self
+    }
+
+    /// The calls passed through under [`OnMiss::Record`], in the order they were made.
+    pub fn added(&self) -> Vec<CallNode> {
+        self.lock().added.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, RecordedState> {
@@ -408,6 +441,7 @@ impl RecordedService {
     }
 
     fn answer(&self, caller: &str, request: &AnyRequest) -> Result<CallNode, NanoError> {
+        let report_miss = matches!(self.on_miss, OnMiss::Fail);
         let body = request.to_json_value()?;
         let target = Target::new(self.name.clone(), request.name());
         let mut state = self.lock();
@@ -432,10 +466,12 @@ impl RecordedService {
             })
             .unwrap_or_default();
         let detail = format!("unexpected: made with body {body} but not recorded{closest}");
-        state.unexpected.push(ReplayProblem {
-            call: describe(caller, &self.name, request.name()),
-            detail: detail.clone(),
-        });
+        if report_miss {
+            state.unexpected.push(ReplayProblem {
+                call: describe(caller, &self.name, request.name()),
+                detail: detail.clone(),
+            });
+        }
         Err(NanoError::new(
             crate::codes::UNEXPECTED_CALL,
             format!("{} has no recorded answer: {detail}", self.name),
@@ -458,7 +494,13 @@ impl Service for RecordedService {
 
     async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
         let caller = ctx.caller().unwrap_or_default().to_owned();
-        let recorded = self.answer(&caller, &req)?;
+        let recorded = match (self.answer(&caller, &req), &self.on_miss) {
+            (Ok(recorded), _) => recorded,
+            (Err(err), OnMiss::Fail) => return Err(err),
+            (Err(_), OnMiss::PassThrough(real) | OnMiss::Record(real)) => {
+                return self.pass_through(real, &caller, &ctx, req).await;
+            }
+        };
         match self
             .registry
             .decode_outcome(&recorded.request, &recorded.outcome)
@@ -480,6 +522,34 @@ impl Service for RecordedService {
     }
 }
 
+impl RecordedService {
+    /// Sends a call the recording does not hold to the real dependency, keeping it under
+    /// [`OnMiss::Record`].
+    async fn pass_through(
+        &self,
+        real: &ServiceSet,
+        caller: &str,
+        ctx: &Ctx,
+        req: AnyRequest,
+    ) -> Outcome {
+        let body = req.to_json_value()?;
+        let name = req.name();
+        let outcome = real.client(caller, &self.name)?.call_any(ctx, req).await;
+        if matches!(self.on_miss, OnMiss::Record(_)) {
+            self.lock().added.push(CallNode {
+                caller: caller.to_owned(),
+                service: self.name.clone(),
+                request: name.to_owned(),
+                request_id: String::new(),
+                body,
+                outcome: CallOutcome::from_outcome(&outcome),
+                calls: Vec::new(),
+            });
+        }
+        outcome
+    }
+}
+
 /// Replays every recorded call *to* one service in isolation: the service under test is real, all
 /// its dependencies answer from the recording ([`RecordedService`]), each recorded incoming
 /// request is sent again and its outcome compared. Unexpected extra calls to dependencies and
@@ -497,6 +567,41 @@ pub async fn replay_isolated<S: Into<NewService>>(
     registry: &Registry,
     make_service: impl Fn() -> S,
 ) -> Result<(), ReplayFailure> {
+    replay_isolated_with(scenario, registry, make_service, &OnMiss::Fail)
+        .await
+        .map(|_| ())
+}
+
+/// [`replay_isolated`] with a policy for calls the recording does not hold; returns the
+/// scenario with the calls [`OnMiss::Record`] added (unchanged under the other policies), ready
+/// to be saved.
+///
+/// ```
+/// # use nano_test::scenario::{OnMiss, Registry, Scenario, replay_isolated_with};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let recorder = nano_test::CallRecorder::new();
+/// # let set = services::all(nano::ServiceSet::builder()).hook(recorder.clone()).build()?;
+/// # set.client("test", "svc2")?.call(&nano::Ctx::new(), services::api::svc2::Req { param: "x".into() }).await?;
+/// # let scenario = Scenario::new("svc2-req", recorder.last_tree().unwrap());
+/// let registry = Registry::from_apis(&services::api::APIS)?;
+/// let real = services::all(nano::ServiceSet::builder()).build()?;
+/// let grown =
+///     replay_isolated_with(&scenario, &registry, services::svc2::service, &OnMiss::Record(real)).await?;
+/// grown.save(std::env::temp_dir().join("svc2-req.json"))?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// As [`replay_isolated`]; under the pass-through policies a call the recording does not hold
+/// is not a difference.
+pub async fn replay_isolated_with<S: Into<NewService>>(
+    scenario: &Scenario,
+    registry: &Registry,
+    make_service: impl Fn() -> S,
+    on_miss: &OnMiss,
+) -> Result<Scenario, ReplayFailure> {
     let service_name = make_service().into().name().to_owned();
     let mode = format!("isolated {service_name}");
     let incoming: Vec<&CallNode> = scenario
@@ -515,15 +620,18 @@ pub async fn replay_isolated<S: Into<NewService>>(
         ));
     }
     let mut problems = Vec::new();
+    let mut added: Vec<Vec<CallNode>> = Vec::new();
     for node in incoming {
         let stand_ins: Arc<Mutex<Vec<RecordedService>>> = Arc::default();
         let builder = {
             let (stand_ins, calls) = (Arc::clone(&stand_ins), node.calls.clone());
+            let policy = on_miss.clone();
             let (registry, spec) = (registry.clone(), scenario.spec.clone());
             nano::ServiceSet::builder()
                 .service(make_service())
                 .fallback(move |name| {
-                    let stand_in = RecordedService::new(name, &calls, &registry, &spec);
+                    let stand_in = RecordedService::new(name, &calls, &registry, &spec)
+                        .on_miss(policy.clone());
                     stand_ins
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -563,10 +671,22 @@ pub async fn replay_isolated<S: Into<NewService>>(
             }
         }
         problems.extend(stand_ins.iter().flat_map(RecordedService::problems));
+        added.push(stand_ins.iter().flat_map(RecordedService::added).collect());
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ReplayFailure::new(scenario, mode, problems))
+    if !problems.is_empty() {
+        return Err(ReplayFailure::new(scenario, mode, problems));
     }
+    let mut grown = scenario.clone();
+    let mut added = added.into_iter();
+    // The incoming calls in the order `iter` visited them (depth first, in call order).
+    let mut stack = vec![&mut grown.root];
+    while let Some(node) = stack.pop() {
+        if node.service == service_name
+            && let Some(calls) = added.next()
+        {
+            node.calls.extend(calls);
+        }
+        stack.extend(node.calls.iter_mut().rev());
+    }
+    Ok(grown)
 }

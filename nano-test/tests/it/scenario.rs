@@ -716,3 +716,56 @@ fn a_registry_refuses_apis_that_make_recordings_ambiguous() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_call_the_recording_lacks_fails_passes_through_or_is_added() {
+    use nano_test::scenario::{OnMiss, replay_isolated_with};
+    let scenario = record("svc2-req", svc2::Req { param: "x".into() }).await;
+    let real = || services::all(ServiceSet::builder()).build().unwrap();
+
+    // The default: the second call to svc1 has no recorded answer.
+    let failure =
+        replay_isolated_with(&scenario, &registry(), || changed_svc2(true), &OnMiss::Fail)
+            .await
+            .unwrap_err();
+    assert!(
+        failure.to_string().contains("S-UNEXPECTED-CALL"),
+        "{failure}"
+    );
+
+    // Passed through to the real svc1: no difference, and the scenario is unchanged.
+    let same = replay_isolated_with(
+        &scenario,
+        &registry(),
+        || changed_svc2(true),
+        &OnMiss::PassThrough(real()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(same, scenario);
+
+    // Recorded: the grown scenario holds both calls, and replays without a pass-through.
+    let grown = replay_isolated_with(
+        &scenario,
+        &registry(),
+        || changed_svc2(true),
+        &OnMiss::Record(real()),
+    )
+    .await
+    .unwrap();
+    let to_svc1: Vec<_> = grown
+        .root
+        .calls
+        .iter()
+        .filter(|c| c.service == "svc1")
+        .collect();
+    assert_eq!(to_svc1.len(), 2, "{}", grown.root);
+    assert_eq!(to_svc1[1].body, serde_json::json!({"param": "x"}));
+    replay_isolated_with(&grown, &registry(), || changed_svc2(true), &OnMiss::Fail)
+        .await
+        .unwrap();
+    // Saved and loaded again, it is still a valid scenario file.
+    let dir = tempdir();
+    grown.save(dir.join("grown.json")).unwrap();
+    assert_eq!(Scenario::load(dir.join("grown.json")).unwrap(), grown);
+}
