@@ -168,38 +168,38 @@ impl TestSet {
         self.recorder.last_tree()
     }
 
-    /// Verifies every mock the set owns.
+    /// Verifies every mock the set owns, e.g. `t.verify()?` in a test.
     ///
     /// # Errors
     ///
-    /// The problems of every mock that fails verification.
-    pub fn try_verify(&self) -> Result<(), Vec<VerificationError>> {
-        let failures: Vec<VerificationError> = self
+    /// The problems of the mock that fails verification; when several fail, one error names
+    /// them all and lists every problem, each prefixed with its mock.
+    pub fn verify(&self) -> Result<(), VerificationError> {
+        let mut failures: Vec<VerificationError> = self
             .mocks
             .iter()
-            .filter_map(|mock| mock.try_verify().err())
+            .filter_map(|mock| mock.verify().err())
             .collect();
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures)
+        match failures.len() {
+            0 => Ok(()),
+            1 => Err(failures.remove(0)),
+            _ => Err(VerificationError {
+                mock: failures
+                    .iter()
+                    .map(|f| f.mock.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                problems: failures
+                    .iter()
+                    .flat_map(|f| f.problems.iter().map(move |p| format!("{}: {p}", f.mock)))
+                    .collect(),
+            }),
         }
     }
 
-    /// Verifies every mock the set owns and panics with all their problems.
-    ///
-    /// # Panics
-    ///
-    /// When a mock fails verification.
-    #[track_caller]
-    pub fn verify(&self) {
-        if let Err(failures) = self.try_verify() {
-            let text: Vec<String> = failures.iter().map(ToString::to_string).collect();
-            panic!("{}", text.join("\n"));
-        }
-    }
-
-    /// Takes the mocks out of the set, so the set no longer verifies them on drop.
+    /// Takes the mocks out of the set, so the set no longer verifies them when it is dropped.
+    /// Each [`Mock`] still verifies itself when it is dropped; consume it with
+    /// [`Mock::finish`] to check its result without that.
     pub fn into_mocks(mut self) -> Vec<Mock> {
         std::mem::take(&mut self.mocks)
     }

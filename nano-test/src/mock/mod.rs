@@ -60,7 +60,7 @@ type Fallback = Box<dyn Fn(Ctx, AnyRequest) -> BoxFuture<'static, Outcome> + Sen
 ///
 /// assert_eq!(svc4.calls()[0].caller(), Some("test"));
 /// assert_eq!(svc4.calls_of::<Req>()[1].param, "missing-1");
-/// svc4.verify();
+/// svc4.verify().unwrap();
 /// # Ok(()) }
 /// ```
 pub struct Mock {
@@ -223,12 +223,15 @@ impl Mock {
         self.shared.lock().calls.len()
     }
 
-    /// Checks every expectation's call count and reports every failed call.
+    /// Checks every expectation's call count and reports every failed call, e.g.
+    /// `mock.verify()?` in a test. The mock verifies again when it is dropped (and panics
+    /// then, unless the thread is already panicking); [`finish`](Mock::finish) verifies once
+    /// and stops that.
     ///
     /// # Errors
     ///
     /// A [`VerificationError`] listing every problem.
-    pub fn try_verify(&self) -> Result<(), VerificationError> {
+    pub fn verify(&self) -> Result<(), VerificationError> {
         let state = self.shared.lock();
         let mut problems = state.failures.clone();
         for expectation in &state.expectations {
@@ -254,27 +257,15 @@ impl Mock {
         }
     }
 
-    /// Like [`try_verify`](Mock::try_verify), and panics with its message on failure.
-    ///
-    /// # Panics
-    ///
-    /// When verification fails.
-    #[track_caller]
-    pub fn verify(&self) {
-        if let Err(err) = self.try_verify() {
-            panic!("{err}");
-        }
-    }
-
     /// Verifies and consumes the mock, so it does not verify again on drop. Useful to assert on
     /// a failure instead of failing the test.
     ///
     /// # Errors
     ///
-    /// As [`try_verify`](Mock::try_verify).
+    /// As [`verify`](Mock::verify).
     pub fn finish(mut self) -> Result<(), VerificationError> {
         self.armed = false;
-        self.try_verify()
+        self.verify()
     }
 }
 
@@ -283,7 +274,7 @@ impl Drop for Mock {
         // A second panic while unwinding would abort the test binary and hide the first failure.
         if self.armed
             && !std::thread::panicking()
-            && let Err(err) = self.try_verify()
+            && let Err(err) = self.verify()
         {
             panic!("{err}");
         }
