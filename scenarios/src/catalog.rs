@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use nano_test::scenario::{Registry, Scenario, ScenarioError, load_dir};
-use services::server::Svc;
 
 /// The request types every scenario of the example services may use.
 pub(crate) fn registry() -> Registry {
@@ -74,8 +73,8 @@ impl Catalog {
 /// A service the example cluster does not have, named by the scenario (a typo would otherwise
 /// make the scenario fail in some deployments and be skipped in others).
 fn unknown_service(scenario: &Scenario) -> Option<String> {
-    let known = |name: &str| Svc::ALL.iter().any(|svc| svc.name() == name);
-    let names: Vec<&str> = Svc::ALL.iter().map(|svc| svc.name()).collect();
+    let names = services::system().service_names();
+    let known = |name: &str| names.contains(&name);
     let unknown = scenario
         .root
         .iter()

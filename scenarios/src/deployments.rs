@@ -7,13 +7,13 @@ use std::process::Command;
 use std::str::FromStr;
 
 use nano::{Ctx, ServiceSet, codes};
-use nano_http::{HttpClient, HttpTransport, Peers};
+use nano_test::deploy::{Binaries, RunningLayout, StartOptions};
 use nano_test::scenario::{
     Registry, ReplayFailure, ReplayProblem, Scenario, compare_outcome, compare_trees, replay_set,
 };
-use nano_test::{CallOutcome, TransportFidelity, join_fragments, read_fragments_of};
-use services::deploy::{Binaries, Deployment, Layout, Options};
-use services::server::Svc;
+use nano_test::{
+    CallOutcome, Delivery, Deployment, TransportFidelity, join_fragments, read_fragments_of,
+};
 
 /// Where a scenario is replayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,11 +35,12 @@ pub(crate) enum LayoutId {
 }
 
 impl LayoutId {
-    pub(crate) fn layout(self) -> Layout {
+    /// The layout's name in the example cluster's system.
+    pub(crate) fn layout(self) -> &'static str {
         match self {
-            LayoutId::One => Layout::One,
-            LayoutId::Two => Layout::Two,
-            LayoutId::Three => Layout::Three,
+            LayoutId::One => "server1",
+            LayoutId::Two => "server2",
+            LayoutId::Three => "server3",
         }
     }
 }
@@ -115,25 +116,27 @@ pub(crate) async fn replay_in_process(
 /// Which processes of `layout` must be down for `scenario`, or why the layout cannot run it: a
 /// process hosting an unreachable service is stopped, which is only right when no other service
 /// it hosts takes part in the recorded request.
-pub(crate) fn processes_to_stop(
-    layout: Layout,
-    scenario: &Scenario,
-) -> Result<Vec<&'static str>, String> {
+pub(crate) fn processes_to_stop(layout: &str, scenario: &Scenario) -> Result<Vec<String>, String> {
+    let plan = services::system()
+        .plan(layout)
+        .map_err(|err| err.to_string())?;
     let unreachable = |name: &str| scenario.unreachable.iter().any(|u| u == name);
     let mut stop = Vec::new();
-    for spec in layout.servers() {
+    for planned in plan {
+        let spec = planned.server;
         let down: Vec<&str> = spec
             .local
             .iter()
-            .map(|svc| svc.name())
+            .map(String::as_str)
             .filter(|name| unreachable(name))
             .collect();
         if down.is_empty() {
             continue;
         }
-        let needed = scenario.root.iter().find(|node| {
-            !unreachable(&node.service) && spec.local.iter().any(|svc| svc.name() == node.service)
-        });
+        let needed = scenario
+            .root
+            .iter()
+            .find(|node| !unreachable(&node.service) && spec.local.contains(&node.service));
         if let Some(needed) = needed {
             return Err(format!(
                 "{} runs {} and {}, so {} cannot be made unreachable alone",
@@ -148,75 +151,12 @@ pub(crate) fn processes_to_stop(
     Ok(stop)
 }
 
-/// How a client outside the cluster reaches the service a deployment exposes over HTTP.
-pub(crate) struct HttpEntry {
-    service: String,
-    http: HttpClient,
-    clients: ServiceSet,
-}
-
-impl HttpEntry {
-    /// A client of `service` at `address` (`host:port` or an `http://` URL).
-    pub(crate) fn new(service: Svc, address: &str) -> anyhow::Result<HttpEntry> {
-        let mut peers = Peers::new();
-        peers.insert(service.name(), address)?;
-        let transport = HttpTransport::new(peers)?;
-        let http = transport.api_client(service.api())?;
-        let clients = ServiceSet::builder().service(http.clone()).build()?;
-        Ok(HttpEntry {
-            service: service.name().to_owned(),
-            http,
-            clients,
-        })
-    }
-
-    /// Sends the root request of `scenario` as a client would: typed when its body decodes, the
-    /// recorded JSON as it is when it does not (so the server's own decoding error comes back).
-    ///
-    /// # Errors
-    ///
-    /// When the scenario cannot be sent here at all (another service, an unknown request type).
-    pub(crate) async fn send(
-        &self,
-        scenario: &Scenario,
-        registry: &Registry,
-        ctx: &Ctx,
-    ) -> Result<CallOutcome, String> {
-        let root = &scenario.root;
-        if root.service != self.service {
-            return Err(format!(
-                "the target serves {}, not {}",
-                self.service, root.service
-            ));
-        }
-        registry.get(&root.request).map_err(|e| e.to_string())?;
-        Ok(match registry.decode_request(&root.request, &root.body) {
-            Ok(request) => {
-                let client = self
-                    .clients
-                    .client(&root.caller, &root.service)
-                    .map_err(|e| e.to_string())?;
-                CallOutcome::from_outcome(&client.call_any(ctx, request).await)
-            }
-            Err(_) => match self
-                .http
-                .call_json(ctx, Some(&root.caller), &root.request, &root.body)
-                .await
-            {
-                Ok(body) => CallOutcome::Response(body),
-                Err(err) => CallOutcome::from_error(&err),
-            },
-        })
-    }
-}
-
 /// One running layout: its processes (some possibly stopped), the directory they record into,
-/// and an HTTP client of the service it exposes.
+/// and the layout as a deployment.
 pub(crate) struct Cluster {
     layout: LayoutId,
-    _deployment: Deployment,
+    deployment: Deployment,
     record_dir: PathBuf,
-    entry: HttpEntry,
 }
 
 impl Cluster {
@@ -224,7 +164,7 @@ impl Cluster {
     /// `stopped`.
     pub(crate) async fn start(
         layout: LayoutId,
-        stopped: Vec<&'static str>,
+        stopped: Vec<String>,
         binaries: &Binaries,
         work_dir: &Path,
     ) -> anyhow::Result<Cluster> {
@@ -238,21 +178,20 @@ impl Cluster {
         ));
         let _ = std::fs::remove_dir_all(&record_dir);
         std::fs::create_dir_all(&record_dir)?;
-        let options = Options {
+        let options = StartOptions {
             args: vec!["--record".into(), record_dir.display().to_string()],
             echo_logs: false,
-            ..Options::default()
+            ..StartOptions::default()
         };
-        let mut deployment = Deployment::start_with(layout.layout(), binaries, &options).await?;
+        let mut running =
+            RunningLayout::start(&services::system(), layout.layout(), binaries, &options).await?;
         for name in &stopped {
-            deployment.stop(name)?;
+            running.stop(name)?;
         }
-        let entry = HttpEntry::new(Svc::Svc2, &deployment.svc2_addr().to_string())?;
         Ok(Cluster {
             layout,
-            _deployment: deployment,
+            deployment: running.into_deployment()?,
             record_dir,
-            entry,
         })
     }
 
@@ -262,9 +201,6 @@ impl Cluster {
     pub(crate) async fn replay(&self, scenario: &Scenario, registry: &Registry) -> Verdict {
         let root = &scenario.root;
         let mode = Target::Layout(self.layout).name();
-        if root.service != self.entry.service {
-            return Verdict::Skip(format!("{} is not exposed by {mode}", root.service));
-        }
         let fail = |problems: Vec<ReplayProblem>| {
             Verdict::Fail(ReplayFailure {
                 scenario: scenario.name.clone(),
@@ -277,9 +213,10 @@ impl Cluster {
             detail,
         };
         let ctx = Ctx::new();
-        let outcome = match self.entry.send(scenario, registry, &ctx).await {
-            Ok(outcome) => outcome,
-            Err(err) => return fail(vec![problem(err)]),
+        let outcome = match self.deployment.send_recorded(&ctx, root, registry).await {
+            Ok(Delivery::Answered(outcome)) => outcome,
+            Ok(Delivery::NotApplicable(reason)) => return Verdict::Skip(reason),
+            Err(err) => return fail(vec![problem(err.to_string())]),
         };
         if let Some(difference) = compare_outcome(&scenario.spec, root, &outcome) {
             return fail(vec![difference]);
@@ -387,14 +324,14 @@ mod tests {
     fn only_processes_whose_other_services_are_not_needed_are_stopped() {
         let svc3_down = scenario(&["svc3"], &["svc3"]);
         assert_eq!(
-            processes_to_stop(Layout::Two, &svc3_down),
-            Ok(vec!["server2b"])
+            processes_to_stop("server2", &svc3_down),
+            Ok(vec!["server2b".to_owned()])
         );
         assert_eq!(
-            processes_to_stop(Layout::Three, &svc3_down),
-            Ok(vec!["server3c"])
+            processes_to_stop("server3", &svc3_down),
+            Ok(vec!["server3c".to_owned()])
         );
-        let err = processes_to_stop(Layout::One, &svc3_down).unwrap_err();
+        let err = processes_to_stop("server1", &svc3_down).unwrap_err();
         assert_eq!(
             err,
             "server1 runs svc2 and svc3, so svc3 cannot be made unreachable alone"
@@ -403,16 +340,16 @@ mod tests {
         // svc4 down takes server2b, which also runs svc3, which the request needs.
         let svc4_down = scenario(&["svc4"], &["svc3"]);
         assert_eq!(
-            processes_to_stop(Layout::Two, &svc4_down).unwrap_err(),
+            processes_to_stop("server2", &svc4_down).unwrap_err(),
             "server2b runs svc3 and svc4, so svc4 cannot be made unreachable alone"
         );
         assert_eq!(
-            processes_to_stop(Layout::Three, &svc4_down),
-            Ok(vec!["server3d"])
+            processes_to_stop("server3", &svc4_down),
+            Ok(vec!["server3d".to_owned()])
         );
         assert_eq!(
-            processes_to_stop(Layout::One, &scenario(&[], &[])),
-            Ok(vec![])
+            processes_to_stop("server1", &scenario(&[], &[])),
+            Ok(Vec::<String>::new())
         );
     }
 }

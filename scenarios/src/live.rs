@@ -3,14 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 use nano::Ctx;
 use nano_test::scenario::{Scenario, compare_outcome};
-use services::server::Svc;
+use nano_test::{Delivery, Deployment};
 
 use crate::catalog::registry;
-use crate::deployments::HttpEntry;
 use crate::out::outln;
 
 /// Which scenario, and where the deployment is.
@@ -28,21 +26,28 @@ pub(crate) struct ReplayArgs {
 
 pub(crate) fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let scenario = Scenario::load(crate::catalog::resolve(&args.dir, &args.file))?;
-    let service = Svc::ALL
-        .into_iter()
-        .find(|svc| svc.name() == scenario.root.service)
-        .with_context(|| {
-            format!(
-                "the root service {:?} is not one of the example services",
-                scenario.root.service
-            )
-        })?;
-    let entry = HttpEntry::new(service, &args.target)?;
+    let system = services::system();
+    let root = &scenario.root;
+    if system.api(&root.service).is_none() {
+        anyhow::bail!(
+            "the root service {:?} is not a service of {} (its services: {})",
+            root.service,
+            system.name(),
+            system.service_names().join(", ")
+        );
+    }
+    let mut peers = nano_http::Peers::new();
+    peers.insert(&root.service, &args.target)?;
+    let deployment = Deployment::remote(peers, services::api::endpoints)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let ctx = Ctx::new();
-    let outcome = runtime
-        .block_on(entry.send(&scenario, &registry(), &ctx))
-        .map_err(anyhow::Error::msg)?;
+    let outcome = match runtime.block_on(deployment.send_recorded(&ctx, root, &registry()))? {
+        Delivery::Answered(outcome) => outcome,
+        Delivery::NotApplicable(reason) => {
+            outln!("n/a: {} against {}: {reason}", scenario.name, args.target)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     match compare_outcome(&scenario.spec, &scenario.root, &outcome) {
         None => {
             outln!(

@@ -6,15 +6,15 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use nano::{Ctx, ServiceSet};
+use nano_test::deploy::{Binaries, RunningLayout, StartOptions};
 use nano_test::scenario::{Registry, Scenario, Unreachable, send_root};
 use nano_test::{
     CallNode, CallOutcome, CallRecorder, join_fragments, read_fragments, read_fragments_of,
 };
-use services::deploy::{Binaries, Deployment, Options};
-use services::server::Svc;
+use nano_test::{Delivery, Deployment};
 
 use crate::catalog::{file_of, registry};
-use crate::deployments::{HttpEntry, LayoutId, processes_to_stop, server_binaries};
+use crate::deployments::{LayoutId, processes_to_stop, server_binaries};
 use crate::out::{out, outln};
 
 /// What to record.
@@ -188,21 +188,25 @@ async fn record_on_servers(
     let binaries: Binaries = server_binaries().map_err(anyhow::Error::msg)?;
     let stop = processes_to_stop(layout.layout(), template).map_err(anyhow::Error::msg)?;
     let dir = crate::ScratchDir::new("nano-record")?;
-    let options = Options {
+    let options = StartOptions {
         args: vec!["--record".into(), dir.path().display().to_string()],
         echo_logs: false,
-        ..Options::default()
+        ..StartOptions::default()
     };
-    let mut deployment = Deployment::start_with(layout.layout(), &binaries, &options).await?;
-    for name in stop {
+    let mut deployment =
+        RunningLayout::start(&services::system(), layout.layout(), &binaries, &options).await?;
+    for name in &stop {
         deployment.stop(name)?;
     }
-    let entry = HttpEntry::new(Svc::Svc2, &deployment.svc2_addr().to_string())?;
+    let clients = Deployment::remote(deployment.peers(), services::api::endpoints)?;
     let ctx = Ctx::new();
-    let outcome = entry
-        .send(template, registry, &ctx)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let outcome = match clients
+        .send_recorded(&ctx, &template.root, registry)
+        .await?
+    {
+        Delivery::Answered(outcome) => outcome,
+        Delivery::NotApplicable(reason) => bail!("cannot record {}: {reason}", template.name),
+    };
     // The servers write recordings off the request path; stopping them gracefully writes what
     // is still queued.
     let names: Vec<String> = deployment

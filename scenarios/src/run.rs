@@ -102,7 +102,7 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
 
     // Every (layout, processes to stop) a scenario needs, started in parallel.
     let started = Instant::now();
-    let mut plans: BTreeSet<(LayoutId, Vec<&'static str>)> = BTreeSet::new();
+    let mut plans: BTreeSet<(LayoutId, Vec<String>)> = BTreeSet::new();
     for scenario in &catalog.scenarios {
         for layout in &layouts {
             if let Ok(stop) = processes_to_stop(layout.layout(), scenario) {
@@ -111,8 +111,7 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
         }
     }
     let work_dir = crate::ScratchDir::new("nano-scenarios")?;
-    let mut clusters: BTreeMap<(LayoutId, Vec<&'static str>), Result<Cluster, String>> =
-        BTreeMap::new();
+    let mut clusters: BTreeMap<(LayoutId, Vec<String>), Result<Cluster, String>> = BTreeMap::new();
     if let Ok(binaries) = &binaries {
         let spinner = spinner(&format!("starting {} deployments", plans.len()));
         let starts = plans.iter().map(|(layout, stop)| {

@@ -42,6 +42,6 @@ mod replay;
 pub use file::{FORMAT_VERSION, LoadedFile, Scenario, ScenarioError, load_dir};
 pub use registry::Registry;
 pub use replay::{
-    REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Unreachable, compare_outcome,
-    compare_trees, replay_isolated, replay_outcome, replay_set, send_root,
+    REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Replayed, Unreachable,
+    compare_outcome, compare_trees, replay_isolated, replay_outcome, replay_set, send_root,
 };
