@@ -10,6 +10,8 @@ pub mod mock;
 pub mod parity;
 #[cfg(feature = "property")]
 pub mod property;
+#[cfg(feature = "runner")]
+pub mod runner;
 pub mod scenario;
 pub mod set;
 #[cfg(feature = "sim")]

@@ -33,6 +33,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use layout::RunningLayout;
+#[cfg(feature = "runner")]
+pub(crate) use layout::system_endpoints;
 pub use process::ServerProcess;
 
 /// A failure to start, stop or observe a server process. The message includes the server's

@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::scenario::{Scenario, compare_outcome};
+use crate::{Delivery, Deployment};
 use clap::Args;
 use nano::Ctx;
-use nano_test::scenario::{Scenario, compare_outcome};
-use nano_test::{Delivery, Deployment};
 
-use crate::catalog::registry;
-use crate::out::outln;
+use crate::runner::Config;
+use crate::runner::catalog::registry;
+use crate::runner::out::outln;
 
 /// Which scenario, and where the deployment is.
 #[derive(Debug, Clone, Args)]
@@ -17,16 +18,17 @@ pub(crate) struct ReplayArgs {
     /// The scenario file, or the name of a scenario in --dir.
     pub(crate) file: PathBuf,
     /// Directory of scenario files (for a scenario given by name).
-    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
-    pub(crate) dir: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
     /// Address of the server exposing the scenario's root service, e.g. http://127.0.0.1:8000.
     #[arg(long, value_name = "URL")]
     pub(crate) target: String,
 }
 
-pub(crate) fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let scenario = Scenario::load(crate::catalog::resolve(&args.dir, &args.file))?;
-    let system = services::system();
+pub(crate) fn main(args: ReplayArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let dir = config.dir(args.dir.as_ref());
+    let scenario = Scenario::load(crate::runner::catalog::resolve(&dir, &args.file))?;
+    let system = config.system();
     let root = &scenario.root;
     if system.api(&root.service).is_none() {
         anyhow::bail!(
@@ -38,16 +40,30 @@ pub(crate) fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let mut peers = nano_http::Peers::new();
     peers.insert(&root.service, &args.target)?;
-    let deployment = Deployment::remote(peers, services::api::endpoints)?;
+    let deployment = Deployment::remote(peers, crate::deploy::system_endpoints(system))?;
+    if !scenario.unreachable.is_empty() {
+        outln!(
+            "note: {} expects {} to be unreachable; the deployment at {} must run without {}",
+            scenario.name,
+            scenario.unreachable.join(", "),
+            args.target,
+            if scenario.unreachable.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        )?;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let ctx = Ctx::new();
-    let outcome = match runtime.block_on(deployment.send_recorded(&ctx, root, &registry()))? {
-        Delivery::Answered(outcome) => outcome,
-        Delivery::NotApplicable(reason) => {
-            outln!("n/a: {} against {}: {reason}", scenario.name, args.target)?;
-            return Ok(ExitCode::SUCCESS);
-        }
-    };
+    let outcome =
+        match runtime.block_on(deployment.send_recorded(&ctx, root, &registry(system)?))? {
+            Delivery::Answered(outcome) => outcome,
+            Delivery::NotApplicable(reason) => {
+                outln!("n/a: {} against {}: {reason}", scenario.name, args.target)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
     match compare_outcome(&scenario.spec, &scenario.root, &outcome) {
         None => {
             outln!(
@@ -67,7 +83,7 @@ pub(crate) fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             )?;
             let unreachable = matches!(
                 &outcome,
-                nano_test::CallOutcome::Error { code, .. } if code == nano::codes::UNAVAILABLE
+                crate::CallOutcome::Error { code, .. } if code == nano::codes::UNAVAILABLE
             );
             if unreachable && scenario.unreachable.is_empty() {
                 outln!(
