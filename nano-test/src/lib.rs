@@ -3,11 +3,15 @@
 mod closures;
 pub mod codes;
 mod deep;
+#[cfg(feature = "http")]
+pub mod deploy;
 pub mod fidelity;
 pub mod mock;
 pub mod parity;
 #[cfg(feature = "property")]
 pub mod property;
+#[cfg(feature = "runner")]
+pub mod runner;
 pub mod scenario;
 pub mod set;
 #[cfg(feature = "sim")]
@@ -25,7 +29,7 @@ pub use nano_record::{
     read_fragments, read_fragments_of,
 };
 pub use parity::{
-    Deployment, ParityCase, ParityCheck, ParityDifference, ParityError, ParityReport,
+    Delivery, Deployment, ParityCase, ParityCheck, ParityDifference, ParityError, ParityReport,
 };
 #[cfg(feature = "property")]
 pub use property::{GeneratedCall, Property, PropertyFailure};

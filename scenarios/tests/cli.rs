@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use services::deploy::{Binaries, Deployment, Layout};
+use nano_test::deploy::{Binaries, RunningLayout, StartOptions};
 
 fn runner(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scenarios"))
@@ -51,9 +51,8 @@ fn every_scenario_passes_in_every_deployment_and_results_are_written_for_ci() {
     let shown = text(&out);
     assert!(out.status.success(), "{shown}");
     assert!(
-        shown.contains(
-            "scenario                   in-process  fidelity  server1   server2  server3"
-        ),
+        shown
+            .contains("scenario                   in-process  fidelity  server1  server2  server3"),
         "{shown}"
     );
     for name in [
@@ -73,6 +72,37 @@ fn every_scenario_passes_in_every_deployment_and_results_are_written_for_ci() {
         "{shown}"
     );
     assert!(shown.contains("wall time"), "{shown}");
+    // A verdict the named deployment did not decide is never shown as a pass.
+    let row = |name: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        row("svc2-bad-request"),
+        "n/a [1] n/a [1] pass pass pass",
+        "{shown}"
+    );
+    assert_eq!(
+        row("svc2-unknown-request-type"),
+        "pass pass n/a [3] n/a [3] n/a [3]",
+        "{shown}"
+    );
+    assert!(
+        shown.contains("[1] n/a the recorded body does not decode as svc2.Req"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "[3] n/a svc2 declares no HTTP endpoint for svc1.Req, so the HTTP client refuses it"
+        ),
+        "{shown}"
+    );
 
     let document: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -80,7 +110,7 @@ fn every_scenario_passes_in_every_deployment_and_results_are_written_for_ci() {
     assert_eq!(document["deployments"].as_array().unwrap().len(), 5);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
-        xml.contains("<testsuite name=\"server2\" tests=\"6\" failures=\"0\" skipped=\"0\">"),
+        xml.contains("<testsuite name=\"server2\" tests=\"6\" failures=\"0\" skipped=\"1\">"),
         "{xml}"
     );
     assert!(
@@ -242,7 +272,7 @@ fn record_then_replay_round_trips_and_update_reports_unchanged() {
 
     // Re-recorded on real servers of layout 3 the scenario is the same.
     let out = runner(&[
-        "record", "--update", "svc2-new", "--layout", "3", "--dir", dir_arg,
+        "record", "--update", "svc2-new", "--layout", "server3", "--dir", dir_arg,
     ]);
     assert!(text(&out).contains("svc2-new: unchanged"), "{}", text(&out));
 }
@@ -285,16 +315,16 @@ fn server_binaries() -> Binaries {
 
 #[tokio::test]
 async fn live_replay_against_a_running_deployment() {
-    let deployment = Deployment::start(Layout::Two, &server_binaries())
-        .await
-        .unwrap();
-    let url = deployment.svc2_url();
-    for name in [
-        "svc2-req",
-        "svc2-get",
-        "svc2-bad-request",
-        "svc2-unknown-request-type",
-    ] {
+    let deployment = RunningLayout::start(
+        &services::system(),
+        "server2",
+        &server_binaries(),
+        &StartOptions::default(),
+    )
+    .await
+    .unwrap();
+    let url = deployment.url_of("svc2").unwrap();
+    for name in ["svc2-req", "svc2-get", "svc2-bad-request"] {
         let file = recorded().join(format!("{name}.json"));
         let out = runner(&["replay", file.to_str().unwrap(), "--target", &url]);
         assert!(out.status.success(), "{name}: {}", text(&out));
@@ -304,6 +334,18 @@ async fn live_replay_against_a_running_deployment() {
             text(&out)
         );
     }
+    // svc2 declares no HTTP endpoint for svc1.Req: the client refuses it before sending, so
+    // the server cannot decide it and the replay says so instead of passing.
+    let file = recorded().join("svc2-unknown-request-type.json");
+    let out = runner(&["replay", file.to_str().unwrap(), "--target", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).starts_with(&format!(
+            "n/a: svc2-unknown-request-type against {url}: svc2 declares no HTTP endpoint for svc1.Req"
+        )),
+        "{}",
+        text(&out)
+    );
     // svc3 is up, so the scenario that expects it down fails, with the difference.
     let file = recorded().join("svc2-get-svc3-down.json");
     let out = runner(&["replay", file.to_str().unwrap(), "--target", &url]);
@@ -344,6 +386,12 @@ fn chaos_is_deterministic_per_seed() {
     assert_ne!(first.stdout, other.stdout);
     let shown = text(&first);
     assert!(shown.contains("all invariants held"), "{shown}");
+    assert!(
+        shown.contains(
+            "invariants checked for every request:\n  - every call ends by the root request's deadline\n"
+        ),
+        "{shown}"
+    );
     assert!(shown.contains("svc2-get: "), "{shown}");
     assert!(
         shown
@@ -419,4 +467,79 @@ fn every_recorded_scenario_matches_the_published_json_schema() {
     .unwrap();
     misspelt["spec"]["rules"][0]["servce"] = serde_json::json!("svc2");
     assert!(!validator.is_valid(&misspelt));
+}
+
+/// A copy of the runner's executable in a directory of its own, without the server executables
+/// cargo built beside the original.
+fn runner_elsewhere(name: &str) -> (PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scenarios-elsewhere")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let checkout = dir.join("checkout");
+    std::fs::create_dir_all(checkout.join("scenarios/recorded")).unwrap();
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    let exe = dir
+        .join("bin")
+        .join(format!("scenarios{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(env!("CARGO_BIN_EXE_scenarios"), &exe).unwrap();
+    for name in ["svc2-req.json", "svc2-get.json"] {
+        std::fs::copy(
+            recorded().join(name),
+            checkout.join("scenarios/recorded").join(name),
+        )
+        .unwrap();
+    }
+    (exe, checkout)
+}
+
+/// Runs a freshly copied executable. A process another test forks while the copy is still open
+/// for writing holds it open a moment longer, and executing it then fails with "text file busy"
+/// (ETXTBSY); that clears as soon as the fork execs, so the start is tried again.
+fn run_copy(command: &mut Command) -> Output {
+    for _ in 0..50 {
+        match command.output() {
+            Err(err) if err.raw_os_error() == Some(26) => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            result => return result.unwrap(),
+        }
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn paths_resolve_from_the_working_directory_and_a_deployment_that_cannot_start_fails() {
+    let (exe, checkout) = runner_elsewhere("paths");
+    // Run from a subdirectory of another checkout, not through cargo: the scenarios are that
+    // checkout's, found from the working directory, and nothing builds the servers.
+    let sub = checkout.join("src");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = run_copy(Command::new(&exe).current_dir(&sub).env_remove("CARGO"));
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    let row = shown.lines().find(|l| l.starts_with("svc2-get ")).unwrap();
+    assert_eq!(row.matches("pass").count(), 2, "{shown}");
+    assert_eq!(row.matches("FAIL").count(), 3, "{shown}");
+    assert!(
+        !shown.contains("svc2-bad-request"),
+        "only the copied scenarios:\n{shown}"
+    );
+    assert!(
+        shown.contains("the deployment could not be started: executable \"server1\" not found at"),
+        "{shown}"
+    );
+    assert!(!shown.contains("skip"), "{shown}");
+
+    // The in-process deployments need no server, and --dir overrides the directory.
+    let out = run_copy(
+        Command::new(&exe)
+            .current_dir(&sub)
+            .args(["--deployments", "in-process,fidelity", "--dir"])
+            .arg(recorded())
+            .env_remove("CARGO"),
+    );
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("svc2-bad-request"), "{shown}");
 }

@@ -28,8 +28,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nano::{Ctx, ServiceSet};
+use nano_test::deploy::{ServerProcess, StartOptions};
 use services::api::svc2;
-use services::deploy::{Options, ServerProcess};
 
 /// Set in the environment of the child that serves the bare axum baseline.
 const ROLE_ENV: &str = "HTTP_LOAD_BENCH_ROLE";
@@ -153,9 +153,9 @@ async fn load_servers(bare_server: &ServerProcess, settings: &Settings) -> anyho
     // server1 as deployed (default flags and log filter), and once more with RUST_LOG=info,
     // which adds the per-call tracing spans.
     let start_server1 = |env: Vec<(String, String)>| {
-        let options = Options {
+        let options = StartOptions {
             env,
-            ..Options::default()
+            ..StartOptions::default()
         };
         async move {
             ServerProcess::start(

@@ -1,6 +1,7 @@
 //! The example cluster from the nano article: four services, their API types, and (in `bin/`)
 //! the executables that deploy them. [`server`] holds what the executables share (layouts,
-//! flags, logging); [`deploy`] starts a whole layout as child processes on free loopback ports.
+//! flags, logging); [`system()`] describes the whole cluster, which `nano_test::deploy` starts
+//! as child processes on free loopback ports.
 //!
 //! ```text
 //! svc2 ──► svc1
@@ -26,7 +27,6 @@
 //! ```
 
 pub mod api;
-pub mod deploy;
 pub mod server;
 pub mod svc1;
 pub mod svc2;
@@ -46,7 +46,7 @@ pub fn all(builder: ServiceSetBuilder) -> ServiceSetBuilder {
 }
 
 /// The example cluster as a [`System`]: the four services, the seven server executables of the
-/// article's three layouts, and the layouts `1`, `2` and `3`.
+/// article's three layouts, and the layouts `server1`, `server2` and `server3`.
 ///
 /// | executable | local services | remote | exposes |
 /// |---|---|---|---|
@@ -103,7 +103,7 @@ pub fn system() -> System {
             &["svc3"],
         )
         .server("server3d", "Runs svc4 and exposes it over HTTP.", &["svc4"], &["svc4"])
-        .layout("1", &["server1"])
-        .layout("2", &["server2a", "server2b"])
-        .layout("3", &["server3a", "server3b", "server3c", "server3d"])
+        .layout("server1", &["server1"])
+        .layout("server2", &["server2a", "server2b"])
+        .layout("server3", &["server3a", "server3b", "server3c", "server3d"])
 }

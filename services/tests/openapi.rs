@@ -12,9 +12,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use nano_test::deploy::{ServerProcess, StartOptions};
 use serde_json::Value;
 use services::api::APIS;
-use services::deploy::{Options, ServerProcess};
 
 /// Set to `1` to rewrite the checked-in document instead of comparing with it.
 const UPDATE_ENV: &str = "NANO_UPDATE_OPENAPI";
@@ -312,7 +312,7 @@ fn closed_port() -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_script_replays_every_recorded_scenario_over_http() {
-    let options = Options::default();
+    let options = StartOptions::default();
     let server1 = ServerProcess::start(
         "server1",
         Path::new(env!("CARGO_BIN_EXE_server1")),
@@ -397,7 +397,7 @@ async fn the_script_reports_an_outcome_that_differs() {
         "server1",
         Path::new(env!("CARGO_BIN_EXE_server1")),
         &[],
-        &Options::default(),
+        &StartOptions::default(),
     )
     .await
     .unwrap();

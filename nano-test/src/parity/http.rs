@@ -14,7 +14,10 @@ use nano_http::{Endpoint, HttpClient, HttpListener, HttpTransport};
 use nano_server::Listener;
 use tokio::sync::oneshot;
 
-use super::Deployment;
+use futures_util::future::BoxFuture;
+
+use super::{Deployment, JsonCall, Wire};
+use crate::CallOutcome;
 
 /// How long requests still in flight when a deployment is dropped may take to finish. A test
 /// has stopped waiting for them by then, so shutdown does not hold up the test for long.
@@ -50,20 +53,40 @@ impl Deployment {
         peers: nano_http::Peers,
         endpoints: impl Fn(&str) -> Option<Vec<Endpoint>> + Send + Sync + 'static,
     ) -> Result<Self, NanoError> {
-        let transport = HttpTransport::new(peers)?;
-        Ok(Deployment::new("remote", move |service: &str| {
-            let table = endpoints(service).ok_or_else(|| {
-                NanoError::new(
-                    crate::codes::BAD_USE,
-                    format!("no endpoints are declared for service {service:?}"),
-                )
-            })?;
-            let client = transport.client(service, table)?;
-            ServiceSet::builder()
-                .service(client)
-                .build()?
-                .client(crate::set::DEFAULT_CALLER, service)
-        }))
+        Deployment::over_http("remote", peers, endpoints, ())
+    }
+
+    /// A deployment named `name` that reaches the services at `peers` over HTTP and keeps
+    /// `keep` (e.g. the processes serving them) alive as long as it or a clone of it lives.
+    pub(crate) fn over_http(
+        name: impl Into<String>,
+        peers: nano_http::Peers,
+        endpoints: impl Fn(&str) -> Option<Vec<Endpoint>> + Send + Sync + 'static,
+        keep: impl Send + Sync + 'static,
+    ) -> Result<Self, NanoError> {
+        let endpoints: Arc<EndpointTable> = Arc::new(endpoints);
+        let keep: Keep = Arc::new(keep);
+        let wire = Arc::new(HttpWire {
+            transport: HttpTransport::new(peers)?,
+            at: None,
+            endpoints: Arc::clone(&endpoints),
+            server: None,
+            _keep: Some(Arc::clone(&keep)),
+        });
+        let clients = Arc::clone(&wire);
+        Ok(Deployment::with_callers(
+            name,
+            crate::set::DEFAULT_CALLER,
+            move |caller: &str, service: &str| {
+                let _alive = &keep;
+                let client = clients.client(service)?;
+                ServiceSet::builder()
+                    .service(client)
+                    .build()?
+                    .client(caller, service)
+            },
+        )
+        .with_wire(wire))
     }
 
     /// The services of `builder` behind a real HTTP server on a free loopback port, named `http`.
@@ -180,11 +203,90 @@ impl Deployment {
                 server: Arc::clone(&server),
             });
         }
-        Ok(Deployment::from_set(
-            "http",
-            remote.build()?,
-            crate::set::DEFAULT_CALLER,
-        ))
+        let wire = Arc::new(HttpWire {
+            transport,
+            at: Some(addr.to_string()),
+            endpoints,
+            server: Some(server),
+            _keep: None,
+        });
+        Ok(
+            Deployment::from_set("http", remote.build()?, crate::set::DEFAULT_CALLER)
+                .with_wire(wire),
+        )
+    }
+}
+
+/// Whatever a deployment must keep alive.
+type Keep = Arc<dyn std::any::Any + Send + Sync>;
+
+/// Recorded requests over HTTP, as the deployment's own clients send them.
+struct HttpWire {
+    transport: HttpTransport,
+    /// Where every service is, when one server serves them all; else the transport's peers.
+    at: Option<String>,
+    endpoints: Arc<EndpointTable>,
+    /// The server thread whose runtime makes the calls, for [`Deployment::http`].
+    server: Option<Arc<HttpServer>>,
+    _keep: Option<Keep>,
+}
+
+impl HttpWire {
+    fn client(&self, service: &str) -> Result<HttpClient, NanoError> {
+        let table = (self.endpoints)(service).ok_or_else(|| {
+            NanoError::new(
+                crate::codes::BAD_USE,
+                format!("no endpoints are declared for service {service:?}"),
+            )
+        })?;
+        match &self.at {
+            Some(addr) => self.transport.client_at(service, addr, table),
+            None => self.transport.client(service, table),
+        }
+    }
+}
+
+impl Wire for HttpWire {
+    fn refuses(&self, service: &str, request: &str) -> Option<String> {
+        let table = (self.endpoints)(service)?;
+        if table.iter().any(|e| e.request_type().name() == request) {
+            None
+        } else {
+            Some(format!(
+                "{service} declares no HTTP endpoint for {request}, so the HTTP client refuses it \
+                 before anything is sent"
+            ))
+        }
+    }
+
+    fn send_json(&self, call: JsonCall) -> BoxFuture<'static, CallOutcome> {
+        let client = match self.client(&call.service) {
+            Ok(client) => client,
+            Err(err) => return Box::pin(std::future::ready(CallOutcome::from_error(&err))),
+        };
+        let sent = async move {
+            match client
+                .call_json(&call.ctx, Some(&call.caller), &call.request, &call.body)
+                .await
+            {
+                Ok(body) => CallOutcome::Response(body),
+                Err(err) => CallOutcome::from_error(&err),
+            }
+        };
+        match &self.server {
+            None => Box::pin(sent),
+            Some(server) => {
+                let mut call = AbortOnDrop(server.runtime.spawn(sent));
+                Box::pin(async move {
+                    match (&mut call.0).await {
+                        Ok(outcome) => outcome,
+                        Err(err) => CallOutcome::from_error(&NanoError::internal(format!(
+                            "the call over HTTP ended abnormally: {err}"
+                        ))),
+                    }
+                })
+            }
+        }
     }
 }
 
@@ -252,9 +354,9 @@ impl Service for Served {
 
 /// Aborts the HTTP call when its caller stops waiting, which closes its connection as a real
 /// client giving up does.
-struct AbortOnDrop(tokio::task::JoinHandle<Outcome>);
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

@@ -7,15 +7,48 @@ mod http;
 use std::fmt;
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use nano::{AnyRequest, Client, Ctx, NanoError, Outcome, Request, ServiceSet, ServiceSetBuilder};
 use serde_json::Value;
 
-use crate::CallOutcome;
 use crate::codes;
 use crate::fidelity::TransportFidelity;
+use crate::scenario::Registry;
 use crate::spec::{Mismatches, Spec, Target};
+use crate::{CallNode, CallOutcome};
 
-type Connect = dyn Fn(&str) -> Result<Client, NanoError> + Send + Sync;
+/// Makes a client of a service (the second argument) calling as a caller (the first).
+type Connect = dyn Fn(&str, &str) -> Result<Client, NanoError> + Send + Sync;
+
+/// How a deployment whose services sit behind a transport takes a recorded request as it is:
+/// the wire name and the JSON body, whether or not the body decodes.
+pub(crate) trait Wire: Send + Sync {
+    /// Why `request` cannot be sent to `service` over this wire at all (the sender would refuse
+    /// it before anything is sent), if so.
+    fn refuses(&self, service: &str, request: &str) -> Option<String>;
+
+    /// Sends the recorded JSON and returns how the call ended.
+    fn send_json(&self, call: JsonCall) -> BoxFuture<'static, CallOutcome>;
+}
+
+/// A recorded request for [`Wire::send_json`].
+pub(crate) struct JsonCall {
+    pub(crate) ctx: Ctx,
+    pub(crate) caller: String,
+    pub(crate) service: String,
+    pub(crate) request: String,
+    pub(crate) body: Value,
+}
+
+/// What became of a recorded request sent to a deployment with [`Deployment::send_recorded`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// The deployment's services decided the outcome.
+    Answered(CallOutcome),
+    /// The request cannot reach the deployment as recorded, so any outcome would be decided by
+    /// the sender rather than by the deployment; the reason says why.
+    NotApplicable(String),
+}
 
 /// One way the services under test are deployed: a name, and a way to get a [`Client`] for a
 /// service of it.
@@ -25,11 +58,17 @@ type Connect = dyn Fn(&str) -> Result<Client, NanoError> + Send + Sync;
 /// loopback, is one [`Deployment::new`] away: a closure that returns a client (typically from a
 /// set holding the transport's client services) and keeps whatever must stay alive (a server
 /// handle) captured.
+///
+/// A layout of server executables running as child processes is a deployment too
+/// ([`deploy::RunningLayout::into_deployment`](crate::deploy::RunningLayout::into_deployment),
+/// feature `http`), as are services behind a real HTTP listener in this process
+/// ([`Deployment::http`]) and a cluster running elsewhere ([`Deployment::remote`]).
 #[derive(Clone)]
 pub struct Deployment {
     name: String,
     caller: String,
     connect: Arc<Connect>,
+    wire: Option<Arc<dyn Wire>>,
 }
 
 impl Deployment {
@@ -41,19 +80,39 @@ impl Deployment {
         Deployment {
             name: name.into(),
             caller: crate::set::DEFAULT_CALLER.to_owned(),
-            connect: Arc::new(connect),
+            connect: Arc::new(move |_caller: &str, service: &str| connect(service)),
+            wire: None,
         }
+    }
+
+    /// Sends recorded requests whose body does not decode through `wire`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn with_wire(mut self, wire: Arc<dyn Wire>) -> Self {
+        self.wire = Some(wire);
+        self
     }
 
     /// A deployment over an existing set, calling as `caller`.
     pub fn from_set(name: impl Into<String>, set: ServiceSet, caller: impl Into<String>) -> Self {
-        let caller = caller.into();
-        let mut deployment = {
-            let caller = caller.clone();
-            Deployment::new(name, move |service| set.client(&caller, service))
-        };
-        deployment.caller = caller;
-        deployment
+        Deployment::with_callers(name, caller, move |caller, service| {
+            set.client(caller, service)
+        })
+    }
+
+    /// A deployment named `name` whose clients `connect(caller, service)` makes; `caller` is
+    /// what [`client`](Deployment::client) calls as, a recording's caller what
+    /// [`send_recorded`](Deployment::send_recorded) calls as.
+    pub(crate) fn with_callers(
+        name: impl Into<String>,
+        caller: impl Into<String>,
+        connect: impl Fn(&str, &str) -> Result<Client, NanoError> + Send + Sync + 'static,
+    ) -> Self {
+        Deployment {
+            name: name.into(),
+            caller: caller.into(),
+            connect: Arc::new(connect),
+            wire: None,
+        }
     }
 
     /// The services of `builder` in one process, named `in-process`.
@@ -105,7 +164,7 @@ impl Deployment {
     ///
     /// What the deployment reports, e.g. `S-UNKNOWN-SERVICE`.
     pub fn client(&self, service: &str) -> Result<Client, NanoError> {
-        (self.connect)(service)
+        (self.connect)(&self.caller, service)
     }
 
     /// Sends `request` to `service` under `ctx`.
@@ -115,6 +174,62 @@ impl Deployment {
     /// The call's error, or the deployment's when it has no client for `service`.
     pub async fn send(&self, ctx: &Ctx, service: &str, request: AnyRequest) -> Outcome {
         self.client(service)?.call_any(ctx, request).await
+    }
+
+    /// Sends a recorded request (`node`'s caller, service, wire name and JSON body) the way a
+    /// client of this deployment would, calling as the recorded caller where the deployment
+    /// can (a deployment made with [`new`](Deployment::new) calls as its own caller), so that
+    /// the deployment decides the outcome:
+    ///
+    /// - a body that decodes is sent as the typed request;
+    /// - over a transport ([`http`](Deployment::http), [`remote`](Deployment::remote), a running
+    ///   layout), a body that does not decode is sent as recorded, so the server's own decoding
+    ///   answers; a request type the service declares no endpoint for is
+    ///   [`NotApplicable`](Delivery::NotApplicable), as the transport's client would refuse it
+    ///   before sending;
+    /// - in process, a body that does not decode is `NotApplicable`: only the sender's own
+    ///   decoding would see it.
+    ///
+    /// # Errors
+    ///
+    /// `C-BAD-SPEC` when the request type is not in `registry`.
+    pub async fn send_recorded(
+        &self,
+        ctx: &Ctx,
+        node: &CallNode,
+        registry: &Registry,
+    ) -> Result<Delivery, NanoError> {
+        registry.get(&node.request)?;
+        let decoded = registry.decode_request(&node.request, &node.body);
+        if let Some(wire) = &self.wire {
+            if let Some(reason) = wire.refuses(&node.service, &node.request) {
+                return Ok(Delivery::NotApplicable(reason));
+            }
+            if decoded.is_err() {
+                let call = JsonCall {
+                    ctx: ctx.clone(),
+                    caller: node.caller.clone(),
+                    service: node.service.clone(),
+                    request: node.request.clone(),
+                    body: node.body.clone(),
+                };
+                return Ok(Delivery::Answered(wire.send_json(call).await));
+            }
+        }
+        match decoded {
+            Ok(request) => {
+                let outcome = match (self.connect)(&node.caller, &node.service) {
+                    Ok(client) => client.call_any(ctx, request).await,
+                    Err(err) => Err(err),
+                };
+                Ok(Delivery::Answered(CallOutcome::from_outcome(&outcome)))
+            }
+            Err(err) => Ok(Delivery::NotApplicable(format!(
+                "the recorded body does not decode as {} ({err}); in process only the sender's \
+                 own decoding sees it, never {}",
+                node.request, node.service
+            ))),
+        }
     }
 }
 

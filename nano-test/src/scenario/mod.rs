@@ -42,7 +42,7 @@ mod replay;
 pub use file::{FORMAT_VERSION, LoadedFile, Scenario, ScenarioError, load_dir};
 pub use registry::Registry;
 pub use replay::{
-    OnMiss, REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Unreachable,
+    OnMiss, REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Replayed, Unreachable,
     compare_outcome, compare_trees, replay_isolated, replay_isolated_with, replay_outcome,
     replay_set, send_root,
 };

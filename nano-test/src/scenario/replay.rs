@@ -12,7 +12,7 @@ use nano::{
 
 use super::file::Scenario;
 use super::registry::Registry;
-use crate::parity::Deployment;
+use crate::parity::{Delivery, Deployment};
 use crate::spec::{Spec, Target};
 use crate::{CallNode, CallOutcome, CallRecorder};
 
@@ -293,7 +293,20 @@ pub async fn replay_set(
     }
 }
 
-/// Replays the root request of `scenario` against `deployment` and compares the outcome.
+/// How a replay against a deployment ended when it found no difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Replayed {
+    /// The deployment answered as recorded.
+    Passed,
+    /// The recorded request cannot reach this deployment as recorded, so the deployment cannot
+    /// decide the scenario (see [`Deployment::send_recorded`]); the reason says why.
+    NotApplicable(String),
+}
+
+/// Replays the root request of `scenario` against `deployment` and compares the outcome. The
+/// request is sent with [`Deployment::send_recorded`], so over a transport a body that does not
+/// decode reaches the server as recorded.
 ///
 /// # Errors
 ///
@@ -302,7 +315,7 @@ pub async fn replay_outcome(
     scenario: &Scenario,
     registry: &Registry,
     deployment: &Deployment,
-) -> Result<(), ReplayFailure> {
+) -> Result<Replayed, ReplayFailure> {
     let root = &scenario.root;
     let fail = |detail: String| {
         ReplayFailure::new(
@@ -314,14 +327,16 @@ pub async fn replay_outcome(
             }],
         )
     };
-    let client = deployment
-        .client(&root.service)
-        .map_err(|e| fail(e.to_string()))?;
-    let outcome = send_root(scenario, registry, &client, &replay_ctx())
+    let outcome = match deployment
+        .send_recorded(&replay_ctx(), root, registry)
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(e.to_string()))?
+    {
+        Delivery::Answered(outcome) => outcome,
+        Delivery::NotApplicable(reason) => return Ok(Replayed::NotApplicable(reason)),
+    };
     match compare_outcome(&scenario.spec, root, &outcome) {
-        None => Ok(()),
+        None => Ok(Replayed::Passed),
         Some(problem) => Err(ReplayFailure::new(
             scenario,
             deployment.name(),

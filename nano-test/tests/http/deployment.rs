@@ -206,3 +206,59 @@ async fn bounded<F: std::future::Future>(future: F) -> F::Output {
         .await
         .expect("the operation hung")
 }
+
+#[tokio::test]
+async fn a_recorded_body_that_does_not_decode_reaches_the_server_as_recorded() {
+    use nano_test::scenario::Registry;
+    use nano_test::{CallNode, CallOutcome, Delivery};
+
+    let http = Deployment::http(
+        services::all(ServiceSet::builder()),
+        services::api::endpoints,
+    )
+    .unwrap();
+    let registry = Registry::new().with_all(services::api::request_types());
+    let node = |request: &str, body| CallNode {
+        caller: "test".into(),
+        service: "svc2".into(),
+        request: request.into(),
+        request_id: String::new(),
+        body,
+        outcome: CallOutcome::Unfinished,
+        calls: Vec::new(),
+    };
+    let bad = node("svc2.Req", serde_json::json!({"param": 42}));
+    match http
+        .send_recorded(&Ctx::new(), &bad, &registry)
+        .await
+        .unwrap()
+    {
+        // The server's decoding answered: its message names where in the body it failed.
+        Delivery::Answered(CallOutcome::Error { code, message }) => {
+            assert_eq!(code, codes::BAD_REQUEST);
+            assert!(message.contains("line 1 column"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let fine = node("svc2.Req", serde_json::json!({"param": "x"}));
+    assert_eq!(
+        http.send_recorded(&Ctx::new(), &fine, &registry)
+            .await
+            .unwrap(),
+        Delivery::Answered(CallOutcome::Response(
+            serde_json::json!({"value": "svc2_svc1_x"})
+        ))
+    );
+    // svc2 declares no endpoint for svc1.Req: the HTTP client would refuse it unsent.
+    let undeclared = node("svc1.Req", serde_json::json!({"param": "x"}));
+    assert_eq!(
+        http.send_recorded(&Ctx::new(), &undeclared, &registry)
+            .await
+            .unwrap(),
+        Delivery::NotApplicable(
+            "svc2 declares no HTTP endpoint for svc1.Req, so the HTTP client refuses it before \
+             anything is sent"
+                .into()
+        )
+    );
+}

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use nano::{AnyRequest, Client, Ctx, Dependencies, NanoError, Outcome, Service, ServiceSet, codes};
 use nano_test::request_fn;
-use nano_test::scenario::{Registry, Scenario, replay_isolated, replay_outcome, replay_set};
+use nano_test::scenario::{
+    Registry, Replayed, Scenario, replay_isolated, replay_outcome, replay_set,
+};
 use nano_test::{
     CallOutcome, CallRecorder, Deployment, DirectoryRecorder, Matcher, Rule, Spec, join_fragments,
     read_fragments,
@@ -298,9 +300,19 @@ async fn repeated_identical_requests_get_their_recorded_answers_in_order() {
 async fn outcome_replay_against_a_deployment_and_unreachable_services() {
     let scenario = record("svc2-req", svc2::Req { param: "x".into() }).await;
     let deployment = Deployment::in_process(services::all(ServiceSet::builder())).unwrap();
-    replay_outcome(&scenario, &registry(), &deployment)
-        .await
-        .unwrap();
+    let replayed = replay_outcome(&scenario, &registry(), &deployment).await;
+    assert_eq!(replayed, Ok(Replayed::Passed));
+
+    // A body that does not decode never reaches an in-process set: the set cannot decide it.
+    let mut bad = scenario.clone();
+    bad.root.body = serde_json::json!({"param": 42});
+    match replay_outcome(&bad, &registry(), &deployment).await {
+        Ok(Replayed::NotApplicable(reason)) => assert!(
+            reason.starts_with("the recorded body does not decode as svc2.Req"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
 
     // A scenario that expects svc3 to be down, its transport-specific message matched by a regex.
     let mut down = record("svc3-down", svc2::GetReq {}).await;

@@ -14,9 +14,9 @@ use std::time::Duration;
 use nano::{Ctx, ErrorBody, NanoError, ServiceSet, codes};
 use nano_http::{DEADLINE_HEADER, HttpListener};
 use nano_server::Listener;
+use nano_test::deploy::{ServerProcess, StartOptions};
 use nano_test::request_fn;
 use services::api::svc4;
-use services::deploy::{Options, ServerProcess};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -27,9 +27,9 @@ use crate::support::{PATIENCE, http};
 /// Their transport timeout is far longer than any test waits, so a call to svc4 ends only by
 /// its deadline.
 async fn layout_3_with_svc4_at(svc4: SocketAddr) -> Vec<ServerProcess> {
-    let options = Options {
+    let options = StartOptions {
         args: vec!["--timeout".into(), "1h".into()],
-        ..Options::default()
+        ..StartOptions::default()
     };
     let start = |name: &'static str, peers: Vec<String>| {
         let mut args = Vec::new();

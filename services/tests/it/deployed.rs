@@ -5,14 +5,21 @@ use std::process::Command;
 
 use nano::{Ctx, ErrorBody, codes};
 use nano_http::{HttpTransport, JSON_CONTENT_TYPE};
+use nano_test::deploy::{RunningLayout, ServerProcess, StartOptions};
 use services::api::svc2;
-use services::deploy::{Deployment, Layout, Options, ServerProcess};
 
 use crate::support::{PATIENCE, binaries, http, test_client};
 
-async fn check_layout(layout: Layout) {
-    let deployment = Deployment::start(layout, &binaries()).await.unwrap();
-    let addr = deployment.svc2_addr();
+async fn check_layout(layout: &str) {
+    let deployment = RunningLayout::start(
+        &services::system(),
+        layout,
+        &binaries(),
+        &StartOptions::default(),
+    )
+    .await
+    .unwrap();
+    let addr = deployment.addr_of("svc2").unwrap();
 
     // test_client, both requests.
     let out = test_client(addr, &["--req", "req"]);
@@ -39,7 +46,7 @@ async fn check_layout(layout: Layout) {
     // Plain HTTP, as a client in any language would call it.
     let http = http();
     let response = http
-        .post(format!("{}/svc2/", deployment.svc2_url()))
+        .post(format!("{}/svc2/", deployment.url_of("svc2").unwrap()))
         .header("content-type", JSON_CONTENT_TYPE)
         .header("x-nano-req-id", "00000000000000000000000000000042")
         .body(r#"{"param":"direct"}"#)
@@ -56,7 +63,7 @@ async fn check_layout(layout: Layout) {
         r#"{"value":"svc2_svc1_direct"}"#
     );
     let response = http
-        .get(format!("{}/svc2/", deployment.svc2_url()))
+        .get(format!("{}/svc2/", deployment.url_of("svc2").unwrap()))
         .send()
         .await
         .unwrap();
@@ -67,7 +74,7 @@ async fn check_layout(layout: Layout) {
 
     // Bad input is refused at the edge with a coded error.
     let response = http
-        .post(format!("{}/svc2/", deployment.svc2_url()))
+        .post(format!("{}/svc2/", deployment.url_of("svc2").unwrap()))
         .header("content-type", JSON_CONTENT_TYPE)
         .body("{")
         .send()
@@ -103,23 +110,30 @@ async fn check_layout(layout: Layout) {
 
 #[tokio::test]
 async fn layout_1_one_process() {
-    check_layout(Layout::One).await;
+    check_layout("server1").await;
 }
 
 #[tokio::test]
 async fn layout_2_two_processes() {
-    check_layout(Layout::Two).await;
+    check_layout("server2").await;
 }
 
 #[tokio::test]
 async fn layout_3_one_process_per_service() {
-    check_layout(Layout::Three).await;
+    check_layout("server3").await;
 }
 
 #[tokio::test]
 async fn a_stopped_peer_makes_svc2_answer_a_coded_error_instead_of_hanging() {
-    let mut deployment = Deployment::start(Layout::Two, &binaries()).await.unwrap();
-    let url = format!("{}/svc2/", deployment.svc2_url());
+    let mut deployment = RunningLayout::start(
+        &services::system(),
+        "server2",
+        &binaries(),
+        &StartOptions::default(),
+    )
+    .await
+    .unwrap();
+    let url = format!("{}/svc2/", deployment.url_of("svc2").unwrap());
     let http = http();
     let response = http.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -146,7 +160,7 @@ async fn a_stopped_peer_makes_svc2_answer_a_coded_error_instead_of_hanging() {
         r#"{"value":"svc2_svc1_still"}"#
     );
 
-    let out = test_client(deployment.svc2_addr(), &["--req", "getreq"]);
+    let out = test_client(deployment.addr_of("svc2").unwrap(), &["--req", "getreq"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -172,7 +186,7 @@ async fn servers_take_their_settings_from_the_environment() {
         "server2b",
         env!("CARGO_BIN_EXE_server2b").as_ref(),
         &[],
-        &Options::default(),
+        &StartOptions::default(),
     )
     .await
     .unwrap();
@@ -221,15 +235,16 @@ async fn servers_record_what_they_serve_into_fragments_that_join_into_one_tree()
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("record-layout3-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let options = Options {
+    let options = StartOptions {
         args: vec!["--record".into(), dir.display().to_string()],
-        ..Options::default()
+        ..StartOptions::default()
     };
-    let mut deployment = Deployment::start_with(Layout::Three, &binaries(), &options)
-        .await
-        .unwrap();
+    let mut deployment =
+        RunningLayout::start(&services::system(), "server3", &binaries(), &options)
+            .await
+            .unwrap();
     let response = http()
-        .get(format!("{}/svc2/", deployment.svc2_url()))
+        .get(format!("{}/svc2/", deployment.url_of("svc2").unwrap()))
         .header("x-nano-client-name", "recorder-test")
         .header("x-nano-req-id", "0000000000000000000000000000beef")
         .send()
@@ -270,18 +285,41 @@ async fn servers_record_what_they_serve_into_fragments_that_join_into_one_tree()
 
 #[tokio::test]
 async fn recorded_scenarios_replay_live_against_a_deployed_cluster() {
-    use nano_test::scenario::{Registry, Scenario, replay_outcome};
+    use nano_test::scenario::{Registry, Replayed, Scenario, replay_outcome};
 
-    let deployment = Deployment::start(Layout::Three, &binaries()).await.unwrap();
-    let peers: nano_http::Peers = format!("svc2={}", deployment.svc2_addr()).parse().unwrap();
+    let deployment = RunningLayout::start(
+        &services::system(),
+        "server3",
+        &binaries(),
+        &StartOptions::default(),
+    )
+    .await
+    .unwrap();
+    let peers: nano_http::Peers = format!("svc2={}", deployment.addr_of("svc2").unwrap())
+        .parse()
+        .unwrap();
     let cluster = nano_test::Deployment::remote(peers, services::api::endpoints).unwrap();
     let registry = Registry::new().with_all(services::api::request_types());
     let recorded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/recorded");
-    for name in ["svc2-req", "svc2-get", "svc2-unknown-request-type"] {
+    for name in ["svc2-req", "svc2-get", "svc2-bad-request"] {
         let scenario = Scenario::load(recorded.join(format!("{name}.json"))).unwrap();
-        replay_outcome(&scenario, &registry, &cluster)
+        let replayed = replay_outcome(&scenario, &registry, &cluster)
             .await
             .unwrap();
+        assert_eq!(replayed, Replayed::Passed, "{name}");
+    }
+    // svc2 declares no endpoint for svc1.Req: the HTTP client would refuse it before sending,
+    // so the cluster cannot decide this scenario.
+    let scenario = Scenario::load(recorded.join("svc2-unknown-request-type.json")).unwrap();
+    match replay_outcome(&scenario, &registry, &cluster)
+        .await
+        .unwrap()
+    {
+        Replayed::NotApplicable(reason) => assert!(
+            reason.contains("svc2 declares no HTTP endpoint for svc1.Req"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
     }
 
     // The cluster does not behave as this (altered) recording says: the difference is reported.
@@ -301,7 +339,7 @@ async fn recorded_scenarios_replay_live_against_a_deployed_cluster() {
 }
 
 /// Stops every server of `deployment` with SIGTERM and waits for each to exit.
-async fn stop_gracefully(deployment: &mut Deployment) {
+async fn stop_gracefully(deployment: &mut RunningLayout) {
     let names: Vec<String> = deployment
         .processes()
         .iter()

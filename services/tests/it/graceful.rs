@@ -3,17 +3,17 @@
 
 use std::time::Duration;
 
-use services::deploy::{Options, ServerProcess};
+use nano_test::deploy::{ServerProcess, StartOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::PATIENCE;
 
 async fn server1(extra_args: &[&str]) -> ServerProcess {
-    let options = Options {
+    let options = StartOptions {
         // The listener logs each request it starts at debug level; the test waits for that line.
         env: vec![("RUST_LOG".into(), "info,nano_http=debug".into())],
-        ..Options::default()
+        ..StartOptions::default()
     };
     let args: Vec<String> = extra_args.iter().map(|a| (*a).to_owned()).collect();
     ServerProcess::start(

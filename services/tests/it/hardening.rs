@@ -8,16 +8,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use services::deploy::{Options, ServerProcess};
+use nano_test::deploy::{ServerProcess, StartOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::PATIENCE;
 
 async fn start(name: &str, args: &[&str], rust_log: &str) -> ServerProcess {
-    let options = Options {
+    let options = StartOptions {
         env: vec![("RUST_LOG".into(), rust_log.into())],
-        ..Options::default()
+        ..StartOptions::default()
     };
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let path = match name {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use services::deploy::{Deployment, Layout, Options, ServerProcess};
+use nano_test::deploy::{RunningLayout, ServerProcess, StartOptions};
 
 use crate::support::{binaries, http};
 
@@ -15,24 +15,24 @@ fn record_dir(name: &str) -> PathBuf {
     dir
 }
 
-async fn start(dir: &Path, max_bytes: Option<u64>) -> Deployment {
+async fn start(dir: &Path, max_bytes: Option<u64>) -> RunningLayout {
     let mut args = vec!["--record".to_owned(), dir.display().to_string()];
     if let Some(max) = max_bytes {
         args.extend(["--record-max-bytes".to_owned(), max.to_string()]);
     }
-    let options = Options {
+    let options = StartOptions {
         args,
-        ..Options::default()
+        ..StartOptions::default()
     };
-    Deployment::start_with(Layout::One, &binaries(), &options)
+    RunningLayout::start(&services::system(), "server1", &binaries(), &options)
         .await
         .unwrap()
 }
 
 /// Sends GET /svc2/ with each id, `parallel` at a time; every answer must be a 200.
-async fn send_all(deployment: &Deployment, ids: &[String], parallel: usize) {
+async fn send_all(deployment: &RunningLayout, ids: &[String], parallel: usize) {
     let client = http();
-    let url = format!("{}/svc2/", deployment.svc2_url());
+    let url = format!("{}/svc2/", deployment.url_of("svc2").unwrap());
     for chunk in ids.chunks(parallel) {
         let mut requests = tokio::task::JoinSet::new();
         for id in chunk {

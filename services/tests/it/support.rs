@@ -3,7 +3,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use services::deploy::Binaries;
+use nano_test::deploy::Binaries;
 
 /// Every executable of this crate, as cargo built it for these tests.
 pub(crate) fn binaries() -> Binaries {

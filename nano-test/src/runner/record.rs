@@ -3,19 +3,21 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::deploy::{Binaries, RunningLayout, StartOptions};
+use crate::scenario::{Registry, Scenario, Unreachable, send_root};
+use crate::{
+    CallNode, CallOutcome, CallRecorder, join_fragments, read_fragments, read_fragments_of,
+};
+use crate::{Delivery, Deployment};
 use anyhow::{Context, bail};
 use clap::Args;
 use nano::{Ctx, ServiceSet};
-use nano_test::scenario::{Registry, Scenario, Unreachable, send_root};
-use nano_test::{
-    CallNode, CallOutcome, CallRecorder, join_fragments, read_fragments, read_fragments_of,
-};
-use services::deploy::{Binaries, Deployment, Options};
-use services::server::Svc;
+use nano_server::System;
 
-use crate::catalog::{file_of, registry};
-use crate::deployments::{HttpEntry, LayoutId, processes_to_stop, server_binaries};
-use crate::out::{out, outln};
+use crate::runner::Config;
+use crate::runner::catalog::{file_of, registry};
+use crate::runner::deployments::{processes_to_stop, server_binaries};
+use crate::runner::out::{out, outln};
 
 /// What to record.
 #[derive(Debug, Clone, Args)]
@@ -29,21 +31,22 @@ pub(crate) struct RecordArgs {
     /// The root request body as JSON (may be a body that does not decode: a bad request).
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub(crate) body: String,
-    /// The service the root request is sent to.
-    #[arg(long, value_name = "NAME", default_value = "svc2")]
-    pub(crate) service: String,
-    /// The name the root request is sent as.
-    #[arg(long, value_name = "NAME", default_value = "test_client")]
-    pub(crate) caller: String,
+    /// The service the root request is sent to [default: the runner's root service].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) service: Option<String>,
+    /// The name the root request is sent as [default: the runner's caller].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) caller: Option<String>,
     /// Services that are down while recording (comma-separated).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub(crate) unreachable: Vec<String>,
     /// What the scenario shows.
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub(crate) description: String,
-    /// Record on real servers of this layout (1, 2 or 3) with recording on, instead of in-process.
-    #[arg(long, value_name = "N", value_parser = parse_layout)]
-    pub(crate) layout: Option<LayoutId>,
+    /// Record on real servers of this layout (one of the system's layouts) with recording on,
+    /// instead of in-process.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) layout: Option<String>,
     /// Re-record the existing scenario NAME (same request, spec and description) and show what
     /// changed.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["name", "request", "from_dir"])]
@@ -58,28 +61,36 @@ pub(crate) struct RecordArgs {
     #[arg(long)]
     pub(crate) force: bool,
     /// Directory of scenario files.
-    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
-    pub(crate) dir: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
-fn parse_layout(text: &str) -> Result<LayoutId, String> {
-    match text {
-        "1" | "server1" => Ok(LayoutId::One),
-        "2" | "server2" => Ok(LayoutId::Two),
-        "3" | "server3" => Ok(LayoutId::Three),
-        other => Err(format!("unknown layout {other:?}: use 1, 2 or 3")),
-    }
-}
-
-pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
-    if let Some(dir) = &args.from_dir {
-        return from_fragments(dir, &args);
+    let dir = config.dir(args.dir.as_ref());
+    if let Some(layout) = &args.layout
+        && config.system().layout_spec(layout).is_none()
+    {
+        let known: Vec<&str> = config
+            .system()
+            .layouts()
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        bail!(
+            "{} has no layout {layout:?} (its layouts: {})",
+            config.system().name(),
+            known.join(", ")
+        );
+    }
+    let layout = args.layout.as_deref();
+    if let Some(from) = &args.from_dir {
+        return from_fragments(from, &dir, &args);
     }
     if let Some(name) = &args.update {
-        let path = file_of(&args.dir, name);
+        let path = file_of(&dir, name);
         let old = Scenario::load(&path)?;
-        let mut new = runtime.block_on(record(&old, args.layout))?;
+        let mut new = runtime.block_on(record(config, &old, layout))?;
         new.description = old.description.clone();
         new.spec = old.spec.clone();
         let (before, after) = (old.to_json(), new.to_json());
@@ -103,6 +114,14 @@ pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let (Some(name), Some(request)) = (&args.name, &args.request) else {
         bail!("a new scenario needs a NAME and --request");
     };
+    let Some(service) = args.service.as_deref().or(config.root_service()) else {
+        bail!(
+            "which service is the request for? Name it with --service (services of {}: {})",
+            config.system().name(),
+            config.system().service_names().join(", ")
+        );
+    };
+    let caller = args.caller.as_deref().unwrap_or(config.caller());
     let body: serde_json::Value = serde_json::from_str(&args.body)
         .with_context(|| format!("--body is not JSON: {}", args.body))?;
     let template = Scenario {
@@ -110,8 +129,8 @@ pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
         ..Scenario::new(
             name.clone(),
             CallNode {
-                caller: args.caller.clone(),
-                service: args.service.clone(),
+                caller: caller.to_owned(),
+                service: service.to_owned(),
                 request: request.clone(),
                 request_id: String::new(),
                 body,
@@ -120,7 +139,7 @@ pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
             },
         )
     };
-    let path = file_of(&args.dir, name);
+    let path = file_of(&dir, name);
     if path.exists() && !args.force {
         bail!(
             "{} exists; use --update {name} to re-record it or --force",
@@ -128,7 +147,7 @@ pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let scenario = runtime
-        .block_on(record(&template, args.layout))?
+        .block_on(record(config, &template, layout))?
         .with_description(args.description.clone());
     scenario.save(&path)?;
     out!("{}", scenario.root)?;
@@ -138,11 +157,15 @@ pub(crate) fn main(args: RecordArgs) -> anyhow::Result<ExitCode> {
 
 /// Sends `template`'s root request (with its unreachable services down) and records what
 /// happens: in-process, or on a layout of real servers with recording on.
-async fn record(template: &Scenario, layout: Option<LayoutId>) -> anyhow::Result<Scenario> {
-    let registry = registry();
+async fn record(
+    config: &Config,
+    template: &Scenario,
+    layout: Option<&str>,
+) -> anyhow::Result<Scenario> {
+    let registry = registry(config.system())?;
     let tree = match layout {
-        None => record_in_process(template, &registry).await?,
-        Some(layout) => record_on_servers(template, &registry, layout).await?,
+        None => record_in_process(config.system(), template, &registry).await?,
+        Some(layout) => record_on_servers(config, template, &registry, layout).await?,
     };
     let mut scenario = Scenario::new(template.name.clone(), tree);
     scenario.unreachable = template.unreachable.clone();
@@ -165,10 +188,15 @@ fn refused(template: &Scenario, outcome: CallOutcome) -> CallNode {
     }
 }
 
-async fn record_in_process(template: &Scenario, registry: &Registry) -> anyhow::Result<CallNode> {
+async fn record_in_process(
+    system: &System,
+    template: &Scenario,
+    registry: &Registry,
+) -> anyhow::Result<CallNode> {
     let root = &template.root;
     let recorder = CallRecorder::new();
-    let set = services::all(ServiceSet::builder())
+    let set = system
+        .all(ServiceSet::builder())
         .hook(recorder.clone())
         .hook(Unreachable::new(template.unreachable.iter().cloned()))
         .build()?;
@@ -181,28 +209,33 @@ async fn record_in_process(template: &Scenario, registry: &Registry) -> anyhow::
 }
 
 async fn record_on_servers(
+    config: &Config,
     template: &Scenario,
     registry: &Registry,
-    layout: LayoutId,
+    layout: &str,
 ) -> anyhow::Result<CallNode> {
-    let binaries: Binaries = server_binaries().map_err(anyhow::Error::msg)?;
-    let stop = processes_to_stop(layout.layout(), template).map_err(anyhow::Error::msg)?;
-    let dir = crate::ScratchDir::new("nano-record")?;
-    let options = Options {
+    let system = config.system();
+    let binaries: Binaries = server_binaries(config).map_err(anyhow::Error::msg)?;
+    let stop = processes_to_stop(system, layout, template).map_err(anyhow::Error::msg)?;
+    let dir = crate::runner::ScratchDir::new("nano-record")?;
+    let options = StartOptions {
         args: vec!["--record".into(), dir.path().display().to_string()],
         echo_logs: false,
-        ..Options::default()
+        ..StartOptions::default()
     };
-    let mut deployment = Deployment::start_with(layout.layout(), &binaries, &options).await?;
-    for name in stop {
+    let mut deployment = RunningLayout::start(system, layout, &binaries, &options).await?;
+    for name in &stop {
         deployment.stop(name)?;
     }
-    let entry = HttpEntry::new(Svc::Svc2, &deployment.svc2_addr().to_string())?;
+    let clients = Deployment::remote(deployment.peers(), crate::deploy::system_endpoints(system))?;
     let ctx = Ctx::new();
-    let outcome = entry
-        .send(template, registry, &ctx)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let outcome = match clients
+        .send_recorded(&ctx, &template.root, registry)
+        .await?
+    {
+        Delivery::Answered(outcome) => outcome,
+        Delivery::NotApplicable(reason) => bail!("cannot record {}: {reason}", template.name),
+    };
     // The servers write recordings off the request path; stopping them gracefully writes what
     // is still queued.
     let names: Vec<String> = deployment
@@ -231,14 +264,14 @@ async fn record_on_servers(
     }
 }
 
-fn from_fragments(dir: &Path, args: &RecordArgs) -> anyhow::Result<ExitCode> {
-    let trees = join_fragments(read_fragments(dir)?);
+fn from_fragments(from: &Path, dir: &Path, args: &RecordArgs) -> anyhow::Result<ExitCode> {
+    let trees = join_fragments(read_fragments(from)?);
     if trees.is_empty() {
-        bail!("{} holds no recorded fragments", dir.display());
+        bail!("{} holds no recorded fragments", from.display());
     }
     for (n, tree) in trees.into_iter().enumerate() {
         let name = format!("{}-{}", args.prefix, n + 1);
-        let path = file_of(&args.dir, &name);
+        let path = file_of(dir, &name);
         if path.exists() && !args.force {
             bail!(
                 "{} exists; choose another --prefix or use --force",

@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::scenario::{Registry, Scenario, ScenarioError, load_dir};
 use anyhow::Context;
-use nano_test::scenario::{Registry, Scenario, ScenarioError, load_dir};
-use services::server::Svc;
+use nano_server::System;
 
-/// The request types every scenario of the example services may use.
-pub(crate) fn registry() -> Registry {
-    Registry::from_apis(&services::api::APIS).expect("the example APIs use distinct wire names")
+/// The request types every scenario of `system` may use: those its services declare.
+pub(crate) fn registry(system: &System) -> anyhow::Result<Registry> {
+    Registry::from_apis(&system.apis()).map_err(|err| anyhow::anyhow!("{err}"))
 }
 
 /// The scenarios of `dir` whose name contains `filter`, and the files that did not load.
@@ -19,7 +19,11 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     /// Loads `dir`; a broken file is kept as an error (it fails the run), never skipped.
-    pub(crate) fn load(dir: &Path, filter: Option<&str>) -> anyhow::Result<Catalog> {
+    pub(crate) fn load(
+        system: &System,
+        dir: &Path,
+        filter: Option<&str>,
+    ) -> anyhow::Result<Catalog> {
         let files = load_dir(dir)
             .with_context(|| format!("cannot load scenarios from {}", dir.display()))?;
         let mut catalog = Catalog {
@@ -34,7 +38,7 @@ impl Catalog {
             let selected = |name: &str| filter.is_none_or(|f| name.contains(f));
             match loaded {
                 Ok(scenario) if selected(&scenario.name) => {
-                    if let Some(problem) = unknown_service(&scenario) {
+                    if let Some(problem) = unknown_service(system, &scenario) {
                         catalog.broken.push((
                             path.clone(),
                             ScenarioError {
@@ -71,11 +75,11 @@ impl Catalog {
     }
 }
 
-/// A service the example cluster does not have, named by the scenario (a typo would otherwise
-/// make the scenario fail in some deployments and be skipped in others).
-fn unknown_service(scenario: &Scenario) -> Option<String> {
-    let known = |name: &str| Svc::ALL.iter().any(|svc| svc.name() == name);
-    let names: Vec<&str> = Svc::ALL.iter().map(|svc| svc.name()).collect();
+/// A service `system` does not have, named by the scenario (a typo would otherwise make the
+/// scenario fail in some deployments and be skipped in others).
+fn unknown_service(system: &System, scenario: &Scenario) -> Option<String> {
+    let names = system.service_names();
+    let known = |name: &str| names.contains(&name);
     let unknown = scenario
         .root
         .iter()

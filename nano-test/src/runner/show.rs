@@ -6,10 +6,10 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::CallNode;
+use crate::CallOutcome;
+use crate::scenario::Scenario;
 use clap::Args;
-use nano_test::CallNode;
-use nano_test::CallOutcome;
-use nano_test::scenario::Scenario;
 
 /// Which scenario, and which views.
 #[derive(Debug, Clone, Args)]
@@ -17,18 +17,21 @@ pub(crate) struct ShowArgs {
     /// The scenario file, or the name of a scenario in --dir.
     pub(crate) file: PathBuf,
     /// Directory of scenario files (for a scenario given by name).
-    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
-    pub(crate) dir: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
     /// Print only the Mermaid diagram (e.g. to paste into Markdown).
     #[arg(long)]
     pub(crate) mermaid: bool,
 }
 
-pub(crate) fn main(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let scenario = Scenario::load(crate::catalog::resolve(&args.dir, &args.file))?;
+pub(crate) fn main(args: ShowArgs, config: &crate::runner::Config) -> anyhow::Result<ExitCode> {
+    let dir = config.dir(args.dir.as_ref());
+    let scenario = Scenario::load(crate::runner::catalog::resolve(&dir, &args.file))?;
     // One buffer for the whole output: a large tree is many lines, not many writes.
     let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    crate::out::checked(write_views(&mut out, &scenario, args.mermaid).and_then(|()| out.flush()))?;
+    crate::runner::out::checked(
+        write_views(&mut out, &scenario, args.mermaid).and_then(|()| out.flush()),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

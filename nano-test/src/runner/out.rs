@@ -62,13 +62,13 @@ pub(crate) fn is_closed_pipe(err: &anyhow::Error) -> bool {
 
 /// `print!` that returns an error for `?` instead of panicking.
 macro_rules! out {
-    ($($arg:tt)*) => { $crate::out::stdout(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::runner::out::stdout(format_args!($($arg)*)) };
 }
 
 /// `println!` that returns an error for `?` instead of panicking.
 macro_rules! outln {
-    () => { $crate::out::stdout(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::out::stdout(format_args!("{}\n", format_args!($($arg)*))) };
+    () => { $crate::runner::out::stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::runner::out::stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 pub(crate) use {out, outln};

@@ -4,63 +4,73 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::str::FromStr;
 
 use nano::{Ctx, ServiceSet, codes};
-use nano_http::{HttpClient, HttpTransport, Peers};
-use nano_test::scenario::{
+use std::time::Instant;
+
+use nano_server::System;
+
+use crate::deploy::{Binaries, RunningLayout, StartOptions};
+use crate::runner::Config;
+use crate::runner::out::stderr;
+use crate::runner::run::spinner;
+use crate::scenario::{
     Registry, ReplayFailure, ReplayProblem, Scenario, compare_outcome, compare_trees, replay_set,
 };
-use nano_test::{CallOutcome, TransportFidelity, join_fragments, read_fragments_of};
-use services::deploy::{Binaries, Deployment, Layout, Options};
-use services::server::Svc;
+use crate::{
+    CallOutcome, Delivery, Deployment, TransportFidelity, join_fragments, read_fragments_of,
+};
 
 /// Where a scenario is replayed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Target {
-    /// The four services in one set, called directly.
+    /// The system's services in one set, called directly.
     InProcess,
     /// The same with the transport-fidelity hook on every client.
     Fidelity,
-    /// A layout of real server processes, called over HTTP.
-    Layout(LayoutId),
-}
-
-/// The layouts, orderable for tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum LayoutId {
-    One,
-    Two,
-    Three,
-}
-
-impl LayoutId {
-    pub(crate) fn layout(self) -> Layout {
-        match self {
-            LayoutId::One => Layout::One,
-            LayoutId::Two => Layout::Two,
-            LayoutId::Three => Layout::Three,
-        }
-    }
+    /// A layout of real server processes, called over HTTP: its place among the system's
+    /// layouts (the table's order) and its name.
+    Layout(usize, String),
 }
 
 impl Target {
-    /// Every target, in table order.
-    pub(crate) const ALL: [Target; 5] = [
-        Target::InProcess,
-        Target::Fidelity,
-        Target::Layout(LayoutId::One),
-        Target::Layout(LayoutId::Two),
-        Target::Layout(LayoutId::Three),
-    ];
+    /// Every target of `system`, in table order: in-process, fidelity, then each layout.
+    pub(crate) fn all(system: &System) -> Vec<Target> {
+        let mut all = vec![Target::InProcess, Target::Fidelity];
+        all.extend(
+            system
+                .layouts()
+                .iter()
+                .enumerate()
+                .map(|(i, layout)| Target::Layout(i, layout.name.clone())),
+        );
+        all
+    }
 
-    pub(crate) fn name(self) -> &'static str {
+    /// The target of `all` called `name`.
+    pub(crate) fn parse(all: &[Target], name: &str) -> Result<Target, String> {
+        all.iter()
+            .find(|t| t.name() == name)
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<_> = all.iter().map(Target::name).collect();
+                format!("unknown deployment {name:?} (known: {})", names.join(", "))
+            })
+    }
+
+    pub(crate) fn name(&self) -> &str {
         match self {
             Target::InProcess => "in-process",
             Target::Fidelity => "fidelity",
-            Target::Layout(LayoutId::One) => "server1",
-            Target::Layout(LayoutId::Two) => "server2",
-            Target::Layout(LayoutId::Three) => "server3",
+            Target::Layout(_, name) => name,
+        }
+    }
+
+    /// The layout's name, for a layout.
+    pub(crate) fn layout(&self) -> Option<&str> {
+        match self {
+            Target::Layout(_, name) => Some(name),
+            _ => None,
         }
     }
 }
@@ -71,35 +81,35 @@ impl fmt::Display for Target {
     }
 }
 
-impl FromStr for Target {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Target::ALL
-            .into_iter()
-            .find(|t| t.name() == text)
-            .ok_or_else(|| {
-                let names: Vec<_> = Target::ALL.iter().map(|t| t.name()).collect();
-                format!("unknown deployment {text:?} (known: {})", names.join(", "))
-            })
-    }
-}
-
 /// What replaying one scenario in one deployment gave.
 #[derive(Debug, Clone)]
 pub(crate) enum Verdict {
     Pass,
     Fail(ReplayFailure),
-    Skip(String),
+    /// The deployment cannot decide this scenario (why): it is neither a pass nor a failure.
+    NotApplicable(String),
 }
 
-/// Replays `scenario` in an in-process set, comparing the outcome and the call tree.
+/// Replays `scenario` in an in-process set, comparing the outcome and the call tree. A body
+/// that does not decode never reaches an in-process set (the sender's own decoding refuses it),
+/// so that scenario is not applicable here.
 pub(crate) async fn replay_in_process(
+    system: &System,
     scenario: &Scenario,
     registry: &Registry,
     fidelity: bool,
 ) -> Verdict {
-    let mut builder = services::all(ServiceSet::builder());
+    let root = &scenario.root;
+    if registry.get(&root.request).is_ok()
+        && let Err(err) = registry.decode_request(&root.request, &root.body)
+    {
+        return Verdict::NotApplicable(format!(
+            "the recorded body does not decode as {} ({err}); in process only the sender's \
+             own decoding sees it, never {}",
+            root.request, root.service
+        ));
+    }
+    let mut builder = system.all(ServiceSet::builder());
     if fidelity {
         builder = builder.hook(TransportFidelity::new());
     }
@@ -116,24 +126,28 @@ pub(crate) async fn replay_in_process(
 /// process hosting an unreachable service is stopped, which is only right when no other service
 /// it hosts takes part in the recorded request.
 pub(crate) fn processes_to_stop(
-    layout: Layout,
+    system: &System,
+    layout: &str,
     scenario: &Scenario,
-) -> Result<Vec<&'static str>, String> {
+) -> Result<Vec<String>, String> {
+    let plan = system.plan(layout).map_err(|err| err.to_string())?;
     let unreachable = |name: &str| scenario.unreachable.iter().any(|u| u == name);
     let mut stop = Vec::new();
-    for spec in layout.servers() {
+    for planned in plan {
+        let spec = planned.server;
         let down: Vec<&str> = spec
             .local
             .iter()
-            .map(|svc| svc.name())
+            .map(String::as_str)
             .filter(|name| unreachable(name))
             .collect();
         if down.is_empty() {
             continue;
         }
-        let needed = scenario.root.iter().find(|node| {
-            !unreachable(&node.service) && spec.local.iter().any(|svc| svc.name() == node.service)
-        });
+        let needed = scenario
+            .root
+            .iter()
+            .find(|node| !unreachable(&node.service) && spec.local.contains(&node.service));
         if let Some(needed) = needed {
             return Err(format!(
                 "{} runs {} and {}, so {} cannot be made unreachable alone",
@@ -148,89 +162,27 @@ pub(crate) fn processes_to_stop(
     Ok(stop)
 }
 
-/// How a client outside the cluster reaches the service a deployment exposes over HTTP.
-pub(crate) struct HttpEntry {
-    service: String,
-    http: HttpClient,
-    clients: ServiceSet,
-}
-
-impl HttpEntry {
-    /// A client of `service` at `address` (`host:port` or an `http://` URL).
-    pub(crate) fn new(service: Svc, address: &str) -> anyhow::Result<HttpEntry> {
-        let mut peers = Peers::new();
-        peers.insert(service.name(), address)?;
-        let transport = HttpTransport::new(peers)?;
-        let http = transport.api_client(service.api())?;
-        let clients = ServiceSet::builder().service(http.clone()).build()?;
-        Ok(HttpEntry {
-            service: service.name().to_owned(),
-            http,
-            clients,
-        })
-    }
-
-    /// Sends the root request of `scenario` as a client would: typed when its body decodes, the
-    /// recorded JSON as it is when it does not (so the server's own decoding error comes back).
-    ///
-    /// # Errors
-    ///
-    /// When the scenario cannot be sent here at all (another service, an unknown request type).
-    pub(crate) async fn send(
-        &self,
-        scenario: &Scenario,
-        registry: &Registry,
-        ctx: &Ctx,
-    ) -> Result<CallOutcome, String> {
-        let root = &scenario.root;
-        if root.service != self.service {
-            return Err(format!(
-                "the target serves {}, not {}",
-                self.service, root.service
-            ));
-        }
-        registry.get(&root.request).map_err(|e| e.to_string())?;
-        Ok(match registry.decode_request(&root.request, &root.body) {
-            Ok(request) => {
-                let client = self
-                    .clients
-                    .client(&root.caller, &root.service)
-                    .map_err(|e| e.to_string())?;
-                CallOutcome::from_outcome(&client.call_any(ctx, request).await)
-            }
-            Err(_) => match self
-                .http
-                .call_json(ctx, Some(&root.caller), &root.request, &root.body)
-                .await
-            {
-                Ok(body) => CallOutcome::Response(body),
-                Err(err) => CallOutcome::from_error(&err),
-            },
-        })
-    }
-}
-
 /// One running layout: its processes (some possibly stopped), the directory they record into,
-/// and an HTTP client of the service it exposes.
+/// and the layout as a deployment.
 pub(crate) struct Cluster {
-    layout: LayoutId,
-    _deployment: Deployment,
+    layout: String,
+    deployment: Deployment,
     record_dir: PathBuf,
-    entry: HttpEntry,
 }
 
 impl Cluster {
     /// Starts `layout` with recording into a fresh directory under `work_dir`, then stops
     /// `stopped`.
     pub(crate) async fn start(
-        layout: LayoutId,
-        stopped: Vec<&'static str>,
+        system: &System,
+        layout: &str,
+        stopped: Vec<String>,
         binaries: &Binaries,
         work_dir: &Path,
     ) -> anyhow::Result<Cluster> {
         let record_dir = work_dir.join(format!(
             "{}{}",
-            Target::Layout(layout).name(),
+            layout,
             stopped
                 .iter()
                 .map(|s| format!("-without-{s}"))
@@ -238,21 +190,19 @@ impl Cluster {
         ));
         let _ = std::fs::remove_dir_all(&record_dir);
         std::fs::create_dir_all(&record_dir)?;
-        let options = Options {
+        let options = StartOptions {
             args: vec!["--record".into(), record_dir.display().to_string()],
             echo_logs: false,
-            ..Options::default()
+            ..StartOptions::default()
         };
-        let mut deployment = Deployment::start_with(layout.layout(), binaries, &options).await?;
+        let mut running = RunningLayout::start(system, layout, binaries, &options).await?;
         for name in &stopped {
-            deployment.stop(name)?;
+            running.stop(name)?;
         }
-        let entry = HttpEntry::new(Svc::Svc2, &deployment.svc2_addr().to_string())?;
         Ok(Cluster {
-            layout,
-            _deployment: deployment,
+            layout: layout.to_owned(),
+            deployment: running.into_deployment()?,
             record_dir,
-            entry,
         })
     }
 
@@ -261,10 +211,7 @@ impl Cluster {
     /// call tree the servers recorded.
     pub(crate) async fn replay(&self, scenario: &Scenario, registry: &Registry) -> Verdict {
         let root = &scenario.root;
-        let mode = Target::Layout(self.layout).name();
-        if root.service != self.entry.service {
-            return Verdict::Skip(format!("{} is not exposed by {mode}", root.service));
-        }
+        let mode = self.layout.as_str();
         let fail = |problems: Vec<ReplayProblem>| {
             Verdict::Fail(ReplayFailure {
                 scenario: scenario.name.clone(),
@@ -277,9 +224,10 @@ impl Cluster {
             detail,
         };
         let ctx = Ctx::new();
-        let outcome = match self.entry.send(scenario, registry, &ctx).await {
-            Ok(outcome) => outcome,
-            Err(err) => return fail(vec![problem(err)]),
+        let outcome = match self.deployment.send_recorded(&ctx, root, registry).await {
+            Ok(Delivery::Answered(outcome)) => outcome,
+            Ok(Delivery::NotApplicable(reason)) => return Verdict::NotApplicable(reason),
+            Err(err) => return fail(vec![problem(err.to_string())]),
         };
         if let Some(difference) = compare_outcome(&scenario.spec, root, &outcome) {
             return fail(vec![difference]);
@@ -331,33 +279,54 @@ fn outcome_is_client_error(outcome: &CallOutcome) -> bool {
     matches!(outcome, CallOutcome::Error { code, .. } if code.starts_with(codes::CLIENT_PREFIX))
 }
 
-/// Builds the server executables next to this executable when run through cargo, and finds
-/// them.
+/// Builds the server executables next to this executable when run through cargo (printing
+/// what it does on stderr, as a first build takes minutes), and finds them.
 ///
 /// # Errors
 ///
 /// Why the layouts cannot run: the build failed, or the executables are not there.
-pub(crate) fn server_binaries() -> Result<Binaries, String> {
-    if let Ok(cargo) = std::env::var("CARGO") {
+pub(crate) fn server_binaries(config: &Config) -> Result<Binaries, String> {
+    let package = config.cargo_package();
+    if let (Ok(cargo), Some(package)) = (std::env::var("CARGO"), package) {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
         let release = exe.components().any(|c| c.as_os_str() == "release");
         let mut command = Command::new(cargo);
-        command.args(["build", "--quiet", "-p", "services", "--bins"]);
+        command.args(["build", "--quiet", "-p", package, "--bins"]);
         if release {
             command.arg("--release");
         }
-        let status = command
-            .status()
-            .map_err(|e| format!("cannot run cargo to build the server executables: {e}"))?;
+        let shown = format!(
+            "cargo build -p {package} --bins{}",
+            if release { " --release" } else { "" }
+        );
+        stderr(format_args!(
+            "building the server executables of {} ({shown}); a first build takes a few minutes\n",
+            config.system().name()
+        ));
+        let spinner = spinner(&format!("building the server executables ({shown})"));
+        let started = Instant::now();
+        let status = command.status();
+        spinner.finish_and_clear();
+        let status =
+            status.map_err(|e| format!("cannot run cargo to build the server executables: {e}"))?;
         if !status.success() {
-            return Err(format!("building the server executables failed ({status})"));
+            return Err(format!(
+                "building the server executables failed ({status}): {shown}"
+            ));
         }
+        stderr(format_args!(
+            "built the server executables in {:.1}s\n",
+            started.elapsed().as_secs_f64()
+        ));
     }
-    let binaries = Binaries::beside_current_exe().map_err(|e| e.to_string())?;
-    binaries
-        .path("server1")
-        .map_err(|e| format!("{e}; run through `cargo run -p scenarios` or build them first"))?;
+    let mut binaries = Binaries::beside_current_exe().map_err(|e| e.to_string())?;
+    if let Some(package) = package {
+        binaries = binaries.hint(format!("build them with `cargo build -p {package} --bins`"));
+    }
+    for server in config.system().servers() {
+        binaries.path(&server.name).map_err(|e| e.to_string())?;
+    }
     Ok(binaries)
 }
 
@@ -366,7 +335,7 @@ mod tests {
     use super::*;
 
     fn scenario(unreachable: &[&str], services_called: &[&str]) -> Scenario {
-        let node = |service: &str| nano_test::CallNode {
+        let node = |service: &str| crate::CallNode {
             caller: "x".into(),
             service: service.into(),
             request: format!("{service}.Req"),
@@ -387,14 +356,14 @@ mod tests {
     fn only_processes_whose_other_services_are_not_needed_are_stopped() {
         let svc3_down = scenario(&["svc3"], &["svc3"]);
         assert_eq!(
-            processes_to_stop(Layout::Two, &svc3_down),
-            Ok(vec!["server2b"])
+            processes_to_stop(&services::system(), "server2", &svc3_down),
+            Ok(vec!["server2b".to_owned()])
         );
         assert_eq!(
-            processes_to_stop(Layout::Three, &svc3_down),
-            Ok(vec!["server3c"])
+            processes_to_stop(&services::system(), "server3", &svc3_down),
+            Ok(vec!["server3c".to_owned()])
         );
-        let err = processes_to_stop(Layout::One, &svc3_down).unwrap_err();
+        let err = processes_to_stop(&services::system(), "server1", &svc3_down).unwrap_err();
         assert_eq!(
             err,
             "server1 runs svc2 and svc3, so svc3 cannot be made unreachable alone"
@@ -403,16 +372,16 @@ mod tests {
         // svc4 down takes server2b, which also runs svc3, which the request needs.
         let svc4_down = scenario(&["svc4"], &["svc3"]);
         assert_eq!(
-            processes_to_stop(Layout::Two, &svc4_down).unwrap_err(),
+            processes_to_stop(&services::system(), "server2", &svc4_down).unwrap_err(),
             "server2b runs svc3 and svc4, so svc4 cannot be made unreachable alone"
         );
         assert_eq!(
-            processes_to_stop(Layout::Three, &svc4_down),
-            Ok(vec!["server3d"])
+            processes_to_stop(&services::system(), "server3", &svc4_down),
+            Ok(vec!["server3d".to_owned()])
         );
         assert_eq!(
-            processes_to_stop(Layout::One, &scenario(&[], &[])),
-            Ok(vec![])
+            processes_to_stop(&services::system(), "server1", &scenario(&[], &[])),
+            Ok(Vec::<String>::new())
         );
     }
 }

@@ -7,15 +7,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::scenario::{Registry, Scenario, Unreachable, compare_outcome, send_root};
+use crate::sim::{EdgeFaults, FaultPlan, Latency, Sim, Simulation, TraceOutcome};
+use crate::{CallOutcome, TransportFidelity};
 use anyhow::Context;
 use clap::Args;
 use nano::{ServiceSet, ServiceSetBuilder, codes};
-use nano_test::scenario::{Registry, Scenario, Unreachable, compare_outcome, send_root};
-use nano_test::sim::{EdgeFaults, Fault, FaultPlan, Latency, Sim, Simulation, TraceOutcome};
-use nano_test::{CallOutcome, TransportFidelity};
 
-use crate::catalog::{Catalog, registry};
-use crate::out::outln;
+use crate::runner::Config;
+use crate::runner::catalog::{Catalog, registry};
+use crate::runner::out::outln;
 
 /// The seed, the plan and the scenarios.
 #[derive(Debug, Clone, Args)]
@@ -24,8 +25,8 @@ pub(crate) struct ChaosArgs {
     #[arg(long)]
     pub(crate) seed: u64,
     /// A fault plan as JSON (see `nano_test::sim::FaultPlan`); its seed is replaced by --seed.
-    /// Default: `scenarios/plans/default.json` — 1–30 ms latency on every edge, 10% loss, a
-    /// 500 ms transport timeout, and the 2nd call to svc4 hanging.
+    /// Default: the runner's plan file, or 1–30 ms latency on every edge, 10% loss and a 500 ms
+    /// transport timeout.
     #[arg(long, value_name = "FILE")]
     pub(crate) plan: Option<PathBuf>,
     /// The root request's deadline, in milliseconds of virtual time.
@@ -35,40 +36,52 @@ pub(crate) struct ChaosArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub(crate) requests: u32,
     /// Directory of scenario files.
-    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
-    pub(crate) dir: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
     /// Only scenarios whose name contains this text.
     #[arg(long, value_name = "TEXT")]
     pub(crate) filter: Option<String>,
 }
 
-/// The plan used without `--plan`.
-pub(crate) fn default_plan() -> FaultPlan {
+/// The plan used without `--plan` when the runner names no plan file: faults on every edge,
+/// none specific to a system.
+pub(crate) fn generic_plan() -> FaultPlan {
     let ms = Duration::from_millis;
-    FaultPlan::new(0)
-        .all_edges(
-            EdgeFaults::new()
-                .latency(Latency::uniform(ms(1), ms(30)))
-                .drop_rate(0.1)
-                .timeout(ms(500)),
-        )
-        .nth_call_to("svc4", 2, Fault::Hang)
+    FaultPlan::new(0).all_edges(
+        EdgeFaults::new()
+            .latency(Latency::uniform(ms(1), ms(30)))
+            .drop_rate(0.1)
+            .timeout(ms(500)),
+    )
 }
 
-pub(crate) fn main(args: ChaosArgs) -> anyhow::Result<ExitCode> {
-    let plan = match &args.plan {
+/// What `chaos` checks of every replayed request, in the order [`check_invariants`] checks it.
+pub(crate) const INVARIANTS: [&str; 5] = [
+    "every call ends by the root request's deadline",
+    "every failed call fails with an error code",
+    "a failed root fails with the recorded code, a code a call below it failed with, a network \
+     failure of the root call itself, or S-TIMEOUT once the deadline passed",
+    "a root that succeeds answers as recorded (under the scenario's spec)",
+    "the root call finishes",
+];
+
+pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let plan_file = args.plan.clone().or_else(|| config.chaos_plan());
+    let plan = match &plan_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             FaultPlan::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
-        None => default_plan(),
+        None => generic_plan(),
     };
-    let catalog = Catalog::load(&args.dir, args.filter.as_deref())?;
+    let system = config.system();
+    let dir = config.dir(args.dir.as_ref());
+    let catalog = Catalog::load(system, &dir, args.filter.as_deref())?;
     if let Some((path, err)) = catalog.broken.first() {
         anyhow::bail!("cannot load {}: {err}", path.display());
     }
-    let registry = registry();
+    let registry = registry(system)?;
     let deadline = Duration::from_millis(args.deadline_ms);
     outln!(
         "chaos seed {} deadline {} ms, {} scenarios",
@@ -76,6 +89,10 @@ pub(crate) fn main(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         args.deadline_ms,
         catalog.scenarios.len()
     )?;
+    outln!("invariants checked for every request:")?;
+    for invariant in INVARIANTS {
+        outln!("  - {invariant}")?;
+    }
     let mut broken = 0;
     for scenario in &catalog.scenarios {
         let mut plan = plan.clone();
@@ -83,7 +100,8 @@ pub(crate) fn main(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         let outcomes = RefCell::new(BTreeMap::new());
         // The seed comes from --seed, never from NANO_SIM_SEED: each scenario derives its own.
         let simulation = Simulation::exact(plan).replay_hint(format!(
-            "cargo run --release -p scenarios -- chaos --seed {} --filter {}{}",
+            "{} chaos --seed {} --filter {}{}",
+            config.command(),
             args.seed,
             scenario.name,
             args.plan
@@ -97,7 +115,7 @@ pub(crate) fn main(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             async move {
                 outcomes.borrow_mut().clear();
                 for _ in 0..args.requests {
-                    let services = services::all(ServiceSet::builder());
+                    let services = system.all(ServiceSet::builder());
                     let (outcome, verdict) =
                         replay_under(&sim, services, scenario, registry, deadline).await;
                     let shown = match outcome {
@@ -265,12 +283,20 @@ fn check_invariants(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Fault;
 
     #[test]
-    fn the_default_plan_is_the_one_documented_in_plans_default_json() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/default.json");
-        let documented = FaultPlan::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
-        assert_eq!(documented, default_plan());
+    fn the_generic_plan_is_the_example_plan_without_its_scripted_fault() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/plans/default.json");
+        let mut example = FaultPlan::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(
+            example,
+            generic_plan().nth_call_to("svc4", 2, Fault::Hang),
+            "scenarios/plans/default.json"
+        );
+        example.scripted.clear();
+        assert_eq!(example, generic_plan());
     }
 
     /// svc2 with its errors recoded: what the propagation invariant must catch.
@@ -289,9 +315,13 @@ mod tests {
 
     #[test]
     fn an_error_that_loses_its_code_on_the_way_to_the_root_breaks_an_invariant() {
-        let scenario = Scenario::load(crate::default_dir().join("svc2-req.json")).unwrap();
+        let scenario = Scenario::load(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../scenarios/recorded/svc2-req.json"),
+        )
+        .unwrap();
         let plan = FaultPlan::new(1).edge("svc2", "svc1", EdgeFaults::new().drop_rate(1.0));
-        let registry = registry();
+        let registry = registry(&services::system()).unwrap();
         let run = |recode: bool| {
             let (scenario, registry) = (&scenario, &registry);
             Simulation::exact(plan.clone()).run(move |sim| async move {

@@ -5,29 +5,30 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::scenario::{ReplayFailure, ReplayProblem};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use nano_test::scenario::{ReplayFailure, ReplayProblem};
 
-use crate::catalog::{Catalog, registry};
-use crate::deployments::{
-    Cluster, LayoutId, Target, Verdict, processes_to_stop, replay_in_process, server_binaries,
+use crate::runner::Config;
+use crate::runner::catalog::{Catalog, registry};
+use crate::runner::deployments::{
+    Cluster, Target, Verdict, processes_to_stop, replay_in_process, server_binaries,
 };
-use crate::out::{out, outln};
-use crate::report::{Results, Row};
+use crate::runner::out::{out, outln};
+use crate::runner::report::{Results, Row};
 
 /// What to replay, where, and where to write the results.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct RunArgs {
-    /// Directory of scenario files.
-    #[arg(long, value_name = "DIR", default_value_os_t = crate::default_dir())]
-    pub(crate) dir: PathBuf,
+    /// Directory of scenario files [default: the runner's, found from the working directory].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
     /// Only scenarios whose name contains this text.
     #[arg(long, value_name = "TEXT")]
     pub(crate) filter: Option<String>,
-    /// Only these deployments (comma-separated): in-process, fidelity, server1, server2, server3.
+    /// Only these deployments (comma-separated): in-process, fidelity, or a layout's name.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub(crate) deployments: Vec<Target>,
+    pub(crate) deployments: Vec<String>,
     /// Also write the results as JUnit XML to this file.
     #[arg(long, value_name = "PATH")]
     pub(crate) junit: Option<PathBuf>,
@@ -36,9 +37,9 @@ pub(crate) struct RunArgs {
     pub(crate) json: Option<PathBuf>,
 }
 
-pub(crate) fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn main(args: RunArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
-    let results = runtime.block_on(run(&args))?;
+    let results = runtime.block_on(run(&args, config))?;
     // The files first: a reader of stdout that goes away early does not lose them.
     if let Some(path) = &args.json {
         results.write_json(path)?;
@@ -56,71 +57,68 @@ pub(crate) fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Replays the selected scenarios in the selected deployments.
-pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
+pub(crate) async fn run(args: &RunArgs, config: &Config) -> anyhow::Result<Results> {
+    let system = config.system();
+    let all = Target::all(system);
     let targets: Vec<Target> = if args.deployments.is_empty() {
-        Target::ALL.to_vec()
+        all
     } else {
-        let mut chosen = args.deployments.clone();
+        let mut chosen = args
+            .deployments
+            .iter()
+            .map(|name| Target::parse(&all, name))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
         chosen.sort();
         chosen.dedup();
         chosen
     };
+    let dir = config.dir(args.dir.as_ref());
     let mut results = Results {
         targets: targets.clone(),
         ..Results::default()
     };
     let started = Instant::now();
-    let catalog = Catalog::load(&args.dir, args.filter.as_deref())?;
+    let catalog = Catalog::load(system, &dir, args.filter.as_deref())?;
     if catalog.scenarios.is_empty() && catalog.broken.is_empty() {
         match args.filter.as_deref() {
             Some(filter) => {
-                anyhow::bail!("no scenario in {} matches {filter:?}", args.dir.display())
+                anyhow::bail!("no scenario in {} matches {filter:?}", dir.display())
             }
-            None => anyhow::bail!("no scenario files (*.json) in {}", args.dir.display()),
+            None => anyhow::bail!("no scenario files (*.json) in {}", dir.display()),
         }
     }
     results.timings.push(("loading".into(), started.elapsed()));
 
-    let layouts: Vec<LayoutId> = targets
-        .iter()
-        .filter_map(|t| match t {
-            Target::Layout(id) => Some(*id),
-            _ => None,
-        })
-        .collect();
+    let layouts: Vec<&str> = targets.iter().filter_map(Target::layout).collect();
+    // A deployment that cannot be started fails its cells with the reason, never skips them.
     let binaries = if layouts.is_empty() {
         Err(String::new())
     } else {
-        crate::out::stderr(format_args!(
-            "checking the build of the server executables (cargo build -p services --bins)\n"
-        ));
-        let spinner = spinner("building the server executables");
-        let built = server_binaries();
-        spinner.finish_and_clear();
-        built
+        server_binaries(config)
     };
 
     // Every (layout, processes to stop) a scenario needs, started in parallel.
     let started = Instant::now();
-    let mut plans: BTreeSet<(LayoutId, Vec<&'static str>)> = BTreeSet::new();
+    let mut plans: BTreeSet<(String, Vec<String>)> = BTreeSet::new();
     for scenario in &catalog.scenarios {
         for layout in &layouts {
-            if let Ok(stop) = processes_to_stop(layout.layout(), scenario) {
-                plans.insert((*layout, stop));
+            if let Ok(stop) = processes_to_stop(system, layout, scenario) {
+                plans.insert(((*layout).to_owned(), stop));
             }
         }
     }
-    let work_dir = crate::ScratchDir::new("nano-scenarios")?;
-    let mut clusters: BTreeMap<(LayoutId, Vec<&'static str>), Result<Cluster, String>> =
-        BTreeMap::new();
+    let work_dir = crate::runner::ScratchDir::new("nano-scenarios")?;
+    let mut clusters: BTreeMap<(String, Vec<String>), Result<Cluster, String>> = BTreeMap::new();
     if let Ok(binaries) = &binaries {
         let spinner = spinner(&format!("starting {} deployments", plans.len()));
         let starts = plans.iter().map(|(layout, stop)| {
             let work_dir = work_dir.path();
             async move {
-                let cluster = Cluster::start(*layout, stop.clone(), binaries, work_dir).await;
+                let cluster =
+                    Cluster::start(system, layout, stop.clone(), binaries, work_dir).await;
                 (
-                    (*layout, stop.clone()),
+                    (layout.clone(), stop.clone()),
                     cluster.map_err(|e| format!("{e:#}")),
                 )
             }
@@ -133,7 +131,7 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
     }
 
     let started = Instant::now();
-    let registry = registry();
+    let registry = registry(system)?;
     let progress = ProgressBar::new((catalog.scenarios.len() * targets.len()) as u64);
     progress.set_style(
         ProgressStyle::with_template("{spinner} replaying [{bar:30}] {pos}/{len} {msg}")
@@ -144,18 +142,22 @@ pub(crate) async fn run(args: &RunArgs) -> anyhow::Result<Results> {
         for target in &targets {
             progress.set_message(format!("{} in {target}", scenario.name));
             let verdict = match target {
-                Target::InProcess => replay_in_process(scenario, &registry, false).await,
-                Target::Fidelity => replay_in_process(scenario, &registry, true).await,
-                Target::Layout(layout) => {
-                    match (&binaries, processes_to_stop(layout.layout(), scenario)) {
-                        (Err(reason), _) => Verdict::Skip(reason.clone()),
-                        (_, Err(reason)) => Verdict::Skip(reason),
-                        (Ok(_), Ok(stop)) => match clusters.get(&(*layout, stop)) {
+                Target::InProcess => replay_in_process(system, scenario, &registry, false).await,
+                Target::Fidelity => replay_in_process(system, scenario, &registry, true).await,
+                Target::Layout(_, layout) => {
+                    match (&binaries, processes_to_stop(system, layout, scenario)) {
+                        (Err(reason), _) => failure(
+                            &scenario.name,
+                            target.name(),
+                            format!("the deployment could not be started: {reason}"),
+                        ),
+                        (_, Err(reason)) => Verdict::NotApplicable(reason),
+                        (Ok(_), Ok(stop)) => match clusters.get(&(layout.clone(), stop)) {
                             Some(Ok(cluster)) => cluster.replay(scenario, &registry).await,
                             Some(Err(err)) => failure(
                                 &scenario.name,
                                 target.name(),
-                                format!("the deployment did not start: {err}"),
+                                format!("the deployment could not be started: {err}"),
                             ),
                             None => failure(
                                 &scenario.name,
@@ -217,7 +219,7 @@ fn failure(scenario: &str, mode: &str, detail: String) -> Verdict {
     })
 }
 
-fn spinner(message: &str) -> ProgressBar {
+pub(crate) fn spinner(message: &str) -> ProgressBar {
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(message.to_owned());
     spinner.enable_steady_tick(Duration::from_millis(100));

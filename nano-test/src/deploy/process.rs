@@ -1,47 +1,29 @@
-//! Starting the article's layouts as real child processes on free loopback ports.
-//!
-//! A [`Deployment`] starts every server of a [`Layout`] from built executables (peers first, each
-//! with `--listen 127.0.0.1:0` and `--peer` flags pointing at the ones already running), learns
-//! each bound address from the server's ready line on stderr, checks `GET /health-check`, and
-//! kills every child when dropped, also when a test fails. Server logs are kept (and echoed to
-//! stderr with the server's name, which a test harness captures).
-//!
-//! ```no_run
-//! use services::deploy::{Binaries, Deployment, Layout};
-//!
-//! # async fn run() -> Result<(), services::deploy::DeployError> {
-//! let binaries = Binaries::beside_current_exe()?;
-//! let mut deployment = Deployment::start(Layout::Two, &binaries).await?;
-//! println!("svc2 is at {}", deployment.svc2_url());
-//! deployment.stop("server2b")?;
-//! # Ok(()) }
-//! ```
+//! [`ServerProcess`]: one server executable as a child process, its logs kept, killed on drop.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use nano_server::parse_ready_line;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
-use crate::server::{
-    SERVER1, SERVER2A, SERVER2B, SERVER3A, SERVER3B, SERVER3C, SERVER3D, ServerSpec, Svc,
-    parse_ready_line,
-};
+use super::{DeployError, StartOptions};
 
 /// The environment variables the servers read their settings from; cleared for children so
 /// that the parent's environment does not change a deployment.
-const SERVER_ENV: [&str; 10] = [
+const SERVER_ENV: [&str; 11] = [
     "NANO_LISTEN",
     "NANO_PEERS",
     "NANO_TIMEOUT",
     "NANO_GRACE_PERIOD",
     "NANO_BODY_LIMIT",
     "NANO_RECORD_DIR",
+    "NANO_RECORD_MAX_BYTES",
     "NANO_REQUEST_TIMEOUT",
     "NANO_MAX_CONNECTIONS",
     "NANO_MAX_IN_FLIGHT",
@@ -50,275 +32,6 @@ const SERVER_ENV: [&str; 10] = [
 
 /// At most this many log lines are kept per process; older ones are dropped.
 const MAX_LOG_LINES: usize = 10_000;
-
-/// One of the article's deployment layouts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Layout {
-    /// `server1`: everything in one process.
-    One,
-    /// `server2a` (svc1, svc2) and `server2b` (svc3, svc4).
-    Two,
-    /// `server3a`..`server3d`: one service per process.
-    Three,
-}
-
-impl Layout {
-    /// All three layouts.
-    pub const ALL: [Layout; 3] = [Layout::One, Layout::Two, Layout::Three];
-
-    /// The servers of the layout, in start order: every server comes after the servers it calls.
-    pub fn servers(self) -> &'static [ServerSpec] {
-        match self {
-            Layout::One => &[SERVER1],
-            Layout::Two => &[SERVER2B, SERVER2A],
-            Layout::Three => &[SERVER3D, SERVER3C, SERVER3A, SERVER3B],
-        }
-    }
-}
-
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let number = match self {
-            Layout::One => 1,
-            Layout::Two => 2,
-            Layout::Three => 3,
-        };
-        write!(f, "layout {number}")
-    }
-}
-
-/// A failure to start, stop or observe a server process. The message includes the server's
-/// latest log lines when they explain it.
-#[derive(Debug, Clone)]
-pub struct DeployError {
-    message: String,
-}
-
-impl DeployError {
-    fn new(message: impl Into<String>) -> Self {
-        DeployError {
-            message: message.into(),
-        }
-    }
-
-    fn with_logs(message: impl fmt::Display, process: &str, logs: &[String]) -> Self {
-        let tail = logs.len().saturating_sub(20);
-        let mut text = format!("{message}; last log lines of {process}:");
-        for line in &logs[tail..] {
-            text.push_str("\n    ");
-            text.push_str(line);
-        }
-        if logs.is_empty() {
-            text.push_str(" (none)");
-        }
-        DeployError { message: text }
-    }
-}
-
-impl fmt::Display for DeployError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DeployError {}
-
-/// Where the server executables are: a directory, and/or explicit paths per executable name.
-#[derive(Debug, Clone, Default)]
-pub struct Binaries {
-    dir: Option<PathBuf>,
-    paths: BTreeMap<String, PathBuf>,
-}
-
-impl Binaries {
-    /// Executables named like the servers (`server1`, ...) in `dir`, e.g. `target/release`.
-    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
-        Binaries {
-            dir: Some(dir.into()),
-            paths: BTreeMap::new(),
-        }
-    }
-
-    /// The cargo target directory the running executable was built into: its own directory, or
-    /// the parent of it when that is `deps` (where cargo puts test and bench executables).
-    ///
-    /// # Errors
-    ///
-    /// When the running executable's path cannot be found.
-    pub fn beside_current_exe() -> Result<Self, DeployError> {
-        let exe = std::env::current_exe().map_err(|err| {
-            DeployError::new(format!("cannot find the running executable: {err}"))
-        })?;
-        let mut dir = exe
-            .parent()
-            .ok_or_else(|| DeployError::new(format!("{} has no directory", exe.display())))?
-            .to_path_buf();
-        if dir.file_name().is_some_and(|name| name == "deps") {
-            dir.pop();
-        }
-        Ok(Self::in_dir(dir))
-    }
-
-    /// Uses `path` for the executable called `name`, e.g. `env!("CARGO_BIN_EXE_server1")`.
-    #[must_use]
-    pub fn with(mut self, name: &str, path: impl Into<PathBuf>) -> Self {
-        self.paths.insert(name.to_owned(), path.into());
-        self
-    }
-
-    /// The path of the executable called `name`.
-    ///
-    /// # Errors
-    ///
-    /// When it is neither given explicitly nor present in the directory.
-    pub fn path(&self, name: &str) -> Result<PathBuf, DeployError> {
-        if let Some(path) = self.paths.get(name) {
-            return Ok(path.clone());
-        }
-        let dir = self
-            .dir
-            .as_ref()
-            .ok_or_else(|| DeployError::new(format!("no path given for executable {name:?}")))?;
-        let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(DeployError::new(format!(
-                "executable {name:?} not found at {} (build it with `cargo build -p services --bins`)",
-                path.display()
-            )))
-        }
-    }
-}
-
-/// How children are started.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Extra arguments for every server (e.g. `--grace-period 1s`); `--listen` and `--peer` are
-    /// set by the deployment.
-    pub args: Vec<String>,
-    /// Extra environment variables for every server (e.g. `RUST_LOG=debug`).
-    pub env: Vec<(String, String)>,
-    /// How long one server may take to become ready.
-    pub startup_timeout: Duration,
-    /// Whether server logs are echoed to this process's stderr, prefixed with the server's name
-    /// (they are kept either way, see [`ServerProcess::logs`]).
-    pub echo_logs: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            args: Vec::new(),
-            env: Vec::new(),
-            startup_timeout: Duration::from_secs(30),
-            echo_logs: true,
-        }
-    }
-}
-
-/// A running layout: one [`ServerProcess`] per server, all killed when this is dropped.
-#[derive(Debug)]
-pub struct Deployment {
-    layout: Layout,
-    processes: Vec<ServerProcess>,
-    exposed: HashMap<Svc, SocketAddr>,
-}
-
-impl Deployment {
-    /// Starts `layout` with default [`Options`].
-    ///
-    /// # Errors
-    ///
-    /// When an executable is missing, or a server does not start, print its ready line or pass
-    /// its health check in time; the servers already started are killed.
-    pub async fn start(layout: Layout, binaries: &Binaries) -> Result<Self, DeployError> {
-        Self::start_with(layout, binaries, &Options::default()).await
-    }
-
-    /// Starts `layout`, server by server in [`Layout::servers`] order.
-    ///
-    /// # Errors
-    ///
-    /// As [`start`](Deployment::start).
-    pub async fn start_with(
-        layout: Layout,
-        binaries: &Binaries,
-        options: &Options,
-    ) -> Result<Self, DeployError> {
-        let mut deployment = Deployment {
-            layout,
-            processes: Vec::new(),
-            exposed: HashMap::new(),
-        };
-        for spec in layout.servers() {
-            let path = binaries.path(spec.name)?;
-            let mut args = Vec::new();
-            for svc in spec.remote() {
-                let addr = deployment.exposed.get(&svc).ok_or_else(|| {
-                    DeployError::new(format!(
-                        "{} needs {svc}, which no server started before it exposes",
-                        spec.name
-                    ))
-                })?;
-                args.push("--peer".to_owned());
-                args.push(format!("{svc}={addr}"));
-            }
-            args.extend(options.args.iter().cloned());
-            let process = ServerProcess::start(spec.name, &path, &args, options).await?;
-            deployment.exposed.insert(spec.exposes, process.addr());
-            deployment.processes.push(process);
-        }
-        Ok(deployment)
-    }
-
-    /// The layout.
-    pub fn layout(&self) -> Layout {
-        self.layout
-    }
-
-    /// The address of the server exposing `svc`, if one in this layout does.
-    pub fn addr_of(&self, svc: Svc) -> Option<SocketAddr> {
-        self.exposed.get(&svc).copied()
-    }
-
-    /// The address of the server exposing svc2 (every layout has one).
-    pub fn svc2_addr(&self) -> SocketAddr {
-        self.addr_of(Svc::Svc2).expect("every layout exposes svc2")
-    }
-
-    /// The base URL of svc2's server, e.g. `http://127.0.0.1:41234`.
-    pub fn svc2_url(&self) -> String {
-        format!("http://{}", self.svc2_addr())
-    }
-
-    /// Every process, in start order.
-    pub fn processes(&self) -> &[ServerProcess] {
-        &self.processes
-    }
-
-    /// The process of the executable called `name`.
-    pub fn process(&self, name: &str) -> Option<&ServerProcess> {
-        self.processes.iter().find(|p| p.name() == name)
-    }
-
-    /// The process of the executable called `name`, to stop or signal it.
-    pub fn process_mut(&mut self, name: &str) -> Option<&mut ServerProcess> {
-        self.processes.iter_mut().find(|p| p.name() == name)
-    }
-
-    /// Kills the process of the executable called `name` and waits for it to exit.
-    ///
-    /// # Errors
-    ///
-    /// When there is no such process in the layout or it cannot be killed.
-    pub fn stop(&mut self, name: &str) -> Result<ExitStatus, DeployError> {
-        let layout = self.layout;
-        self.process_mut(name)
-            .ok_or_else(|| DeployError::new(format!("{layout} has no process {name:?}")))?
-            .kill()
-    }
-}
 
 /// Lines a child wrote to stderr, shared with the thread that reads them.
 #[derive(Default)]
@@ -410,7 +123,7 @@ impl ServerProcess {
         name: &str,
         path: &Path,
         args: &[String],
-        options: &Options,
+        options: &StartOptions,
     ) -> Result<Self, DeployError> {
         let mut command = Command::new(path);
         command.args(["--listen", "127.0.0.1:0"]).args(args);
@@ -639,18 +352,27 @@ fn spawn_log_reader(name: &str, stderr: ChildStderr, log: Arc<Log>, echo: bool) 
     }
 }
 
-/// `GET /health-check` must answer 200.
+/// `GET /health-check` must answer 200. A plain HTTP/1.1 exchange on a fresh connection: the
+/// check needs nothing of a client library.
 async fn health_check(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(timeout)
-        .build()
-        .map_err(|err| err.to_string())?;
-    let url = format!("http://{addr}{}", nano_http::HEALTH_CHECK_PATH);
-    let response = http.get(&url).send().await.map_err(|err| err.to_string())?;
-    if response.status() == reqwest::StatusCode::OK {
+    let path = nano_http::HEALTH_CHECK_PATH;
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("GET {path} did not answer within {timeout:?}"))?
+        .map_err(|err| format!("GET {path}: {err}"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.lines().next().unwrap_or("");
+    if status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200") {
         Ok(())
     } else {
-        Err(format!("GET {url} answered {}", response.status()))
+        Err(format!("GET {path} answered {status:?}"))
     }
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
-use nano_test::scenario::ReplayFailure;
+use crate::scenario::ReplayFailure;
 
-use crate::deployments::{Target, Verdict};
+use crate::runner::deployments::{Target, Verdict};
 
 /// Every verdict of a run, by scenario and deployment.
 #[derive(Debug, Default)]
@@ -28,7 +28,7 @@ pub(crate) struct Row {
 }
 
 impl Results {
-    /// Whether any scenario failed anywhere (skips are not failures).
+    /// Whether any scenario failed anywhere (a cell that does not apply is no failure).
     pub(crate) fn failed(&self) -> bool {
         self.rows
             .iter()
@@ -36,8 +36,8 @@ impl Results {
             .any(|cell| matches!(cell, Verdict::Fail(_)))
     }
 
-    /// The table, with numbered notes for every failure (its first difference) and skip (its
-    /// reason), then the full report of every failure.
+    /// The table, with numbered notes for every failure (its first difference) and cell that does not
+    /// apply (its reason), then the full report of every failure.
     pub(crate) fn render(&self) -> String {
         let mut notes: Vec<String> = Vec::new();
         let cell_text = |cell: &Verdict, notes: &mut Vec<String>| -> String {
@@ -53,12 +53,13 @@ impl Results {
                         }
                     }
                 }
-                Verdict::Skip(reason) => {
-                    if let Some(i) = notes.iter().position(|n| n == &format!("skip {reason}")) {
-                        format!("skip [{}]", i + 1)
+                Verdict::NotApplicable(reason) => {
+                    let note = format!("n/a {reason}");
+                    if let Some(i) = notes.iter().position(|n| n == &note) {
+                        format!("n/a [{}]", i + 1)
                     } else {
-                        notes.push(format!("skip {reason}"));
-                        format!("skip [{}]", notes.len())
+                        notes.push(note);
+                        format!("n/a [{}]", notes.len())
                     }
                 }
             }
@@ -203,7 +204,7 @@ impl Results {
                 .count();
             let skipped = cells
                 .iter()
-                .filter(|(_, c)| matches!(c, Verdict::Skip(_)))
+                .filter(|(_, c)| matches!(c, Verdict::NotApplicable(_)))
                 .count();
             let _ = writeln!(
                 xml,
@@ -228,7 +229,7 @@ impl Results {
                             escape(&failure.to_string())
                         );
                     }
-                    Verdict::Skip(reason) => {
+                    Verdict::NotApplicable(reason) => {
                         let _ = write!(
                             xml,
                             ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
@@ -248,7 +249,7 @@ fn status_of(cell: &Verdict) -> (&'static str, Option<String>) {
     match cell {
         Verdict::Pass => ("pass", None),
         Verdict::Fail(failure) => ("fail", Some(failure.to_string())),
-        Verdict::Skip(reason) => ("skip", Some(reason.clone())),
+        Verdict::NotApplicable(reason) => ("n/a", Some(reason.clone())),
     }
 }
 
