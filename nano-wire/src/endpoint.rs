@@ -21,7 +21,7 @@ use nano::{Api, NanoError, Request, RequestType, codes};
 /// built ([`validate`](Endpoint::validate)).
 ///
 /// ```
-/// use nano_http::{Endpoint, Method};
+/// use nano_wire::{Endpoint, Method};
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] #[serde(default)] pub struct Req { pub param: String }
 /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct GetReq {}
@@ -65,8 +65,8 @@ impl Endpoint {
     }
 
     /// The endpoint table of a declared API: one endpoint per operation that has a route, in
-    /// declaration order. This is the table [`HttpListener::expose_api`](crate::HttpListener::expose_api)
-    /// serves and [`HttpTransport::api_client`](crate::HttpTransport::api_client) calls.
+    /// declaration order. This is the table `nano_http::HttpListener::expose_api`
+    /// serves and `nano_http::HttpTransport::api_client` calls.
     ///
     /// # Errors
     ///
