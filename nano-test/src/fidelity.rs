@@ -236,7 +236,10 @@ impl OverTheWire {
         let outcome = tokio::select! {
             biased;
             outcome = self.next.handle(wire_ctx.clone(), req) => outcome,
-            () = wire_ctx.done(), if deadline.is_some() => Err(nano_wire::out_of_time(caller, callee)),
+            // Stopped by its deadline, the callee is also told to stop what it spawned.
+            () = wire_ctx.done(), if deadline.is_some() => {
+                return Err(nano_wire::out_of_time(caller, callee));
+            }
         };
         // The call ended normally: the connection is not dropped under the callee.
         hang_up.0 = None;
