@@ -164,8 +164,7 @@ impl HttpTransport {
                 .or_insert(ClientRoute {
                     method: endpoint.method(),
                     uri,
-                    body: endpoint.has_body(),
-                    response: endpoint.has_response(),
+                    endpoint,
                 });
         }
         Ok(HttpClient {
@@ -336,8 +335,7 @@ pub struct HttpClient {
 struct ClientRoute {
     method: Method,
     uri: Uri,
-    body: bool,
-    response: bool,
+    endpoint: Endpoint,
 }
 
 impl HttpClient {
@@ -348,16 +346,12 @@ impl HttpClient {
 
     async fn send(&self, ctx: &Ctx, request: &AnyRequest) -> Outcome {
         let route = self.route(request.name())?;
-        let body = if route.body {
-            Some(Bytes::from(request.to_json()?))
-        } else {
-            None
-        };
+        let body = nano_wire::encode_request(&route.endpoint, request)?.map(Bytes::from);
         let Some((content_type, bytes)) = self.exchange(ctx, ctx.caller(), route, body).await?
         else {
             return Ok(AnyResponse::new(()));
         };
-        self.decode_response(request, route, content_type.as_ref(), &bytes)
+        self.decode_response(route, content_type.as_ref(), &bytes)
     }
 
     /// Sends a request given as raw JSON, e.g. a recorded body that may not even decode, as
@@ -381,7 +375,8 @@ impl HttpClient {
     ) -> Result<serde_json::Value, NanoError> {
         let route = self.route(request)?;
         let body = route
-            .body
+            .endpoint
+            .has_body()
             .then(|| Bytes::from(body.to_string().into_bytes()));
         let caller = caller.or(ctx.caller());
         let Some((content_type, bytes)) = self.exchange(ctx, caller, route, body).await? else {
@@ -419,6 +414,13 @@ impl HttpClient {
         body: Option<Bytes>,
     ) -> Result<Option<(Option<HeaderValue>, Bytes)>, NanoError> {
         let (request, timeout) = self.request(ctx, caller, route, body.clone())?;
+        // When the caller's deadline is the limit, running out of it reads as it does in-process.
+        let timed_out = || match ctx.remaining() {
+            Some(remaining) if remaining <= self.timeout => {
+                nano_wire::out_of_time(caller.unwrap_or_default(), &self.name)
+            }
+            _ => self.timed_out(route),
+        };
         // Handing the request over before the first await keeps it out of this future's state,
         // which nano boxes for every call; the sending itself starts at the first poll.
         let sent = self.http.request(request);
@@ -427,7 +429,7 @@ impl HttpClient {
         let deadline = tokio::time::Instant::now() + timeout;
         let answer = match tokio::time::timeout_at(deadline, self.answer(sent, route)).await {
             Ok(answer) => answer,
-            Err(_elapsed) => return Err(self.timed_out(route)),
+            Err(_elapsed) => return Err(timed_out()),
         };
         let (status, content_type, bytes) = match answer {
             Answer::Complete(status, content_type, bytes) => (status, content_type, bytes),
@@ -447,7 +449,7 @@ impl HttpClient {
                             self.describe(route)
                         )));
                     }
-                    Err(_elapsed) => return Err(self.timed_out(route)),
+                    Err(_elapsed) => return Err(timed_out()),
                 }
             }
         };
@@ -459,7 +461,10 @@ impl HttpClient {
                 &self.describe(route),
             ));
         }
-        Ok(route.response.then_some((content_type, bytes)))
+        Ok(route
+            .endpoint
+            .has_response()
+            .then_some((content_type, bytes)))
     }
 
     /// The HTTP request for a call along `route`, with the protocol's headers, and how long the
@@ -488,11 +493,12 @@ impl HttpClient {
             );
         }
         if let Some(remaining) = ctx.remaining() {
-            // Whole milliseconds, rounded down, so the callee never gets more time than we wait.
-            let millis = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
-            if millis == 0 {
-                return Err(self.timed_out(route));
-            }
+            let Some(millis) = nano_wire::deadline_millis(remaining) else {
+                return Err(nano_wire::out_of_time(
+                    caller.unwrap_or_default(),
+                    &self.name,
+                ));
+            };
             headers.insert(DEADLINE_HEADER_NAME.clone(), HeaderValue::from(millis));
             timeout = timeout.min(remaining);
         }
@@ -595,24 +601,12 @@ impl HttpClient {
 
     fn decode_response(
         &self,
-        request: &AnyRequest,
         route: &ClientRoute,
         content_type: Option<&HeaderValue>,
         body: &[u8],
     ) -> Outcome {
-        let bad = |err: NanoError| {
-            NanoError::wrap(
-                err,
-                format!(
-                    "{} answered {} with an unusable response",
-                    self.describe(route),
-                    request.name()
-                ),
-            )
-            .with_code(codes::BAD_RESPONSE)
-        };
-        check_json_content_type(content_type).map_err(bad)?;
-        request.decode_response(body).map_err(bad)
+        let problem = check_json_content_type(content_type).err();
+        nano_wire::decode_response(&self.name, &route.endpoint, problem, body)
     }
 
     fn describe(&self, route: &ClientRoute) -> String {

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use http::header::CONTENT_TYPE;
-use nano::{AnyRequest, NanoError, RequestId, RequestType};
+use nano::{AnyRequest, NanoError, RequestId};
 
 use crate::endpoint::Endpoint;
 use crate::wire::{
     CLIENT_NAME_HEADER, DEADLINE_HEADER, MAX_ID_LEN, REQ_ID_HEADER, check_json_content_type,
-    check_json_depth, is_valid_id,
+    is_valid_id,
 };
 
 /// The protocol headers of a request, validated.
@@ -47,30 +47,21 @@ impl<'h> CallHeaders<'h> {
     }
 }
 
-/// Decodes a request body read whole, enforcing the content type (endpoints with a body), the
-/// nesting depth and "no body on a body-less endpoint".
+/// Decodes a request body read whole: the content type (endpoints with a body) is HTTP's part,
+/// everything else is [`nano_wire::decode_body`], which the transport-fidelity hook uses too.
 ///
 /// # Errors
 ///
 /// `C-BAD-CONTENT-TYPE` or `C-BAD-REQUEST` naming what is wrong.
 pub(crate) fn decode_body(
-    request: &'static RequestType,
-    has_body: bool,
+    endpoint: &Endpoint,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<AnyRequest, NanoError> {
-    if has_body {
+    if endpoint.has_body() {
         check_content_type(headers)?;
-        check_json_depth(body)?;
-        request.decode_request(body)
-    } else {
-        if !body.is_empty() {
-            return Err(NanoError::bad_request(
-                "this endpoint takes no request body",
-            ));
-        }
-        request.decode_request(b"{}")
     }
+    nano_wire::decode_body(endpoint, body)
 }
 
 /// The content-type check of an endpoint with a body, done before its body is read.
@@ -129,7 +120,7 @@ pub fn decode_request(
     body: &[u8],
 ) -> Result<DecodedRequest, NanoError> {
     let call = CallHeaders::parse(headers)?;
-    let request = decode_body(endpoint.request_type(), endpoint.has_body(), headers, body)?;
+    let request = decode_body(endpoint, headers, body)?;
     Ok(DecodedRequest {
         request_id: call.request_id,
         caller: call.caller.map(str::to_owned),

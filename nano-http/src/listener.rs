@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -33,8 +33,7 @@ use crate::wire::{
     error_body, status_for,
 };
 
-/// The default limit on a request body: 1 MiB.
-pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+pub use nano_wire::DEFAULT_BODY_LIMIT;
 /// The default time in-flight requests get to finish after shutdown was requested.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// The caller name services see when a request carries no `X-Nano-Client-Name`.
@@ -313,9 +312,7 @@ impl HttpListener {
                 path.methods.push((
                     endpoint.method(),
                     Route {
-                        request: endpoint.request_type(),
-                        body: endpoint.has_body(),
-                        response: endpoint.has_response(),
+                        endpoint: endpoint.clone(),
                         client: set.client(&self.default_caller, service)?,
                     },
                 ));
@@ -507,9 +504,10 @@ fn serve_connection(
 async fn refuse_connection(mut stream: TcpStream, permit: OwnedSemaphorePermit) {
     static REFUSAL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let refusal = REFUSAL.get_or_init(|| {
-        let body = error_body(&NanoError::unavailable(
-            "the server has too many connections open",
-        ));
+        let body = error_body(
+            "",
+            &NanoError::unavailable("the server has too many connections open"),
+        );
         let mut head = format!(
             "HTTP/1.1 {REFUSAL_STATUS}\r\ncontent-type: {JSON_CONTENT_TYPE}\r\n\
              {NOT_PROCESSED_HEADER}: true\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
@@ -578,16 +576,18 @@ struct PathRoutes {
 }
 
 impl PathRoutes {
+    /// The methods the path answers: its endpoints', and `OPTIONS`.
     fn allow(&self) -> HeaderValue {
-        let methods: Vec<&str> = self.methods.iter().map(|(m, _)| m.as_str()).collect();
+        let mut methods: Vec<&str> = self.methods.iter().map(|(m, _)| m.as_str()).collect();
+        if !methods.contains(&"OPTIONS") {
+            methods.push("OPTIONS");
+        }
         HeaderValue::from_str(&methods.join(", ")).unwrap_or(HeaderValue::from_static(""))
     }
 }
 
 struct Route {
-    request: &'static nano::RequestType,
-    body: bool,
-    response: bool,
+    endpoint: Endpoint,
     /// The client for requests without `X-Nano-Client-Name`, made once.
     client: Client,
 }
@@ -656,9 +656,11 @@ impl State {
                 } else {
                     tracing::debug!(req_id = ?req_id, code = err.code(), error = ?err.to_string(), "request rejected");
                 }
-                let mut response = error_response(&err);
+                let routes = self.routes.get(parts.uri.path());
+                let service = routes.map_or("", |routes| &*routes.service);
+                let mut response = json_response(status_for(err.code()), error_body(service, &err));
                 if err.has_code(codes::METHOD_NOT_ALLOWED)
-                    && let Some(routes) = self.routes.get(parts.uri.path())
+                    && let Some(routes) = routes
                 {
                     response.headers_mut().insert(ALLOW, routes.allow());
                 }
@@ -689,27 +691,35 @@ impl State {
         call: &CallHeaders<'_>,
     ) -> Result<HttpResponse, NanoError> {
         let path = parts.uri.path();
-        let routes = self
-            .routes
-            .get(path)
-            .ok_or_else(|| NanoError::not_found(format!("no endpoint at {path:?}")))?;
-        let route = routes
+        let Some(routes) = self.routes.get(path) else {
+            // As the Go original's mux: `/svc2` is served at `/svc2/`, by a redirect.
+            return match self.routes.get(&format!("{path}/")) {
+                Some(_) if !path.ends_with('/') => Ok(redirect(parts, &parts.method)),
+                _ => Err(NanoError::not_found(format!("no endpoint at {path:?}"))),
+            };
+        };
+        let Some(route) = routes
             .methods
             .iter()
             .find_map(|(method, route)| (*method == parts.method).then_some(route))
-            .ok_or_else(|| {
-                NanoError::new(
-                    codes::METHOD_NOT_ALLOWED,
-                    format!("method {} is not allowed on {path}", parts.method),
-                )
-            })?;
+        else {
+            if parts.method == Method::OPTIONS {
+                let mut response = Response::new(Full::default());
+                response.headers_mut().insert(ALLOW, routes.allow());
+                return Ok(response);
+            }
+            return Err(NanoError::new(
+                codes::METHOD_NOT_ALLOWED,
+                format!("method {} is not allowed on {path}", parts.method),
+            ));
+        };
         let caller = call.caller.unwrap_or(self.default_caller.as_str());
-        if route.body {
+        if route.endpoint.has_body() {
             // Refused before the body is read.
             check_content_type(&parts.headers)?;
         }
         let bytes = self.read_body(&parts.headers, body).await?;
-        let request = decode_body(route.request, route.body, &parts.headers, bytes.as_slice())?;
+        let request = decode_body(&route.endpoint, &parts.headers, bytes.as_slice())?;
         drop(bytes);
 
         let owned;
@@ -720,10 +730,10 @@ impl State {
             &owned
         };
         let response = self.call(client, call, request).await?;
-        if !route.response {
-            return Ok(Response::new(Full::default()));
+        match nano_wire::encode_response(&route.endpoint, &response)? {
+            Some(json) => Ok(json_response(StatusCode::OK, json)),
+            None => Ok(Response::new(Full::default())),
         }
-        Ok(json_response(StatusCode::OK, response.to_json()?))
     }
 
     /// Calls the service with a root context; the call is cut short when the client goes away or
@@ -775,7 +785,7 @@ impl State {
             let mut body = body;
             if declared.is_some_and(|len| len > limit as u64) {
                 discard(&mut body, limit.saturating_mul(DISCARD_FACTOR)).await;
-                return Err(too_large(limit));
+                return Err(nano_wire::too_large(limit));
             }
             let capacity = declared.map_or(0, |len| len.min(limit as u64) as usize);
             let mut bytes = BodyBytes::Empty;
@@ -788,7 +798,7 @@ impl State {
                 };
                 if bytes.len() + data.len() > limit {
                     discard(&mut body, limit.saturating_mul(DISCARD_FACTOR)).await;
-                    return Err(too_large(limit));
+                    return Err(nano_wire::too_large(limit));
                 }
                 bytes.push(data, capacity);
             }
@@ -856,11 +866,24 @@ async fn discard(body: &mut Incoming, budget: usize) {
     }
 }
 
-fn too_large(limit: usize) -> NanoError {
-    NanoError::new(
-        codes::PAYLOAD_TOO_LARGE,
-        format!("request body is larger than {limit} bytes"),
-    )
+/// The redirect from a service's path without its trailing slash (`/svc2`) to the path with it:
+/// `301` for `GET` and `HEAD`, `307` (which keeps the method and the body) for the rest.
+fn redirect(parts: &Parts, method: &Method) -> HttpResponse {
+    let mut location = format!("{}/", parts.uri.path());
+    if let Some(query) = parts.uri.query() {
+        location.push('?');
+        location.push_str(query);
+    }
+    let mut response = Response::new(Full::default());
+    *response.status_mut() = if *method == Method::GET || *method == Method::HEAD {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::TEMPORARY_REDIRECT
+    };
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response
 }
 
 /// Cancels a request tree when dropped before [`disarm`](CancelOnDrop::disarm).
@@ -885,6 +908,13 @@ fn health_check(method: &Method) -> HttpResponse {
     if *method == Method::GET || *method == Method::HEAD {
         return Response::new(Full::default());
     }
+    if *method == Method::OPTIONS {
+        let mut response = Response::new(Full::default());
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+        return response;
+    }
     let err = NanoError::new(
         codes::METHOD_NOT_ALLOWED,
         format!("method {method} is not allowed on {HEALTH_CHECK_PATH}"),
@@ -892,7 +922,7 @@ fn health_check(method: &Method) -> HttpResponse {
     let mut response = error_response(&err);
     response
         .headers_mut()
-        .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        .insert(ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
     response
 }
 
@@ -906,12 +936,12 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
 }
 
 fn error_response(err: &NanoError) -> HttpResponse {
-    json_response(status_for(err.code()), error_body(err))
+    json_response(status_for(err.code()), error_body("", err))
 }
 
 /// A `503` for a request no service saw, marked so that clients know it is safe to send again.
 fn refusal(msg: &'static str, close: bool) -> HttpResponse {
-    let mut response = json_response(REFUSAL_STATUS, error_body(&NanoError::unavailable(msg)));
+    let mut response = json_response(REFUSAL_STATUS, error_body("", &NanoError::unavailable(msg)));
     response.headers_mut().insert(
         NOT_PROCESSED_HEADER_NAME.clone(),
         HeaderValue::from_static("true"),

@@ -106,51 +106,10 @@ pub(crate) fn error_for_bare_status(status: StatusCode, what: &str) -> NanoError
 /// The status of a refusal: a request the listener did not hand to any service.
 pub(crate) const REFUSAL_STATUS: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
 
-/// The JSON body of an error response.
-pub(crate) fn error_body(err: &NanoError) -> Vec<u8> {
+/// The JSON body of an error response of `service` (empty when the error is not a service's).
+pub(crate) fn error_body(service: &str, err: &NanoError) -> Vec<u8> {
     // `ErrorBody` is two strings; encoding it cannot fail.
-    serde_json::to_vec(&ErrorBody::from(err)).unwrap_or_default()
-}
-
-/// How deep a request body may nest arrays and objects: serde_json's own limit for typed values,
-/// applied to the whole document so that ignored fields are held to it too.
-pub(crate) const MAX_JSON_DEPTH: usize = 128;
-
-/// Rejects JSON nested deeper than [`MAX_JSON_DEPTH`], in one pass over the bytes. The syntax is
-/// left to the decoder; this only tracks brackets outside strings.
-///
-/// # Errors
-///
-/// `C-BAD-REQUEST` when the limit is exceeded.
-pub(crate) fn check_json_depth(json: &[u8]) -> Result<(), NanoError> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in json {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_JSON_DEPTH {
-                    return Err(NanoError::bad_request(format!(
-                        "JSON nested deeper than {MAX_JSON_DEPTH} levels"
-                    )));
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
+    serde_json::to_vec(&nano_wire::error_body(service, err)).unwrap_or_default()
 }
 
 /// The error a client reports for a non-2xx answer from `what` (e.g. `service "svc3" at POST
@@ -183,10 +142,7 @@ pub fn decode_error_response(
 fn decode_error_body(content_type: Option<&HeaderValue>, body: &[u8]) -> Option<NanoError> {
     check_json_content_type(content_type).ok()?;
     let body: ErrorBody = serde_json::from_slice(body).ok()?;
-    if body.code.is_empty() && body.msg.is_empty() {
-        return None;
-    }
-    Some(body.into())
+    nano_wire::error_from_body(body)
 }
 
 /// Checks that a body is declared as JSON in UTF-8: media type `application/json` and either no
@@ -259,18 +215,6 @@ mod tests {
                 .contains("latin1")
         );
         assert!(check(Some("not a type")).unwrap_err().contains("invalid"));
-    }
-
-    #[test]
-    fn depth_counts_brackets_outside_strings_only() {
-        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert!(check_json_depth(nested(MAX_JSON_DEPTH).as_bytes()).is_ok());
-        let err = check_json_depth(nested(MAX_JSON_DEPTH + 1).as_bytes()).unwrap_err();
-        assert_eq!(err.code(), codes::BAD_REQUEST);
-        let in_string = format!(r#"{{"a":"{}\"{}"}}"#, "[".repeat(500), "{".repeat(500));
-        assert!(check_json_depth(in_string.as_bytes()).is_ok());
-        // Siblings do not add up.
-        assert!(check_json_depth("[[]]".repeat(1000).as_bytes()).is_ok());
     }
 
     #[test]

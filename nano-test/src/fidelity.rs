@@ -1,20 +1,36 @@
 //! [`TransportFidelity`]: a client hook that makes in-process calls behave as if a transport sat
 //! between caller and callee.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use nano::{
-    AnyRequest, Cancellation, ClientHook, Ctx, Edge, ErrorBody, NanoError, Outcome, Service,
-    SharedService, codes,
+    AnyRequest, Api, Cancellation, ClientHook, Ctx, Edge, ErrorBody, NanoError, Outcome, Service,
+    ServiceSet, SharedService,
 };
+use nano_wire::Endpoint;
 
 /// Makes every client of a set behave as if a transport sat between caller and callee: the
 /// per-set form of the Go original's hooked `NewClient`.
 ///
-/// With the hook on, each call:
+/// Every decision on the way is the HTTP transport's own: the hook calls the same functions of
+/// `nano-wire` that `nano-http`'s listener and client call, so the two cannot drift. With the
+/// hook on, each call:
 ///
-/// - encodes the request to JSON and decodes it as its declared type, the way a transport's client
-///   and listener do, so a field that does not survive serde (`#[serde(skip)]`, a NaN, a lossy
-///   custom impl) shows up in tests. A request that does not encode fails with `S-ENCODE`, one
-///   that does not decode with `C-BAD-REQUEST`;
+/// - finds the callee's endpoint for the request type in the callee's endpoint table (from its
+///   declared API, see [`learn_apis`](TransportFidelity::learn_apis), or given with
+///   [`api`](TransportFidelity::api) / [`endpoints`](TransportFidelity::endpoints)); a request
+///   type without one is `C-BAD-REQUEST-TYPE`, as the HTTP client answers. A callee without a
+///   known table is assumed to take every request type as `POST /` with a body;
+/// - sends the request as the endpoint sends it — a JSON body, or nothing on a body-less endpoint
+///   — holds the body to the [limit](TransportFidelity::body_limit) and the nesting depth, and
+///   decodes it as the listener does (proto3 rules), so a field that does not survive serde
+///   (`#[serde(skip)]`, a NaN, a lossy custom impl) shows up in tests. A request that does not
+///   encode fails with `S-ENCODE`, one that does not decode with `C-BAD-REQUEST`, one over the
+///   limit with `C-PAYLOAD-TOO-LARGE`;
+/// - gives the callee the deadline the header carries: the caller's remaining time in whole
+///   milliseconds, rounded down (less than one left: `S-TIMEOUT`, not sent), and stops the
+///   callee with `S-TIMEOUT` when it passes, as the listener does;
 /// - hands the callee a context with only what a transport carries: the request id, the caller's
 ///   name and the deadline. Metadata stays behind (unless named with
 ///   [`keep_metadata`](TransportFidelity::keep_metadata), for a transport that maps it to a
@@ -24,8 +40,13 @@ use nano::{
 ///   when it does not decode), so a handler that answers the wrong type is caught the way the wire
 ///   would catch it;
 /// - passes errors through their wire form (`{"code","msg"}`): the caller gets a plain
-///   [`NanoError`] with the same code and the whole chain flattened into the message, and
-///   [`NanoError::find_source`] finds nothing, exactly as over a wire.
+///   [`NanoError`] with the same code and the whole chain flattened into the message (an error
+///   with neither is `S-ERROR`), and [`NanoError::find_source`] finds nothing, exactly as over a
+///   wire.
+///
+/// What it cannot show is what only a socket does: connection failures, the content-type check
+/// (it always sends JSON), the listener's request timeout, connection and in-flight limits, and
+/// the client's limit on answers.
 ///
 /// ```
 /// use nano::{Ctx, NanoError, ServiceSet};
@@ -48,9 +69,23 @@ use nano::{
 /// assert!(err.find_source::<std::io::Error>().is_none());
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TransportFidelity {
     keep_metadata: Vec<String>,
+    body_limit: usize,
+    /// Endpoint tables by service; shared by clones, so a set's hook learns its APIs after the
+    /// set is built.
+    tables: Arc<RwLock<HashMap<String, Arc<[Endpoint]>>>>,
+}
+
+impl Default for TransportFidelity {
+    fn default() -> Self {
+        TransportFidelity {
+            keep_metadata: Vec::new(),
+            body_limit: nano_wire::DEFAULT_BODY_LIMIT,
+            tables: Arc::default(),
+        }
+    }
 }
 
 impl TransportFidelity {
@@ -64,6 +99,63 @@ impl TransportFidelity {
     pub fn keep_metadata(mut self, key: impl Into<String>) -> Self {
         self.keep_metadata.push(key.into());
         self
+    }
+
+    /// Sets the largest request body the simulated listener accepts (default
+    /// `nano_wire::DEFAULT_BODY_LIMIT`, the listener's default).
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Uses the endpoint table of a declared API for its service.
+    ///
+    /// # Errors
+    ///
+    /// What [`Endpoint::table`] reports for the API.
+    pub fn api(self, api: &'static Api) -> Result<Self, NanoError> {
+        Ok(self.endpoints(api.name(), Endpoint::table(api)?))
+    }
+
+    /// Uses `endpoints` as the endpoint table of `service`.
+    #[must_use]
+    pub fn endpoints(self, service: &str, endpoints: impl IntoIterator<Item = Endpoint>) -> Self {
+        self.set_table(service, endpoints.into_iter().collect());
+        self
+    }
+
+    /// Takes the endpoint table of every service of `set` that declares an API and has no table
+    /// yet. [`TestSet`](crate::TestSet) and [`Deployment::with_fidelity`](crate::Deployment::with_fidelity)
+    /// call it once the set is built; the hook's clones share what it learns.
+    ///
+    /// # Errors
+    ///
+    /// What [`Endpoint::table`] reports for a declared API.
+    pub fn learn_apis(&self, set: &ServiceSet) -> Result<(), NanoError> {
+        for name in set.names() {
+            let Some(api) = set.api(name) else { continue };
+            if self.table(name).is_none() {
+                self.set_table(name, Endpoint::table(api)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_table(&self, service: &str, endpoints: Vec<Endpoint>) {
+        let mut tables = self
+            .tables
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        tables.insert(service.to_owned(), endpoints.into());
+    }
+
+    fn table(&self, service: &str) -> Option<Arc<[Endpoint]>> {
+        let tables = self
+            .tables
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        tables.get(service).cloned()
     }
 
     /// The context the callee gets: the caller's context without what a wire does not carry.
@@ -84,14 +176,15 @@ impl TransportFidelity {
     }
 }
 
-/// What a transport turns an error into: its wire body, encoded and decoded.
-pub(crate) fn wire_error(err: &NanoError) -> NanoError {
-    let body = ErrorBody::from(err);
-    match serde_json::to_vec(&body).and_then(|json| serde_json::from_slice::<ErrorBody>(&json)) {
-        Ok(body) => NanoError::from(body),
-        // An `ErrorBody` is two strings and always round-trips; keep the flat error regardless.
-        Err(_) => err.flatten(),
-    }
+/// What the caller reads of an error `service` answered: its wire body, encoded and decoded.
+fn wire_error(service: &str, err: &NanoError) -> NanoError {
+    let body = nano_wire::error_body(service, err);
+    let decoded = serde_json::to_vec(&body)
+        .and_then(|json| serde_json::from_slice::<ErrorBody>(&json))
+        .ok()
+        .and_then(nano_wire::error_from_body);
+    // An `ErrorBody` is two strings and always round-trips; keep the flat error regardless.
+    decoded.unwrap_or_else(|| err.flatten())
 }
 
 impl ClientHook for TransportFidelity {
@@ -122,52 +215,80 @@ impl Drop for HangUpOnDrop {
     }
 }
 
+impl OverTheWire {
+    /// The listener's part: limit, decoding, the callee under its deadline, the response body.
+    async fn serve(
+        &self,
+        ctx: &Ctx,
+        endpoint: &Endpoint,
+        body: &[u8],
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<Vec<u8>>, NanoError> {
+        let (caller, callee) = (self.edge.caller(), self.edge.callee());
+        nano_wire::check_body_len(body.len(), self.hook.body_limit)?;
+        let req = nano_wire::decode_body(endpoint, body)?;
+        let cancellation = Cancellation::new();
+        let mut hang_up = HangUpOnDrop(Some(cancellation.clone()));
+        let mut wire_ctx = self.hook.wire_ctx(ctx, cancellation);
+        if let Some(deadline) = deadline {
+            wire_ctx = wire_ctx.with_deadline(deadline);
+        }
+        let outcome = tokio::select! {
+            biased;
+            outcome = self.next.handle(wire_ctx.clone(), req) => outcome,
+            // Stopped by its deadline, the callee is also told to stop what it spawned.
+            () = wire_ctx.done(), if deadline.is_some() => {
+                return Err(nano_wire::out_of_time(caller, callee));
+            }
+        };
+        // The call ended normally: the connection is not dropped under the callee.
+        hang_up.0 = None;
+        nano_wire::encode_response(endpoint, &outcome?)
+    }
+}
+
 impl Service for OverTheWire {
     fn name(&self) -> &str {
         self.edge.callee()
     }
 
     async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
-        let request_type = req.request_type();
-        // The caller's side encodes; a failure there is the caller's transport error.
-        let json = req.to_json()?;
-        // The listener decodes; its failure travels back as an error body.
-        let req = request_type
-            .decode_request(&json)
-            .map_err(|err| wire_error(&err))?;
-        let cancellation = Cancellation::new();
-        let mut hang_up = HangUpOnDrop(Some(cancellation.clone()));
-        let outcome = self
-            .next
-            .handle(self.hook.wire_ctx(&ctx, cancellation), req)
-            .await;
-        // The call ended normally: the connection is not dropped under the callee.
-        hang_up.0 = None;
-        match outcome {
-            Ok(response) => {
-                let json = response.to_json().map_err(|err| {
-                    wire_error(&NanoError::wrap(
-                        err,
-                        format!(
-                            "service {:?} cannot encode its response",
-                            self.edge.callee()
-                        ),
-                    ))
-                })?;
-                request_type.decode_response(&json).map_err(|err| {
-                    NanoError::new(
-                        codes::BAD_RESPONSE,
-                        format!(
-                            "service {:?} answered {} with a body that is not a {}: {}",
-                            self.edge.callee(),
-                            request_type.name(),
-                            request_type.response_rust_name(),
-                            err.message()
-                        ),
-                    )
-                })
+        let (caller, callee) = (self.edge.caller(), self.edge.callee());
+        // The caller's side: the endpoint, the body, the deadline header.
+        let table = self.hook.table(callee);
+        let assumed;
+        let endpoint = match &table {
+            Some(table) => nano_wire::find_endpoint(table, req.name())?,
+            None => {
+                assumed = Endpoint::assumed(req.request_type());
+                &assumed
             }
-            Err(err) => Err(wire_error(&err)),
+        };
+        let body = nano_wire::encode_request(endpoint, &req)?;
+        let deadline = match ctx.remaining() {
+            None => None,
+            Some(remaining) => {
+                let millis = nano_wire::deadline_millis(remaining)
+                    .ok_or_else(|| nano_wire::out_of_time(caller, callee))?;
+                tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(millis))
+            }
+        };
+        let served = self
+            .serve(
+                &ctx,
+                endpoint,
+                body.as_deref().unwrap_or_default(),
+                deadline,
+            )
+            .await;
+        match served {
+            Ok(json) => nano_wire::decode_response(
+                callee,
+                endpoint,
+                None,
+                json.as_deref().unwrap_or_default(),
+            ),
+            Err(err) => Err(wire_error(callee, &err)),
         }
     }
 }

@@ -293,8 +293,8 @@ impl TestSetBuilder {
         for hook in self.hooks {
             builder = builder.hook(hook);
         }
-        if let Some(fidelity) = self.fidelity {
-            builder = builder.hook(fidelity);
+        if let Some(fidelity) = &self.fidelity {
+            builder = builder.hook(fidelity.clone());
         }
         for mock in &self.mocks {
             mock.default_spec(&self.spec);
@@ -310,6 +310,9 @@ impl TestSetBuilder {
                 return Err(err);
             }
         };
+        if let Some(fidelity) = &self.fidelity {
+            fidelity.learn_apis(&set)?;
+        }
         Ok(TestSet {
             set,
             caller: self.caller,

@@ -111,7 +111,8 @@ impl RequestType {
         (self.type_id)() == TypeId::of::<R>()
     }
 
-    /// Decodes a JSON request body. Missing fields decode as the type's serde defaults.
+    /// Decodes a JSON request body the way proto3 JSON decodes: missing and `null` fields are
+    /// defaults, keys match ignoring ASCII case, a message is an object (see `nano_json`).
     ///
     /// # Errors
     ///
@@ -148,10 +149,10 @@ impl PartialEq for RequestType {
 
 impl Eq for RequestType {}
 
-/// Decodes `bytes` as a `T`; the error message names `what` by its wire name, because it may
-/// cross a wire to a caller written in another language.
+/// Decodes `bytes` as a `T` the way proto3 JSON decodes (see `nano-json`); the error message
+/// names `what` by its wire name, because it may cross a wire to a caller in another language.
 fn decode_json<T: Message>(bytes: &[u8], what: &str) -> Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|err| format!("invalid JSON for {what}: {err}"))
+    nano_json::from_slice(bytes).map_err(|err| format!("invalid JSON for {what}: {err}"))
 }
 
 /// Bytes that serde_json just wrote, as a JSON value.
@@ -417,7 +418,7 @@ mod tests {
         assert_eq!(err.code(), codes::BAD_RESPONSE);
         assert_eq!(
             err.message(),
-            "invalid JSON for the response to test.Ping: invalid length 0, expected struct Pong with 1 element at line 1 column 2"
+            "invalid JSON for the response to test.Ping: invalid type: sequence, expected a JSON object at line 1 column 2"
         );
         let err = ty.decode_request(br#"{"n":"x"}"#).unwrap_err();
         assert!(

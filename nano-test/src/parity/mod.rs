@@ -134,9 +134,12 @@ impl Deployment {
     ///
     /// What building the set reports.
     pub fn with_fidelity(builder: ServiceSetBuilder) -> Result<Self, NanoError> {
+        let fidelity = TransportFidelity::new();
+        let set = builder.hook(fidelity.clone()).build()?;
+        fidelity.learn_apis(&set)?;
         Ok(Deployment::from_set(
             "fidelity",
-            builder.hook(TransportFidelity::new()).build()?,
+            set,
             crate::set::DEFAULT_CALLER,
         ))
     }

@@ -1,0 +1,27 @@
+//! What the nano HTTP wire decides about a call, in one place, for the two parties that must
+//! decide it alike: the HTTP transport (`nano-http`'s listener and client) and the
+//! transport-fidelity hook of `nano-test`, which makes an in-process call behave like one over
+//! the wire. Neither decides any of this on its own, so they cannot drift.
+//!
+//! | decision | item |
+//! |---|---|
+//! | which endpoint carries a request type, and whether it has a body or a response body | [`Endpoint`], [`find_endpoint`] |
+//! | a body-less endpoint only for a request type without fields | [`Endpoint::validate`] |
+//! | the body sent for a request | [`encode_request`] |
+//! | the body limit, the nesting depth and how a body decodes | [`check_body_len`], [`check_json_depth`], [`decode_body`] |
+//! | the deadline a callee gets: whole milliseconds, rounded down | [`deadline_millis`], [`out_of_time`] |
+//! | how an error is coded and flattened on its way back | [`error_body`], [`error_from_body`] |
+//! | the body sent for a response and how the caller decodes it | [`encode_response`], [`decode_response`] |
+//!
+//! Depends on `nano` and the `http` crate's types only; no sockets, no runtime.
+
+mod decide;
+mod endpoint;
+
+pub use decide::{
+    DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, check_body_len, check_json_depth, deadline_millis,
+    decode_body, decode_response, encode_request, encode_response, error_body, error_from_body,
+    find_endpoint, out_of_time, too_large,
+};
+pub use endpoint::Endpoint;
+pub use http::Method;
