@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use nano::{ServiceSet, ServiceSetBuilder, codes};
 use nano_test::scenario::{Registry, Scenario, Unreachable, compare_outcome, send_root};
-use nano_test::sim::{EdgeFaults, Fault, FaultPlan, Latency, Sim, Simulation, TraceOutcome};
+use nano_test::sim::{EdgeFaults, Fault, FaultPlan, Latency, Network, Simulation, TraceOutcome};
 use nano_test::{CallOutcome, TransportFidelity};
 
 use crate::catalog::{Catalog, registry};
@@ -165,7 +165,7 @@ fn scenario_seed(seed: u64, name: &str) -> u64 {
 /// Replays the root request of `scenario` through the simulated network and checks the
 /// invariants; returns the outcome and the verdict.
 async fn replay_under(
-    sim: &Sim,
+    sim: &Network,
     services: ServiceSetBuilder,
     scenario: &Scenario,
     registry: &Registry,
@@ -205,7 +205,7 @@ async fn replay_under(
 /// carries the code of a failure below it (or the recorded one, or the deadline's); a
 /// successful root answers what was recorded.
 fn check_invariants(
-    sim: &Sim,
+    sim: &Network,
     first_call: usize,
     started: Duration,
     scenario: &Scenario,

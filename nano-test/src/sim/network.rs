@@ -1,4 +1,4 @@
-//! [`Sim`]: the simulated network, a [`ClientHook`] that decides the fate of every call.
+//! [`Network`]: the simulated network, a [`ClientHook`] that decides the fate of every call.
 
 use super::error::SimError;
 use std::collections::{BTreeSet, HashMap};
@@ -41,7 +41,7 @@ struct State {
 
 /// The simulated network of one run. Cheap to clone; clones share the state.
 ///
-/// Put [`Sim::hook`] on a set and every call between its services (and from the test into it)
+/// Put [`Network::hook`] on a set and every call between its services (and from the test into it)
 /// goes through the simulated network: it is delayed, lost, cut off by partitions or failed as the
 /// [`FaultPlan`] and the seed say, on tokio's clock. Run it on a paused clock (see
 /// [`Simulation`](super::Simulation)) and thousands of calls with hundreds of milliseconds of
@@ -50,11 +50,11 @@ struct State {
 /// ```
 /// use std::time::Duration;
 /// use nano::{ServiceSet, codes};
-/// use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Sim};
+/// use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Network};
 /// use services::api::svc2;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let sim = Sim::new(
+/// let sim = Network::new(
 ///     FaultPlan::new(7).all_edges(EdgeFaults::new().latency(Latency::fixed(Duration::from_millis(200)))),
 /// );
 /// let set = services::all(ServiceSet::builder()).hook(sim.hook()).build().unwrap();
@@ -72,12 +72,12 @@ struct State {
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct Sim {
+pub struct Network {
     state: Arc<Mutex<State>>,
     seed: u64,
 }
 
-impl Sim {
+impl Network {
     /// A simulated network following `plan`, with the plan's seed.
     ///
     /// Must be created inside a tokio runtime: virtual time starts now.
@@ -101,7 +101,7 @@ impl Sim {
     fn with_mode(plan: FaultPlan, mode: Mode) -> Self {
         let seed = plan.seed;
         let scripted_calls = vec![0; plan.scripted.len()];
-        Sim {
+        Network {
             state: Arc::new(Mutex::new(State {
                 rng: fastrand::Rng::with_seed(seed),
                 plan,
@@ -154,7 +154,7 @@ impl Sim {
     }
 
     /// Cuts `group` off from every other service: calls between a service in `group` and one
-    /// outside fail with `S-UNAVAILABLE` until [`heal`](Sim::heal). Callers that are not services
+    /// outside fail with `S-UNAVAILABLE` until [`heal`](Network::heal). Callers that are not services
     /// (a test) are outside every group.
     pub fn partition(&self, group: &[&str]) {
         self.partition_groups(&[group]);
@@ -190,7 +190,7 @@ impl Sim {
     }
 
     /// Every fault injected so far, in the order of the calls: the schedule that
-    /// [`Sim::replaying`] replays.
+    /// [`Network::replaying`] replays.
     pub fn schedule(&self) -> Vec<ScheduledFault> {
         self.lock().injected.clone()
     }
@@ -301,9 +301,9 @@ impl Sim {
     }
 }
 
-impl fmt::Debug for Sim {
+impl fmt::Debug for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sim")
+        f.debug_struct("Network")
             .field("seed", &self.seed)
             .field("counts", &self.counts())
             .finish()
@@ -383,7 +383,7 @@ struct Decision {
 
 /// Records the end of a call, or that the caller abandoned it when dropped unfinished.
 struct CallRecord<'a> {
-    sim: &'a Sim,
+    sim: &'a Network,
     seq: u64,
     finished: bool,
 }
@@ -411,7 +411,7 @@ impl Drop for CallRecord<'_> {
 
 /// The simulated network between one caller and one callee.
 struct SimulatedEdge {
-    sim: Sim,
+    sim: Network,
     edge: Edge,
     next: SharedService,
 }

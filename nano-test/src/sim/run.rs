@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::network::Sim;
+use super::network::Network;
 use super::plan::FaultPlan;
 use super::trace::{ScheduledFault, SimReport};
 
@@ -21,9 +21,10 @@ pub const SEED_ENV: &str = "NANO_SIM_SEED";
 /// The most runs spent on shrinking one failure.
 const MAX_SHRINK_RUNS: usize = 300;
 
-/// Runs a simulated test: a fresh single-threaded tokio runtime on a paused clock per run, a
-/// [`Sim`] following the plan, and the test body, which builds its set with [`Sim::hook`] and
-/// returns `Err` (or panics) when an invariant breaks.
+/// The runner of a simulated test body (not the network itself, which is [`Network`]): per run,
+/// a fresh single-threaded tokio runtime on a paused clock, a fresh [`Network`] following the
+/// plan, and the test body, which builds its set with [`Network::hook`] and returns `Err` (or
+/// panics) when an invariant breaks.
 ///
 /// When the body fails, [`check`](Simulation::check) replays the run with subsets of the injected
 /// faults until it finds a smallest schedule that still fails, and panics with the invariant, the
@@ -203,10 +204,10 @@ impl Simulation {
     /// The failure when the body returns `Err`, panics or exceeds the time limit.
     pub fn run<F, Fut>(&self, body: F) -> Result<SimReport, Box<SimFailure>>
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
-        self.run_with(|| Sim::new(self.plan.clone()), &body)
+        self.run_with(|| Network::new(self.plan.clone()), &body)
     }
 
     /// Runs the body once, injecting exactly `schedule`.
@@ -220,10 +221,10 @@ impl Simulation {
         body: F,
     ) -> Result<SimReport, Box<SimFailure>>
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
-        self.run_with(|| Sim::replaying(self.plan.clone(), schedule), &body)
+        self.run_with(|| Network::replaying(self.plan.clone(), schedule), &body)
     }
 
     /// Runs the body; when it fails, shrinks the fault schedule.
@@ -233,7 +234,7 @@ impl Simulation {
     /// The original failure and a smallest schedule that reproduces one.
     pub fn run_and_shrink<F, Fut>(&self, body: F) -> Result<SimReport, Box<ShrunkFailure>>
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let original = match self.run(&body) {
@@ -260,7 +261,7 @@ impl Simulation {
     /// As described: this is the assertion for tests.
     pub fn check<F, Fut>(&self, body: F) -> SimReport
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
         match self.run_and_shrink(body) {
@@ -276,11 +277,11 @@ impl Simulation {
 
     fn run_with<F, Fut>(
         &self,
-        make_sim: impl FnOnce() -> Sim,
+        make_sim: impl FnOnce() -> Network,
         body: &F,
     ) -> Result<SimReport, Box<SimFailure>>
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -292,7 +293,7 @@ impl Simulation {
                     message: format!("cannot start the simulation runtime: {err}"),
                     seed: self.plan.seed,
                     schedule: Vec::new(),
-                    report: Sim::report_before_start(self.plan.seed),
+                    report: Network::report_before_start(self.plan.seed),
                 })
             })?;
         let (sim, report, result) = runtime.block_on(async {
@@ -326,7 +327,7 @@ impl Simulation {
     /// replay still fails.
     fn shrink<F, Fut>(&self, original: &SimFailure, body: &F) -> (SimFailure, usize)
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let runs = Cell::new(0);
@@ -396,7 +397,7 @@ impl Simulation {
     }
 }
 
-impl Sim {
+impl Network {
     fn report_before_start(seed: u64) -> SimReport {
         SimReport {
             seed,
