@@ -51,25 +51,50 @@ struct State {
 /// use std::time::Duration;
 /// use nano::{ServiceSet, codes};
 /// use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Network};
-/// use services::api::svc2;
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let sim = Network::new(
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greet { pub user: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greeting { pub text: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Lookup { pub id: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct User { pub name: String }
+/// # mod greeter { use super::*; nano::api! { service "greeter"; fn greet(Greet) -> Greeting = "greeter.Greet", POST "/"; } }
+/// # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
+/// # struct Greeter { users: nano::Client }
+/// # impl greeter::Handler for Greeter {
+/// #     async fn greet(&self, ctx: &nano::Ctx, req: Greet) -> Result<Greeting, nano::NanoError> {
+/// #         let user = self.users.call(ctx, Lookup { id: req.user }).await?;
+/// #         Ok(Greeting { text: format!("hello {}", user.name) })
+/// #     }
+/// # }
+/// # fn greeter() -> nano::NewService {
+/// #     greeter::service(|deps| Ok(Greeter { users: deps.client(users::NAME)? }))
+/// # }
+/// # fn users() -> nano::NewService {
+/// #     nano_test::request_fn(users::NAME, |_ctx, r: Lookup| async move {
+/// #         Ok(User { name: r.id.to_uppercase() })
+/// #     }).into()
+/// # }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), nano::NanoError> {
+/// let net = Network::new(
 ///     FaultPlan::new(7).all_edges(EdgeFaults::new().latency(Latency::fixed(Duration::from_millis(200)))),
 /// );
-/// let set = services::all(ServiceSet::builder()).hook(sim.hook()).build().unwrap();
-/// let svc2 = set.client("test", svc2::NAME).unwrap();
+/// // `greeter()` and `users()` build two small services; `greeter` calls `users`.
+/// let set = ServiceSet::builder().service(greeter()).service(users()).hook(net.hook()).build()?;
+/// let greeter = set.client("test", greeter::NAME)?;
 ///
-/// let resp = svc2.call(&sim.ctx(), svc2::Req { param: "x".into() }).await.unwrap();
-/// assert_eq!(resp.value, "svc2_svc1_x");
-/// // test -> svc2 and svc2 -> svc1, each 200 ms there and 200 ms back.
-/// assert_eq!(sim.elapsed(), Duration::from_millis(800));
+/// let resp = greeter.call(&net.ctx(), Greet { user: "u1".into() }).await?;
+/// assert_eq!(resp.text, "hello U1");
+/// // test -> greeter and greeter -> users, each 200 ms there and 200 ms back.
+/// assert_eq!(net.elapsed(), Duration::from_millis(800));
 ///
-/// sim.partition(&["svc3", "svc4"]);
-/// let err = svc2.call(&sim.ctx(), svc2::GetReq {}).await.unwrap_err();
+/// net.partition(&["users"]);
+/// let err = greeter.call(&net.ctx(), Greet { user: "u1".into() }).await.unwrap_err();
 /// assert_eq!(err.code(), codes::UNAVAILABLE);
-/// assert_eq!(sim.counts().partitioned, 1);
-/// # }
+/// assert_eq!(net.counts().partitioned, 1);
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct Network {

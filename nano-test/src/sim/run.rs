@@ -34,21 +34,48 @@ const MAX_SHRINK_RUNS: usize = 300;
 /// use std::time::Duration;
 /// use nano::ServiceSet;
 /// use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Simulation};
-/// use services::api::svc2;
-///
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greet { pub user: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greeting { pub text: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Lookup { pub id: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct User { pub name: String }
+/// # mod greeter { use super::*; nano::api! { service "greeter"; fn greet(Greet) -> Greeting = "greeter.Greet", POST "/"; } }
+/// # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
+/// # struct Greeter { users: nano::Client }
+/// # impl greeter::Handler for Greeter {
+/// #     async fn greet(&self, ctx: &nano::Ctx, req: Greet) -> Result<Greeting, nano::NanoError> {
+/// #         let user = self.users.call(ctx, Lookup { id: req.user }).await?;
+/// #         Ok(Greeting { text: format!("hello {}", user.name) })
+/// #     }
+/// # }
+/// # fn greeter() -> nano::NewService {
+/// #     greeter::service(|deps| Ok(Greeter { users: deps.client(users::NAME)? }))
+/// # }
+/// # fn users() -> nano::NewService {
+/// #     nano_test::request_fn(users::NAME, |_ctx, r: Lookup| async move {
+/// #         Ok(User { name: r.id.to_uppercase() })
+/// #     }).into()
+/// # }
+/// # fn main() {
 /// let plan = FaultPlan::new(1)
 ///     .all_edges(EdgeFaults::new().latency(Latency::fixed(Duration::from_millis(200))));
-/// let report = Simulation::new(plan).check(|sim| async move {
-///     let set = services::all(ServiceSet::builder()).hook(sim.hook()).build()?;
-///     let svc2 = set.client("test", svc2::NAME)?;
+/// // The body gets the `Network` of its run.
+/// let report = Simulation::new(plan).check(|net| async move {
+///     let set = ServiceSet::builder().service(greeter()).service(users()).hook(net.hook()).build()?;
+///     let greeter = set.client("test", greeter::NAME)?;
 ///     for _ in 0..1000 {
-///         svc2.call(&sim.ctx(), svc2::GetReq {}).await?;
+///         greeter.call(&net.ctx(), Greet { user: "u1".into() }).await?;
 ///     }
 ///     Ok(())
 /// });
-/// // 1000 requests of 3 hops at 2 x 200 ms each: 20 minutes of virtual time.
-/// assert_eq!(report.virtual_time(), Duration::from_secs(1200));
-/// assert_eq!(report.calls, 3000);
+/// // 1000 requests of 2 hops (test -> greeter -> users) at 2 x 200 ms each: 800 s of virtual time.
+/// assert_eq!(report.virtual_time(), Duration::from_secs(800));
+/// assert_eq!(report.calls, 2000);
+/// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Simulation {
