@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use nano::ServiceSet;
-use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Sim};
+use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Network};
 use services::api::svc2;
 
 const REQUESTS: u64 = 20_000;
@@ -58,7 +58,7 @@ fn simulated(plan: &FaultPlan, requests: u64) -> (f64, Duration) {
         .expect("runtime");
     let started = Instant::now();
     let (calls, virtual_time) = runtime.block_on(async {
-        let sim = Sim::new(plan.clone());
+        let sim = Network::new(plan.clone());
         let set = services::all(ServiceSet::builder())
             .hook(sim.hook())
             .build()

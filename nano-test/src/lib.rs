@@ -1,24 +1,28 @@
 #![doc = include_str!("../README.md")]
 
+// One path per public item. The everyday types (sets, mocks, specs, snapshots, closures) live
+// at the root and their modules are private. The namespaces of the three subsystems and of the
+// error codes stay public, and their items are reachable through them only: `codes`,
+// `property`, `scenario` and `sim`.
 mod closures;
 pub mod codes;
 mod deep;
 #[cfg(feature = "http")]
 pub mod deploy;
 pub mod fidelity;
-pub mod mock;
+mod mock;
 pub mod parity;
 #[cfg(feature = "property")]
 pub mod property;
 #[cfg(feature = "runner")]
 pub mod runner;
 pub mod scenario;
-pub mod set;
+mod set;
 #[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(feature = "snapshot")]
-pub mod snapshot;
-pub mod spec;
+mod snapshot;
+mod spec;
 
 pub use closures::{RequestFn, ServiceFn, request_fn, service_fn};
 pub use fidelity::TransportFidelity;
@@ -31,12 +35,12 @@ pub use nano_record::{
 pub use parity::{
     Delivery, Deployment, ParityCase, ParityCheck, ParityDifference, ParityError, ParityReport,
 };
-#[cfg(feature = "property")]
-pub use property::{GeneratedCall, Property, PropertyFailure};
-pub use set::{TestSet, TestSetBuilder};
+pub use set::{DEFAULT_CALLER, TestSet, TestSetBuilder};
 #[cfg(feature = "snapshot")]
 pub use snapshot::{Snapshot, ToSnapshot};
-pub use spec::{Matcher, Mismatch, Mismatches, Rule, Spec, Target};
+pub use spec::{
+    Action, Matcher, Mismatch, MismatchKind, Mismatches, PathPattern, Rule, Segment, Spec, Target,
+};
 
 /// The snapshot library the [`snapshot!`] macros use, for its settings and review flow.
 #[cfg(feature = "snapshot")]
@@ -52,6 +56,9 @@ pub use proptest;
 #[doc(hidden)]
 pub mod __private {
     pub use nano;
+
+    #[cfg(feature = "snapshot")]
+    pub use crate::snapshot::probe as snapshot_probe;
 }
 
 /// Compiles and runs the examples of the project's front page as doctests, so it cannot rot

@@ -230,7 +230,7 @@ impl TestSetBuilder {
         self
     }
 
-    /// Adds services with a function over the builder, e.g. `services::all`.
+    /// Adds services with a function over the builder, e.g. one that adds a whole system's services.
     #[must_use]
     pub fn services(mut self, add: impl FnOnce(ServiceSetBuilder) -> ServiceSetBuilder) -> Self {
         self.builder = add(self.builder);

@@ -1,17 +1,5 @@
-//! Snapshot helpers over insta: responses, errors and call trees, redacted by a [`Spec`].
-//!
-//! [`snapshot!`](crate::snapshot!) writes YAML, [`snapshot_json!`](crate::snapshot_json!) JSON.
-//! What goes into the snapshot depends on the value:
-//!
-//! | value | snapshot |
-//! |---|---|
-//! | `Result<T, NanoError>` (a typed call's result), [`Outcome`] | `response: <body>` or `error: {code, message}` |
-//! | [`NanoError`] | `error: {code, message}` (message = the flattened chain) |
-//! | [`AnyResponse`], any `T: Serialize` (a typed response) | the body |
-//! | [`CallNode`] (a call tree), `Vec<CallNode>`, `Option<CallNode>` | caller, service, request, `[req-N]` ids, body, outcome, calls |
-//!
-//! Bodies are redacted by the spec (the default spec unless one is given), call-tree bodies with
-//! each call's own service and request so scoped rules apply.
+//! Snapshot helpers over insta: responses, errors and call trees, redacted by a [`Spec`]. The
+//! table of what each value turns into is on [`snapshot!`](crate::snapshot!), where readers look.
 
 use std::collections::HashMap;
 
@@ -136,7 +124,7 @@ impl<T: ToSnapshot + ?Sized> ToSnapshot for &T {
 /// # Errors
 ///
 /// `S-ENCODE` when the response does not encode.
-pub fn result_snapshot<T: Serialize>(
+pub(crate) fn result_snapshot<T: Serialize>(
     result: &Result<T, NanoError>,
     spec: &Spec,
 ) -> Result<Snapshot, NanoError> {
@@ -150,7 +138,7 @@ pub fn result_snapshot<T: Serialize>(
 /// # Errors
 ///
 /// `S-ENCODE` when the value does not encode.
-pub fn value_snapshot<T: Serialize + ?Sized>(
+pub(crate) fn value_snapshot<T: Serialize + ?Sized>(
     value: &T,
     spec: &Spec,
 ) -> Result<Snapshot, NanoError> {
@@ -215,9 +203,11 @@ pub mod probe {
 macro_rules! __snapshot_value {
     ($value:expr, $spec:expr) => {{
         #[allow(unused_imports)]
-        use $crate::snapshot::probe::{ViaResult as _, ViaSerialize as _, ViaToSnapshot as _};
+        use $crate::__private::snapshot_probe::{
+            ViaResult as _, ViaSerialize as _, ViaToSnapshot as _,
+        };
         let spec: &$crate::Spec = $spec;
-        match (&&&$crate::snapshot::probe::Probe(&$value)).snapshot_value(spec) {
+        match (&&&$crate::__private::snapshot_probe::Probe(&$value)).snapshot_value(spec) {
             ::std::result::Result::Ok(value) => value,
             ::std::result::Result::Err(err) => {
                 ::std::panic!("cannot snapshot {}: {err}", ::std::stringify!($value))
@@ -227,8 +217,16 @@ macro_rules! __snapshot_value {
 }
 
 /// Asserts a YAML snapshot of a response, an error, an outcome or a call tree, redacted by a
-/// [`Spec`](crate::Spec); see the [`snapshot`](mod@crate::snapshot) module for what each value turns
-/// into.
+/// [`Spec`](crate::Spec) (the default spec unless one is given; call-tree bodies with each call's
+/// own service and request, so scoped rules apply). What goes into the snapshot depends on the
+/// value:
+///
+/// | value | snapshot |
+/// |---|---|
+/// | `Result<T, NanoError>` (a typed call's result), [`Outcome`](nano::Outcome) | `response: <body>` or `error: {code, message}` |
+/// | [`NanoError`](nano::NanoError) | `error: {code, message}` (message = the flattened chain) |
+/// | [`AnyResponse`](nano::AnyResponse), any `T: Serialize` (a typed response) | the body |
+/// | [`CallNode`](crate::CallNode) (a call tree), `Vec<CallNode>`, `Option<CallNode>` | caller, service, request, `[req-N]` ids, body, outcome, calls |
 ///
 /// Forms: `snapshot!(value)`, `snapshot!(value, &spec)`, `snapshot!("name", value)`,
 /// `snapshot!("name", value, &spec)`, and inline `snapshot!(value, @"...")`,
@@ -256,7 +254,7 @@ macro_rules! snapshot {
     };
     ($value:expr, $spec:expr, @$inline:literal $(,)?) => {{
         let snapshot = $crate::__snapshot_value!($value, $spec);
-        $crate::snapshot::probe::settings(::std::stringify!($value)).bind(|| {
+        $crate::__private::snapshot_probe::settings(::std::stringify!($value)).bind(|| {
             $crate::insta::assert_yaml_snapshot!(snapshot, @$inline);
         });
     }};
@@ -265,7 +263,7 @@ macro_rules! snapshot {
     };
     ($name:literal, $value:expr, $spec:expr $(,)?) => {{
         let snapshot = $crate::__snapshot_value!($value, $spec);
-        $crate::snapshot::probe::settings(::std::stringify!($value)).bind(|| {
+        $crate::__private::snapshot_probe::settings(::std::stringify!($value)).bind(|| {
             $crate::insta::assert_yaml_snapshot!($name, snapshot);
         });
     }};
@@ -274,7 +272,7 @@ macro_rules! snapshot {
     };
     ($value:expr, $spec:expr $(,)?) => {{
         let snapshot = $crate::__snapshot_value!($value, $spec);
-        $crate::snapshot::probe::settings(::std::stringify!($value)).bind(|| {
+        $crate::__private::snapshot_probe::settings(::std::stringify!($value)).bind(|| {
             $crate::insta::assert_yaml_snapshot!(snapshot);
         });
     }};
@@ -304,7 +302,7 @@ macro_rules! snapshot_json {
     };
     ($value:expr, $spec:expr, @$inline:literal $(,)?) => {{
         let snapshot = $crate::__snapshot_value!($value, $spec);
-        $crate::snapshot::probe::settings(::std::stringify!($value)).bind(|| {
+        $crate::__private::snapshot_probe::settings(::std::stringify!($value)).bind(|| {
             $crate::insta::assert_json_snapshot!(snapshot, @$inline);
         });
     }};
@@ -313,7 +311,7 @@ macro_rules! snapshot_json {
     };
     ($name:literal, $value:expr, $spec:expr $(,)?) => {{
         let snapshot = $crate::__snapshot_value!($value, $spec);
-        $crate::snapshot::probe::settings(::std::stringify!($value)).bind(|| {
+        $crate::__private::snapshot_probe::settings(::std::stringify!($value)).bind(|| {
             $crate::insta::assert_json_snapshot!($name, snapshot);
         });
     }};
@@ -322,7 +320,7 @@ macro_rules! snapshot_json {
     };
     ($value:expr, $spec:expr $(,)?) => {{
         let snapshot = $crate::__snapshot_value!($value, $spec);
-        $crate::snapshot::probe::settings(::std::stringify!($value)).bind(|| {
+        $crate::__private::snapshot_probe::settings(::std::stringify!($value)).bind(|| {
             $crate::insta::assert_json_snapshot!(snapshot);
         });
     }};

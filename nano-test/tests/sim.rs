@@ -6,8 +6,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use nano::{AnyRequest, Client, Ctx, Edge, Outcome, Service, ServiceSet, SharedService, codes};
 use nano_test::sim::{
-    BoxError, EdgeFaults, Fault, FaultPlan, InjectedFault, Latency, Sim, Simulation, TraceEntry,
-    TraceOutcome,
+    BoxError, EdgeFaults, Fault, FaultPlan, InjectedFault, Latency, Network, Simulation,
+    TraceEntry, TraceOutcome,
 };
 use services::api::svc2;
 
@@ -17,7 +17,7 @@ fn ms(n: u64) -> Duration {
 
 /// svc2 in a set of the four real services whose every client goes through `sim`, optionally
 /// behind a retry wrapper.
-fn svc2_through(sim: &Sim, retry_attempts: Option<u32>) -> Client {
+fn svc2_through(sim: &Network, retry_attempts: Option<u32>) -> Client {
     let mut builder = services::all(ServiceSet::builder());
     if let Some(attempts) = retry_attempts {
         builder = builder.hook(move |_edge: &Edge, next: SharedService| {
@@ -54,7 +54,7 @@ impl Service for RetryUnavailable {
 
 /// Sends `n` svc2 requests, alternating `Req` and `GetReq`, ten at a time, and returns the codes
 /// of the errors.
-async fn traffic(sim: &Sim, svc2: &Client, n: usize) -> Vec<String> {
+async fn traffic(sim: &Network, svc2: &Client, n: usize) -> Vec<String> {
     let mut errors = Vec::new();
     for wave in 0..n / 10 {
         let calls = (0..10).map(|i| {
@@ -92,7 +92,7 @@ fn lossy_plan(seed: u64) -> FaultPlan {
 }
 
 async fn trace_of(seed: u64) -> Vec<TraceEntry> {
-    let sim = Sim::new(lossy_plan(seed));
+    let sim = Network::new(lossy_plan(seed));
     let svc2 = svc2_through(&sim, None);
     traffic(&sim, &svc2, 200).await;
     sim.trace()
@@ -128,7 +128,7 @@ fn thousands_of_slow_calls_run_in_virtual_time_and_report_it() {
 
 #[tokio::test(start_paused = true)]
 async fn svc2_when_svc3_is_partitioned_away() {
-    let sim = Sim::new(FaultPlan::new(1));
+    let sim = Network::new(FaultPlan::new(1));
     let svc2 = svc2_through(&sim, None);
     sim.partition(&["svc3", "svc4"]);
 
@@ -202,7 +202,7 @@ fn svc2_under_20_percent_loss_on_svc1_with_and_without_retries() {
 #[tokio::test(start_paused = true)]
 async fn a_deadline_shorter_than_the_chain_latency_times_out_at_the_deadline() {
     let plan = FaultPlan::new(5).all_edges(EdgeFaults::new().latency(Latency::fixed(ms(100))));
-    let sim = Sim::new(plan);
+    let sim = Network::new(plan);
     let svc2 = svc2_through(&sim, None);
     // GetReq needs 3 hops x 200 ms = 600 ms; the budget is 250 ms.
     let ctx = sim.ctx().with_timeout(ms(250));
@@ -232,7 +232,7 @@ async fn the_nth_call_to_svc3_fails_as_scripted() {
             message: "no space left".into(),
         },
     );
-    let sim = Sim::new(plan);
+    let sim = Network::new(plan);
     let svc2 = svc2_through(&sim, None);
     let mut outcomes = Vec::new();
     for _ in 0..3 {
@@ -252,7 +252,7 @@ async fn a_hung_callee_ends_with_the_edge_timeout_and_is_counted() {
     let plan = FaultPlan::new(4)
         .calls_to("svc4", EdgeFaults::new().timeout(ms(300)))
         .nth_call_to("svc4", 1, Fault::Hang);
-    let sim = Sim::new(plan);
+    let sim = Network::new(plan);
     let svc2 = svc2_through(&sim, None);
     let err = svc2.call(&sim.ctx(), svc2::GetReq {}).await.unwrap_err();
     assert_eq!(err.code(), codes::TIMEOUT);
@@ -315,7 +315,7 @@ fn a_hang_without_a_timeout_fails_at_the_time_limit_instead_of_hanging_the_test(
 }
 
 /// The invariant of the shrinking tests: every GetReq succeeds.
-async fn every_get_req_succeeds(sim: Sim) -> Result<(), BoxError> {
+async fn every_get_req_succeeds(sim: Network) -> Result<(), BoxError> {
     let svc2 = svc2_through(&sim, None);
     for i in 0..50 {
         svc2.call(&sim.ctx(), svc2::GetReq {})
@@ -396,7 +396,7 @@ async fn a_trace_snapshots_with_the_toolkit_helpers() {
     let plan = FaultPlan::new(21)
         .all_edges(EdgeFaults::new().latency(Latency::uniform(ms(10), ms(30))))
         .nth_call_to("svc4", 2, Fault::Drop);
-    let sim = Sim::new(plan);
+    let sim = Network::new(plan);
     let svc2 = svc2_through(&sim, None);
     for _ in 0..2 {
         let _ = svc2.call(&sim.ctx(), svc2::GetReq {}).await;

@@ -549,24 +549,34 @@ impl Service for MockService {
 }
 
 /// A mock of a whole service from [`nano::dispatch!`]-style arms, like the Go original's type
-/// switch: `mock!("svc3", { svc3::Req => |r| Ok(svc3::Resp { .. }), ... })`.
+/// switch: `mock!("users", { Lookup => |r| Ok(User { .. }), Other => … })`.
 ///
 /// The result is a [`Mock`] whose fallback handler dispatches on the request type (any other type
 /// gets `C-BAD-REQUEST-TYPE`); expectations can still be added to it, and every call is recorded.
 /// Arms are evaluated synchronously and may borrow what the closure captured; name the context
-/// with `mock!("svc3", |ctx| { ... })` to use it. For arms that need `.await`, use
+/// with `mock!("users", |ctx| { ... })` to use it. For arms that need `.await`, use
 /// [`Mock::from_fn`].
 ///
 /// ```
 /// use nano_test::mock;
-/// use services::api::svc2;
-///
-/// let prefix = "svc2_";
-/// let svc2 = mock!(svc2::NAME, |ctx| {
-///     svc2::Req => |r| Ok(svc2::Resp { value: format!("{prefix}{}", r.param) }),
-///     svc2::GetReq => |_| Ok(svc2::GetResp { value: ctx.request_id().to_string() }),
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greet { pub user: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greeting { pub text: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Lookup { pub id: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct User { pub name: String }
+/// # mod greeter { use super::*; nano::api! { service "greeter"; fn greet(Greet) -> Greeting = "greeter.Greet", POST "/"; } }
+/// # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
+/// # fn main() {
+/// let prefix = "user ";
+/// let users = mock!(users::NAME, |ctx| {
+///     Lookup => |r| Ok(User { name: format!("{prefix}{} ({})", r.id, ctx.request_id()) }),
 /// });
-/// # drop(svc2);
+/// # drop(users);
+/// # }
 /// ```
 #[macro_export]
 macro_rules! mock {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::scenario::{Registry, Scenario, Unreachable, compare_outcome, send_root};
-use crate::sim::{EdgeFaults, FaultPlan, Latency, Sim, Simulation, TraceOutcome};
+use crate::sim::{EdgeFaults, FaultPlan, Latency, Network, Simulation, TraceOutcome};
 use crate::{CallOutcome, TransportFidelity};
 use anyhow::Context;
 use clap::Args;
@@ -183,7 +183,7 @@ fn scenario_seed(seed: u64, name: &str) -> u64 {
 /// Replays the root request of `scenario` through the simulated network and checks the
 /// invariants; returns the outcome and the verdict.
 async fn replay_under(
-    sim: &Sim,
+    sim: &Network,
     services: ServiceSetBuilder,
     scenario: &Scenario,
     registry: &Registry,
@@ -223,7 +223,7 @@ async fn replay_under(
 /// carries the code of a failure below it (or the recorded one, or the deadline's); a
 /// successful root answers what was recorded.
 fn check_invariants(
-    sim: &Sim,
+    sim: &Network,
     first_call: usize,
     started: Duration,
     scenario: &Scenario,

@@ -17,21 +17,48 @@
 //! as a field-level diff naming the scenario and the call.
 //!
 //! ```
-//! use nano::ServiceSet;
+//! use nano::{Ctx, ServiceSet};
 //! use nano_test::CallRecorder;
 //! use nano_test::scenario::{Registry, Scenario, replay_set};
-//! use services::api::svc2;
-//!
+//! # use serde::{Deserialize, Serialize};
+//! # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+//! # pub struct Greet { pub user: String }
+//! # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+//! # pub struct Greeting { pub text: String }
+//! # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+//! # pub struct Lookup { pub id: String }
+//! # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+//! # pub struct User { pub name: String }
+//! # mod greeter { use super::*; nano::api! { service "greeter"; fn greet(Greet) -> Greeting = "greeter.Greet", POST "/"; } }
+//! # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
+//! # struct Greeter { users: nano::Client }
+//! # impl greeter::Handler for Greeter {
+//! #     async fn greet(&self, ctx: &nano::Ctx, req: Greet) -> Result<Greeting, nano::NanoError> {
+//! #         let user = self.users.call(ctx, Lookup { id: req.user }).await?;
+//! #         Ok(Greeting { text: format!("hello {}", user.name) })
+//! #     }
+//! # }
+//! # fn greeter() -> nano::NewService {
+//! #     greeter::service(|deps| Ok(Greeter { users: deps.client(users::NAME)? }))
+//! # }
+//! # fn users() -> nano::NewService {
+//! #     nano_test::request_fn(users::NAME, |_ctx, r: Lookup| async move {
+//! #         Ok(User { name: r.id.to_uppercase() })
+//! #     }).into()
+//! # }
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // `greeter()` and `users()` build two small services; `greeter` calls `users`.
+//! let services = || ServiceSet::builder().service(greeter()).service(users());
+//!
 //! // Record one request...
 //! let recorder = CallRecorder::new();
-//! let set = services::all(ServiceSet::builder()).hook(recorder.clone()).build()?;
-//! set.client("test", svc2::NAME)?.call(&nano::Ctx::new(), svc2::GetReq {}).await?;
-//! let scenario = Scenario::new("svc2-get", recorder.last_tree().unwrap());
+//! let set = services().hook(recorder.clone()).build()?;
+//! set.client("test", greeter::NAME)?.call(&Ctx::new(), Greet { user: "u1".into() }).await?;
+//! let scenario = Scenario::new("greet-u1", recorder.last_tree().unwrap());
 //!
 //! // ...and replay it, comparing the whole call tree.
-//! let registry = Registry::new().with_all(services::api::request_types());
-//! replay_set(&scenario, &registry, services::all(ServiceSet::builder()), true).await?;
+//! let registry = Registry::from_apis(&[&greeter::API, &users::API])?;
+//! replay_set(&scenario, &registry, services(), true).await?;
 //! # Ok(()) }
 //! ```
 

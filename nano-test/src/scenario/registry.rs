@@ -11,12 +11,22 @@ use crate::CallOutcome;
 ///
 /// ```
 /// use nano_test::scenario::Registry;
-/// use services::api::svc1;
-///
-/// let registry = Registry::new().with::<svc1::Req>();
-/// let request = registry.decode_request("svc1.Req", &serde_json::json!({"param": "x"}))?;
-/// assert_eq!(request.downcast_ref::<svc1::Req>().unwrap().param, "x");
-/// # Ok::<(), nano::NanoError>(())
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greet { pub user: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greeting { pub text: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Lookup { pub id: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct User { pub name: String }
+/// # mod greeter { use super::*; nano::api! { service "greeter"; fn greet(Greet) -> Greeting = "greeter.Greet", POST "/"; } }
+/// # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
+/// # fn main() -> Result<(), nano::NanoError> {
+/// let registry = Registry::new().with::<Lookup>();
+/// let request = registry.decode_request("users.Lookup", &serde_json::json!({"id": "u1"}))?;
+/// assert_eq!(request.downcast_ref::<Lookup>().unwrap().id, "u1");
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -52,10 +62,21 @@ impl Registry {
     ///
     /// ```
     /// use nano_test::scenario::Registry;
-    ///
-    /// let registry = Registry::from_apis(&services::api::APIS)?;
-    /// assert!(registry.get("svc2.GetReq").is_ok());
-    /// # Ok::<(), nano::NanoError>(())
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+    /// # pub struct Greet { pub user: String }
+    /// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+    /// # pub struct Greeting { pub text: String }
+    /// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+    /// # pub struct Lookup { pub id: String }
+    /// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+    /// # pub struct User { pub name: String }
+    /// # mod greeter { use super::*; nano::api! { service "greeter"; fn greet(Greet) -> Greeting = "greeter.Greet", POST "/"; } }
+    /// # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
+    /// # fn main() -> Result<(), nano::NanoError> {
+    /// let registry = Registry::from_apis(&[&greeter::API, &users::API])?;
+    /// assert!(registry.get("users.Lookup").is_ok());
+    /// # Ok(()) }
     /// ```
     ///
     /// # Errors

@@ -570,8 +570,8 @@ impl RecordedService {
 /// request is sent again and its outcome compared. Unexpected extra calls to dependencies and
 /// recorded calls that were not made are reported too.
 ///
-/// `make_service` builds a fresh service under test for each incoming call (e.g.
-/// `services::svc2::service`); every service it asks for a client of while the set builds it
+/// `make_service` builds a fresh service under test for each incoming call (e.g. a function
+/// returning `my_api::service(|deps| …)`); every service it asks for a client of while the set builds it
 /// gets a recorded stand-in, so no list of its dependencies is needed.
 ///
 /// # Errors
@@ -592,18 +592,46 @@ pub async fn replay_isolated<S: Into<NewService>>(
 /// to be saved.
 ///
 /// ```
-/// # use nano_test::scenario::{OnMiss, Registry, Scenario, replay_isolated_with};
+/// use nano::{Ctx, ServiceSet};
+/// use nano_test::scenario::{OnMiss, Registry, Scenario, replay_isolated_with};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greet { pub user: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greeting { pub text: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Lookup { pub id: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct User { pub name: String }
+/// # mod greeter { use super::*; nano::api! { service "greeter"; fn greet(Greet) -> Greeting = "greeter.Greet", POST "/"; } }
+/// # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
+/// # struct Greeter { users: nano::Client }
+/// # impl greeter::Handler for Greeter {
+/// #     async fn greet(&self, ctx: &nano::Ctx, req: Greet) -> Result<Greeting, nano::NanoError> {
+/// #         let user = self.users.call(ctx, Lookup { id: req.user }).await?;
+/// #         Ok(Greeting { text: format!("hello {}", user.name) })
+/// #     }
+/// # }
+/// # fn greeter() -> nano::NewService {
+/// #     greeter::service(|deps| Ok(Greeter { users: deps.client(users::NAME)? }))
+/// # }
+/// # fn users() -> nano::NewService {
+/// #     nano_test::request_fn(users::NAME, |_ctx, r: Lookup| async move {
+/// #         Ok(User { name: r.id.to_uppercase() })
+/// #     }).into()
+/// # }
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let recorder = nano_test::CallRecorder::new();
-/// # let set = services::all(nano::ServiceSet::builder()).hook(recorder.clone()).build()?;
-/// # set.client("test", "svc2")?.call(&nano::Ctx::new(), services::api::svc2::Req { param: "x".into() }).await?;
-/// # let scenario = Scenario::new("svc2-req", recorder.last_tree().unwrap());
-/// let registry = Registry::from_apis(&services::api::APIS)?;
-/// let real = services::all(nano::ServiceSet::builder()).build()?;
-/// let grown =
-///     replay_isolated_with(&scenario, &registry, services::svc2::service, &OnMiss::Record(real)).await?;
-/// grown.save(std::env::temp_dir().join("svc2-req.json"))?;
+/// # let set = ServiceSet::builder().service(greeter()).service(users()).hook(recorder.clone()).build()?;
+/// # set.client("test", greeter::NAME)?.call(&Ctx::new(), Greet { user: "u1".into() }).await?;
+/// # let scenario = Scenario::new("greet-u1", recorder.last_tree().unwrap());
+/// // `greeter()` builds the service under test; a call to `users` that the recording lacks
+/// // goes to the real `users` and is added to the scenario.
+/// let registry = Registry::from_apis(&[&greeter::API, &users::API])?;
+/// let real = ServiceSet::builder().service(users()).build()?;
+/// let grown = replay_isolated_with(&scenario, &registry, greeter, &OnMiss::Record(real)).await?;
+/// grown.save(std::env::temp_dir().join("greet-u1.json"))?;
 /// # Ok(()) }
 /// ```
 ///

@@ -1,16 +1,22 @@
 //! A deterministic, unreliable network for in-process tests.
 //!
-//! The simulator works at the level of service calls, not sockets: [`Sim::hook`] is a
+//! The simulator works at the level of service calls, not sockets: [`Network::hook`] is a
 //! [`nano::ClientHook`] that stands between every caller and callee of a set and, following a
 //! seeded [`FaultPlan`], delays requests and responses, loses requests (the caller sees
 //! `S-UNAVAILABLE`, as from a real transport), cuts the network into partitions that can be healed
 //! during a test, enforces transport timeouts (`S-TIMEOUT`) and injects scripted faults ("the 3rd
 //! call to svc3 fails").
 //!
+//! Two types, two concepts. A [`Network`] is the simulated network of one run: the hook, its
+//! partitions, its trace and fault counts; a test on a paused clock can make one directly. A
+//! [`Simulation`] is the runner of a test body: it gives each run a fresh runtime on a paused
+//! clock and a fresh `Network`, turns errors, panics and a virtual-time limit into failures, and
+//! replays the body with fewer faults to shrink a failure. The body gets its run's `Network`.
+//!
 //! Everything runs on tokio's clock. On a paused clock (what [`Simulation`] sets up) a test with
 //! thousands of calls at 200 ms of latency finishes in milliseconds of wall time, and the virtual
 //! time it took is reported. Nothing on the simulated path reads the wall clock or an unseeded
-//! random source, so the same seed gives the same [trace](Sim::trace) of calls and outcomes.
+//! random source, so the same seed gives the same [trace](Network::trace) of calls and outcomes.
 //!
 //! Every run counts the faults it injected by kind; a plan meant to inject faults that injected
 //! none is reported (and fails [`Simulation::check`]), so a chaos test cannot pass by accident.
@@ -24,7 +30,7 @@ mod run;
 mod trace;
 
 pub use error::{BoxError, SimError};
-pub use network::Sim;
+pub use network::Network;
 pub use plan::{EdgeFaults, EdgeRule, Fault, FaultPlan, Latency, ScriptedFault};
 pub use run::{SEED_ENV, ShrunkFailure, SimFailure, Simulation};
 pub use trace::{

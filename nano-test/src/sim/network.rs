@@ -1,4 +1,4 @@
-//! [`Sim`]: the simulated network, a [`ClientHook`] that decides the fate of every call.
+//! [`Network`]: the simulated network, a [`ClientHook`] that decides the fate of every call.
 
 use super::error::SimError;
 use std::collections::{BTreeSet, HashMap};
@@ -41,7 +41,7 @@ struct State {
 
 /// The simulated network of one run. Cheap to clone; clones share the state.
 ///
-/// Put [`Sim::hook`] on a set and every call between its services (and from the test into it)
+/// Put [`Network::hook`] on a set and every call between its services (and from the test into it)
 /// goes through the simulated network: it is delayed, lost, cut off by partitions or failed as the
 /// [`FaultPlan`] and the seed say, on tokio's clock. Run it on a paused clock (see
 /// [`Simulation`](super::Simulation)) and thousands of calls with hundreds of milliseconds of
@@ -50,34 +50,59 @@ struct State {
 /// ```
 /// use std::time::Duration;
 /// use nano::{ServiceSet, codes};
-/// use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Sim};
-/// use services::api::svc2;
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let sim = Sim::new(
+/// use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Network};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greet { pub user: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greeting { pub text: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Lookup { pub id: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct User { pub name: String }
+/// # mod greeter { use super::*; nano::api! { service "greeter"; fn greet(Greet) -> Greeting = "greeter.Greet", POST "/"; } }
+/// # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
+/// # struct Greeter { users: nano::Client }
+/// # impl greeter::Handler for Greeter {
+/// #     async fn greet(&self, ctx: &nano::Ctx, req: Greet) -> Result<Greeting, nano::NanoError> {
+/// #         let user = self.users.call(ctx, Lookup { id: req.user }).await?;
+/// #         Ok(Greeting { text: format!("hello {}", user.name) })
+/// #     }
+/// # }
+/// # fn greeter() -> nano::NewService {
+/// #     greeter::service(|deps| Ok(Greeter { users: deps.client(users::NAME)? }))
+/// # }
+/// # fn users() -> nano::NewService {
+/// #     nano_test::request_fn(users::NAME, |_ctx, r: Lookup| async move {
+/// #         Ok(User { name: r.id.to_uppercase() })
+/// #     }).into()
+/// # }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), nano::NanoError> {
+/// let net = Network::new(
 ///     FaultPlan::new(7).all_edges(EdgeFaults::new().latency(Latency::fixed(Duration::from_millis(200)))),
 /// );
-/// let set = services::all(ServiceSet::builder()).hook(sim.hook()).build().unwrap();
-/// let svc2 = set.client("test", svc2::NAME).unwrap();
+/// // `greeter()` and `users()` build two small services; `greeter` calls `users`.
+/// let set = ServiceSet::builder().service(greeter()).service(users()).hook(net.hook()).build()?;
+/// let greeter = set.client("test", greeter::NAME)?;
 ///
-/// let resp = svc2.call(&sim.ctx(), svc2::Req { param: "x".into() }).await.unwrap();
-/// assert_eq!(resp.value, "svc2_svc1_x");
-/// // test -> svc2 and svc2 -> svc1, each 200 ms there and 200 ms back.
-/// assert_eq!(sim.elapsed(), Duration::from_millis(800));
+/// let resp = greeter.call(&net.ctx(), Greet { user: "u1".into() }).await?;
+/// assert_eq!(resp.text, "hello U1");
+/// // test -> greeter and greeter -> users, each 200 ms there and 200 ms back.
+/// assert_eq!(net.elapsed(), Duration::from_millis(800));
 ///
-/// sim.partition(&["svc3", "svc4"]);
-/// let err = svc2.call(&sim.ctx(), svc2::GetReq {}).await.unwrap_err();
+/// net.partition(&["users"]);
+/// let err = greeter.call(&net.ctx(), Greet { user: "u1".into() }).await.unwrap_err();
 /// assert_eq!(err.code(), codes::UNAVAILABLE);
-/// assert_eq!(sim.counts().partitioned, 1);
-/// # }
+/// assert_eq!(net.counts().partitioned, 1);
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct Sim {
+pub struct Network {
     state: Arc<Mutex<State>>,
     seed: u64,
 }
 
-impl Sim {
+impl Network {
     /// A simulated network following `plan`, with the plan's seed.
     ///
     /// Must be created inside a tokio runtime: virtual time starts now.
@@ -101,7 +126,7 @@ impl Sim {
     fn with_mode(plan: FaultPlan, mode: Mode) -> Self {
         let seed = plan.seed;
         let scripted_calls = vec![0; plan.scripted.len()];
-        Sim {
+        Network {
             state: Arc::new(Mutex::new(State {
                 rng: fastrand::Rng::with_seed(seed),
                 plan,
@@ -154,7 +179,7 @@ impl Sim {
     }
 
     /// Cuts `group` off from every other service: calls between a service in `group` and one
-    /// outside fail with `S-UNAVAILABLE` until [`heal`](Sim::heal). Callers that are not services
+    /// outside fail with `S-UNAVAILABLE` until [`heal`](Network::heal). Callers that are not services
     /// (a test) are outside every group.
     pub fn partition(&self, group: &[&str]) {
         self.partition_groups(&[group]);
@@ -190,7 +215,7 @@ impl Sim {
     }
 
     /// Every fault injected so far, in the order of the calls: the schedule that
-    /// [`Sim::replaying`] replays.
+    /// [`Network::replaying`] replays.
     pub fn schedule(&self) -> Vec<ScheduledFault> {
         self.lock().injected.clone()
     }
@@ -301,9 +326,9 @@ impl Sim {
     }
 }
 
-impl fmt::Debug for Sim {
+impl fmt::Debug for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sim")
+        f.debug_struct("Network")
             .field("seed", &self.seed)
             .field("counts", &self.counts())
             .finish()
@@ -383,7 +408,7 @@ struct Decision {
 
 /// Records the end of a call, or that the caller abandoned it when dropped unfinished.
 struct CallRecord<'a> {
-    sim: &'a Sim,
+    sim: &'a Network,
     seq: u64,
     finished: bool,
 }
@@ -411,7 +436,7 @@ impl Drop for CallRecord<'_> {
 
 /// The simulated network between one caller and one callee.
 struct SimulatedEdge {
-    sim: Sim,
+    sim: Network,
     edge: Edge,
     next: SharedService,
 }

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::network::Sim;
+use super::network::Network;
 use super::plan::FaultPlan;
 use super::trace::{ScheduledFault, SimReport};
 
@@ -21,9 +21,10 @@ pub const SEED_ENV: &str = "NANO_SIM_SEED";
 /// The most runs spent on shrinking one failure.
 const MAX_SHRINK_RUNS: usize = 300;
 
-/// Runs a simulated test: a fresh single-threaded tokio runtime on a paused clock per run, a
-/// [`Sim`] following the plan, and the test body, which builds its set with [`Sim::hook`] and
-/// returns `Err` (or panics) when an invariant breaks.
+/// The runner of a simulated test body (not the network itself, which is [`Network`]): per run,
+/// a fresh single-threaded tokio runtime on a paused clock, a fresh [`Network`] following the
+/// plan, and the test body, which builds its set with [`Network::hook`] and returns `Err` (or
+/// panics) when an invariant breaks.
 ///
 /// When the body fails, [`check`](Simulation::check) replays the run with subsets of the injected
 /// faults until it finds a smallest schedule that still fails, and panics with the invariant, the
@@ -33,21 +34,48 @@ const MAX_SHRINK_RUNS: usize = 300;
 /// use std::time::Duration;
 /// use nano::ServiceSet;
 /// use nano_test::sim::{EdgeFaults, FaultPlan, Latency, Simulation};
-/// use services::api::svc2;
-///
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greet { pub user: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Greeting { pub text: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct Lookup { pub id: String }
+/// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+/// # pub struct User { pub name: String }
+/// # mod greeter { use super::*; nano::api! { service "greeter"; fn greet(Greet) -> Greeting = "greeter.Greet", POST "/"; } }
+/// # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
+/// # struct Greeter { users: nano::Client }
+/// # impl greeter::Handler for Greeter {
+/// #     async fn greet(&self, ctx: &nano::Ctx, req: Greet) -> Result<Greeting, nano::NanoError> {
+/// #         let user = self.users.call(ctx, Lookup { id: req.user }).await?;
+/// #         Ok(Greeting { text: format!("hello {}", user.name) })
+/// #     }
+/// # }
+/// # fn greeter() -> nano::NewService {
+/// #     greeter::service(|deps| Ok(Greeter { users: deps.client(users::NAME)? }))
+/// # }
+/// # fn users() -> nano::NewService {
+/// #     nano_test::request_fn(users::NAME, |_ctx, r: Lookup| async move {
+/// #         Ok(User { name: r.id.to_uppercase() })
+/// #     }).into()
+/// # }
+/// # fn main() {
 /// let plan = FaultPlan::new(1)
 ///     .all_edges(EdgeFaults::new().latency(Latency::fixed(Duration::from_millis(200))));
-/// let report = Simulation::new(plan).check(|sim| async move {
-///     let set = services::all(ServiceSet::builder()).hook(sim.hook()).build()?;
-///     let svc2 = set.client("test", svc2::NAME)?;
+/// // The body gets the `Network` of its run.
+/// let report = Simulation::new(plan).check(|net| async move {
+///     let set = ServiceSet::builder().service(greeter()).service(users()).hook(net.hook()).build()?;
+///     let greeter = set.client("test", greeter::NAME)?;
 ///     for _ in 0..1000 {
-///         svc2.call(&sim.ctx(), svc2::GetReq {}).await?;
+///         greeter.call(&net.ctx(), Greet { user: "u1".into() }).await?;
 ///     }
 ///     Ok(())
 /// });
-/// // 1000 requests of 3 hops at 2 x 200 ms each: 20 minutes of virtual time.
-/// assert_eq!(report.virtual_time(), Duration::from_secs(1200));
-/// assert_eq!(report.calls, 3000);
+/// // 1000 requests of 2 hops (test -> greeter -> users) at 2 x 200 ms each: 800 s of virtual time.
+/// assert_eq!(report.virtual_time(), Duration::from_secs(800));
+/// assert_eq!(report.calls, 2000);
+/// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Simulation {
@@ -203,10 +231,10 @@ impl Simulation {
     /// The failure when the body returns `Err`, panics or exceeds the time limit.
     pub fn run<F, Fut>(&self, body: F) -> Result<SimReport, Box<SimFailure>>
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
-        self.run_with(|| Sim::new(self.plan.clone()), &body)
+        self.run_with(|| Network::new(self.plan.clone()), &body)
     }
 
     /// Runs the body once, injecting exactly `schedule`.
@@ -220,10 +248,10 @@ impl Simulation {
         body: F,
     ) -> Result<SimReport, Box<SimFailure>>
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
-        self.run_with(|| Sim::replaying(self.plan.clone(), schedule), &body)
+        self.run_with(|| Network::replaying(self.plan.clone(), schedule), &body)
     }
 
     /// Runs the body; when it fails, shrinks the fault schedule.
@@ -233,7 +261,7 @@ impl Simulation {
     /// The original failure and a smallest schedule that reproduces one.
     pub fn run_and_shrink<F, Fut>(&self, body: F) -> Result<SimReport, Box<ShrunkFailure>>
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let original = match self.run(&body) {
@@ -260,7 +288,7 @@ impl Simulation {
     /// As described: this is the assertion for tests.
     pub fn check<F, Fut>(&self, body: F) -> SimReport
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
         match self.run_and_shrink(body) {
@@ -276,11 +304,11 @@ impl Simulation {
 
     fn run_with<F, Fut>(
         &self,
-        make_sim: impl FnOnce() -> Sim,
+        make_sim: impl FnOnce() -> Network,
         body: &F,
     ) -> Result<SimReport, Box<SimFailure>>
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -292,7 +320,7 @@ impl Simulation {
                     message: format!("cannot start the simulation runtime: {err}"),
                     seed: self.plan.seed,
                     schedule: Vec::new(),
-                    report: Sim::report_before_start(self.plan.seed),
+                    report: Network::report_before_start(self.plan.seed),
                 })
             })?;
         let (sim, report, result) = runtime.block_on(async {
@@ -326,7 +354,7 @@ impl Simulation {
     /// replay still fails.
     fn shrink<F, Fut>(&self, original: &SimFailure, body: &F) -> (SimFailure, usize)
     where
-        F: Fn(Sim) -> Fut,
+        F: Fn(Network) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let runs = Cell::new(0);
@@ -396,7 +424,7 @@ impl Simulation {
     }
 }
 
-impl Sim {
+impl Network {
     fn report_before_start(seed: u64) -> SimReport {
         SimReport {
             seed,

@@ -1,44 +1,4 @@
-//! One matching and redaction [`Spec`] for snapshots, mock expectations, parity checks and
-//! scenario replay.
-//!
-//! A spec is a list of [`Rule`]s. Each rule selects places in a message body (a request, a
-//! response, or an error's `{"code", "message"}`) with a [`PathPattern`], optionally only for one
-//! service and/or request type, and says what to do there:
-//!
-//! | action | in comparisons | in snapshots |
-//! |---|---|---|
-//! | [`Action::Volatile`] | any value passes, but it must be present on both sides | replaced by a placeholder such as `"[request_id]"` |
-//! | [`Action::Ignore`] | not compared at all, present or not | removed |
-//! | [`Action::Match`] | both sides must satisfy the [`Matcher`] | replaced by the matcher's placeholder when it matches, kept otherwise so the snapshot diff shows the offending value |
-//!
-//! The last rule that selects a place wins, so a rule added later overrides an earlier one (and
-//! user rules override the built-in defaults). The built-in defaults make request ids and common
-//! timestamp fields volatile; see [`Spec::default_rules`].
-//!
-//! A spec is a plain value: build it in code or load it from JSON, and store it next to the
-//! snapshots or scenarios it governs.
-//!
-//! ```
-//! use nano_test::spec::{Matcher, Spec, Target};
-//! use serde_json::json;
-//!
-//! let spec = Spec::from_json(r#"{
-//!     "rules": [
-//!         {"path": "id", "action": "match", "matcher": {"regex": "^u-[0-9]+$"}},
-//!         {"path": "**.trace", "action": "ignore"},
-//!         {"path": "age", "action": "match", "matcher": {"range": {"min": 0, "max": 150}},
-//!          "service": "users"}
-//!     ]
-//! }"#)?;
-//! let target = Target::new("users", "users.Get");
-//! let expected = json!({"id": "u-1", "age": 30, "trace": "a"});
-//! assert!(spec.compare(&target, &expected, &json!({"id": "u-77", "age": 41})).is_ok());
-//!
-//! let err = spec.compare(&target, &expected, &json!({"id": "x", "age": 41})).unwrap_err();
-//! assert_eq!(err.mismatches[0].path, "$.id");
-//! assert_eq!(spec.redact(&target, &expected), json!({"id": "[matches ^u-[0-9]+$]", "age": "[number in 0..=150]"}));
-//! # Ok::<(), nano::NanoError>(())
-//! ```
+//! [`Spec`]: the matching and redaction rules, their paths, comparisons and call-tree redaction.
 
 pub(crate) mod compare;
 mod path;
@@ -54,7 +14,7 @@ use serde_json::Value;
 use crate::codes;
 
 pub use compare::{Mismatch, MismatchKind, Mismatches};
-pub use path::{PathPattern, Segment, render_path};
+pub use path::{PathPattern, Segment};
 #[cfg(feature = "snapshot")]
 pub(crate) use tree::TreeSnapshot;
 
@@ -210,7 +170,7 @@ mod regex_text {
     }
 }
 
-/// What a [`Rule`] does at the places it selects; see the [module docs](self).
+/// What a [`Rule`] does at the places it selects; see [`Spec`] for the table of actions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -378,7 +338,47 @@ impl Rule {
     }
 }
 
-/// The matching and redaction rules of the toolkit; see the [module docs](self).
+/// The one set of matching and redaction rules for snapshots, mock expectations, parity checks
+/// and scenario replay.
+///
+/// A spec is a list of [`Rule`]s. Each rule selects places in a message body (a request, a
+/// response, or an error's `{"code", "message"}`) with a [`PathPattern`], optionally only for one
+/// service and/or request type, and says what to do there:
+///
+/// | action | in comparisons | in snapshots |
+/// |---|---|---|
+/// | [`Action::Volatile`] | any value passes, but it must be present on both sides | replaced by a placeholder such as `"[request_id]"` |
+/// | [`Action::Ignore`] | not compared at all, present or not | removed |
+/// | [`Action::Match`] | both sides must satisfy the [`Matcher`] | replaced by the matcher's placeholder when it matches, kept otherwise so the snapshot diff shows the offending value |
+///
+/// The last rule that selects a place wins, so a rule added later overrides an earlier one (and
+/// user rules override the built-in defaults). The built-in defaults make request ids and common
+/// timestamp fields volatile; see [`Spec::default_rules`].
+///
+/// A spec is a plain value: build it in code or load it from JSON, and store it next to the
+/// snapshots or scenarios it governs.
+///
+/// ```
+/// use nano_test::{Spec, Target};
+/// use serde_json::json;
+///
+/// let spec = Spec::from_json(r#"{
+///     "rules": [
+///         {"path": "id", "action": "match", "matcher": {"regex": "^u-[0-9]+$"}},
+///         {"path": "**.trace", "action": "ignore"},
+///         {"path": "age", "action": "match", "matcher": {"range": {"min": 0, "max": 150}},
+///          "service": "users"}
+///     ]
+/// }"#)?;
+/// let target = Target::new("users", "users.Get");
+/// let expected = json!({"id": "u-1", "age": 30, "trace": "a"});
+/// assert!(spec.compare(&target, &expected, &json!({"id": "u-77", "age": 41})).is_ok());
+///
+/// let err = spec.compare(&target, &expected, &json!({"id": "x", "age": 41})).unwrap_err();
+/// assert_eq!(err.mismatches[0].path, "$.id");
+/// assert_eq!(spec.redact(&target, &expected), json!({"id": "[matches ^u-[0-9]+$]", "age": "[number in 0..=150]"}));
+/// # Ok::<(), nano::NanoError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {

@@ -19,7 +19,7 @@ pub enum Segment {
 }
 
 /// Renders a concrete path the way patterns are written: `$`, `$.value`, `$.items[0]["a.b"]`.
-pub fn render_path(path: &[Segment]) -> String {
+pub(crate) fn render_path(path: &[Segment]) -> String {
     let mut text = String::from("$");
     for segment in path {
         match segment {
@@ -67,7 +67,7 @@ enum Step {
 /// `**.request_id` (a `request_id` at any depth), `$` (the whole value).
 ///
 /// ```
-/// use nano_test::spec::PathPattern;
+/// use nano_test::PathPattern;
 ///
 /// let pattern: PathPattern = "**.request_id".parse()?;
 /// assert_eq!(pattern.as_str(), "**.request_id");

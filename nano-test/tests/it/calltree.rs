@@ -159,8 +159,8 @@ fn public_types_are_send_and_sync() {
     check::<nano_test::Deployment>();
     check::<nano_test::ParityCheck>();
     check::<nano_test::ParityReport>();
-    check::<nano_test::GeneratedCall>();
-    check::<nano_test::PropertyFailure>();
+    check::<nano_test::property::GeneratedCall>();
+    check::<nano_test::property::PropertyFailure>();
     check::<nano_test::Snapshot>();
     check::<nano_test::Expectation<svc1::Req>>();
 }

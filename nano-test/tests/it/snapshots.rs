@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nano::{AnyRequest, Ctx, NanoError};
-use nano_test::spec::Matcher;
+use nano_test::Matcher;
 use nano_test::{Mock, Rule, Spec, TestSet, snapshot, snapshot_json};
 use services::api::{svc1, svc2, svc3, svc4};
 
