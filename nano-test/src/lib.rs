@@ -1,17 +1,17 @@
 #![doc = include_str!("../README.md")]
 
-// One path per public item. The everyday types (sets, mocks, specs, snapshots, closures) live
-// at the root and their modules are private. The namespaces of the three subsystems and of the
+// One path per public item. The everyday types (sets, mocks, specs, snapshots, closures,
+// fidelity, deployments and parity checks) live at the root and their modules are private. The namespaces of the three subsystems and of the
 // error codes stay public, and their items are reachable through them only: `codes`,
-// `property`, `scenario` and `sim`.
+// `property`, `scenario`, `sim`, `deploy` and `runner`.
 mod closures;
 pub mod codes;
 mod deep;
 #[cfg(feature = "http")]
 pub mod deploy;
-pub mod fidelity;
+mod fidelity;
 mod mock;
-pub mod parity;
+mod parity;
 #[cfg(feature = "property")]
 pub mod property;
 #[cfg(feature = "runner")]

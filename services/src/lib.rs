@@ -1,7 +1,7 @@
 //! The example cluster from the nano article: four services, their API types, and (in `bin/`)
-//! the executables that deploy them. [`server`] holds what the executables share (layouts,
-//! flags, logging); [`system()`] describes the whole cluster, which `nano_test::deploy` starts
-//! as child processes on free loopback ports.
+//! the executables that deploy them. [`system()`] describes the whole cluster: the executables
+//! are three-line users of `nano_http::server::main` over it, and `nano_test::deploy` starts its
+//! layouts as child processes on free loopback ports.
 //!
 //! ```text
 //! svc2 ──► svc1
@@ -27,7 +27,6 @@
 //! ```
 
 pub mod api;
-pub mod server;
 pub mod svc1;
 pub mod svc2;
 pub mod svc3;
