@@ -543,3 +543,44 @@ fn paths_resolve_from_the_working_directory_and_a_deployment_that_cannot_start_f
     assert!(out.status.success(), "{shown}");
     assert!(shown.contains("svc2-bad-request"), "{shown}");
 }
+
+#[test]
+fn the_cargo_test_cases_fail_on_a_behaviour_change_and_list_every_cell() {
+    use nano_test::runner::Runner;
+    let dir = scratch("harness");
+    let path = dir.join("svc2-req.json");
+    let changed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"svc2_svc1_testval\"", "\"svc2_svc1_TESTVAL\"");
+    std::fs::write(&path, changed).unwrap();
+    let trials = || {
+        Runner::new(services::system())
+            .scenario_dir(&dir)
+            .root_service("svc2")
+            .trials()
+            .unwrap()
+    };
+    let names: Vec<String> = trials().iter().map(|t| t.name().to_owned()).collect();
+    assert_eq!(names.len(), 6 * 5, "{names:?}");
+    assert!(
+        names.contains(&"svc2-req::in-process".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("svc2-bad-request::in-process (n/a: ")),
+        "{names:?}"
+    );
+    // Only the in-process cells, so no server is started: the changed scenario fails there,
+    // the others pass or are not applicable.
+    let arguments = libtest_mimic::Arguments {
+        filter: Some("::in-process".into()),
+        test_threads: Some(1),
+        ..libtest_mimic::Arguments::default()
+    };
+    let conclusion = libtest_mimic::run(&arguments, trials());
+    assert_eq!(conclusion.num_failed, 1, "{conclusion:?}");
+    assert_eq!(conclusion.num_passed, 4, "{conclusion:?}");
+    assert_eq!(conclusion.num_ignored, 1, "{conclusion:?}");
+}

@@ -24,12 +24,15 @@
 mod catalog;
 mod chaos;
 mod deployments;
+mod harness;
 mod live;
 mod out;
 mod record;
 mod report;
 mod run;
 mod show;
+
+pub use harness::Trial;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
