@@ -16,6 +16,9 @@ use crate::runner::deployments::{
 use crate::runner::{Config, ScratchDir};
 use crate::scenario::{Registry, Scenario};
 
+/// A layout started with some of its processes stopped, once, by the first trial that needs it.
+type LazyCluster = Arc<tokio::sync::OnceCell<Result<Cluster, String>>>;
+
 /// What the trials share: one runtime, and each layout started once, when the first trial that
 /// needs it runs (so a filtered run starts only what it replays).
 struct Shared {
