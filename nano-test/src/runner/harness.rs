@@ -27,8 +27,7 @@ struct Shared {
     runtime: tokio::runtime::Runtime,
     work_dir: ScratchDir,
     binaries: OnceLock<Result<crate::deploy::Binaries, String>>,
-    clusters:
-        Mutex<BTreeMap<(String, Vec<String>), Arc<tokio::sync::OnceCell<Result<Cluster, String>>>>>,
+    clusters: Mutex<BTreeMap<(String, Vec<String>), LazyCluster>>,
 }
 
 impl Shared {
