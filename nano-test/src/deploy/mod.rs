@@ -104,7 +104,12 @@ impl Binaries {
             .parent()
             .ok_or_else(|| DeployError::new(format!("{} has no directory", exe.display())))?
             .to_path_buf();
-        if dir.file_name().is_some_and(|name| name == "deps") {
+        // Test executables live in `deps/` and example executables in `examples/`, one level
+        // below the profile directory that holds the package's binaries.
+        if dir
+            .file_name()
+            .is_some_and(|name| name == "deps" || name == "examples")
+        {
             dir.pop();
         }
         Ok(Self::in_dir(dir))
