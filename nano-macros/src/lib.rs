@@ -168,6 +168,28 @@ macro_rules! __api {
                 )+
                 ::std::result::Result::Err(::nano::NanoError::bad_request_type(req.name()))
             }
+
+            // The same dispatch with a borrowed context: the boxed future holds only the matched
+            // handler's future.
+            fn handle_ref<'a>(
+                &'a self,
+                ctx: &'a ::nano::Ctx,
+                req: ::nano::AnyRequest,
+            ) -> ::nano::BoxFuture<'a, ::nano::Outcome> {
+                $(
+                    let req = match req.downcast::<$req>() {
+                        ::std::result::Result::Ok(req) => {
+                            let handled = self.0.$method(ctx, req);
+                            return ::std::boxed::Box::pin(async move {
+                                handled.await.map(::nano::AnyResponse::new)
+                            });
+                        }
+                        ::std::result::Result::Err(other) => other,
+                    };
+                )+
+                let err = ::nano::NanoError::bad_request_type(req.name());
+                ::std::boxed::Box::pin(::std::future::ready(::std::result::Result::Err(err)))
+            }
         }
 
         /// This service, built from the clients of its dependencies when the set is built.

@@ -62,7 +62,9 @@ impl Client {
     ///
     /// As [`call`](Client::call), without the response type check.
     pub async fn call_any(&self, ctx: &Ctx, request: AnyRequest) -> Result<AnyResponse, NanoError> {
-        let handled = self.target.handle(ctx.for_call(self.edge), request);
+        // The callee's context lives in this future; the handler's boxed future borrows it.
+        let callee_ctx = ctx.for_call(self.edge);
+        let handled = self.target.handle_ref(&callee_ctx, request);
         if ctx.deadline().is_none() && ctx.cancellation().is_none() {
             // The common case awaits the handler directly, keeping this future small.
             return handled.await;

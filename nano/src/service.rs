@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::api::Api;
 use crate::ctx::Ctx;
@@ -79,29 +79,29 @@ pub trait Service: Send + Sync + 'static {
 
     /// Handles one request.
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> impl Future<Output = Outcome> + Send;
+
+    /// Handles one request whose context the caller keeps until the returned future is done:
+    /// what a [`Client`](crate::Client) calls when no hook stands between it and the service.
+    /// The default clones the context into [`handle`](Service::handle)'s future; services
+    /// written with [`api!`](crate::api) override it so that the boxed future holds only the
+    /// matched handler's future, with the context borrowed.
+    fn handle_ref<'a>(&'a self, ctx: &'a Ctx, req: AnyRequest) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.handle(ctx.clone(), req))
+    }
 }
 
 /// The object-safe form of [`Service`] the set stores.
 pub(crate) trait DynService: Send + Sync + 'static {
     fn name(&self) -> &str;
-    fn init(&mut self, _deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        Ok(())
-    }
-    fn init_finished(&self) -> Result<(), NanoError> {
-        Ok(())
-    }
-    fn api(&self) -> Option<&'static Api> {
-        None
-    }
+    fn init_finished(&self) -> Result<(), NanoError>;
+    fn api(&self) -> Option<&'static Api>;
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome>;
+    fn handle_ref<'a>(&'a self, ctx: &'a Ctx, req: AnyRequest) -> BoxFuture<'a, Outcome>;
 }
 
 impl<S: Service> DynService for S {
     fn name(&self) -> &str {
         Service::name(self)
-    }
-    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        Service::init(self, deps)
     }
     fn init_finished(&self) -> Result<(), NanoError> {
         Service::init_finished(self)
@@ -112,32 +112,80 @@ impl<S: Service> DynService for S {
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
         Box::pin(Service::handle(self, ctx, req))
     }
+    fn handle_ref<'a>(&'a self, ctx: &'a Ctx, req: AnyRequest) -> BoxFuture<'a, Outcome> {
+        Service::handle_ref(self, ctx, req)
+    }
 }
 
 /// A type-erased, shareable service: what clients call and what [`ClientHook`](crate::ClientHook)s
 /// wrap.
 #[derive(Clone)]
-pub struct SharedService(pub(crate) Arc<dyn DynService>);
+pub struct SharedService(Shared);
+
+#[derive(Clone)]
+enum Shared {
+    Ready(Arc<dyn DynService>),
+    /// A set's slot: clients are made while their callee is still being built.
+    Slot(Arc<Slot>),
+}
+
+/// Where the clients of one service find it; the set fills it once every service is made.
+pub(crate) struct Slot {
+    pub(crate) name: String,
+    pub(crate) service: OnceLock<SharedService>,
+}
 
 impl SharedService {
     /// Erases an initialised service. Its `init` phases do not run again.
     pub fn new<S: Service>(service: S) -> Self {
-        SharedService(Arc::new(service))
+        SharedService(Shared::Ready(Arc::new(service)))
+    }
+
+    pub(crate) fn slot(slot: &Arc<Slot>) -> Self {
+        SharedService(Shared::Slot(Arc::clone(slot)))
+    }
+
+    /// The service itself: `None` for a slot its set has not filled yet.
+    pub(crate) fn ready(&self) -> Option<&dyn DynService> {
+        match &self.0 {
+            Shared::Ready(service) => Some(&**service),
+            Shared::Slot(slot) => slot.service.get()?.ready(),
+        }
     }
 
     /// The service's name.
     pub fn name(&self) -> &str {
-        self.0.name()
+        match &self.0 {
+            Shared::Ready(service) => service.name(),
+            Shared::Slot(slot) => &slot.name,
+        }
     }
 
     /// The service's declared API, if it has one.
     pub fn api(&self) -> Option<&'static Api> {
-        self.0.api()
+        self.ready()?.api()
     }
 
     /// Calls the handler directly, bypassing clients and hooks.
     pub fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
-        self.0.handle(ctx, req)
+        match self.ready() {
+            Some(service) => service.handle(ctx, req),
+            None => self.not_ready(),
+        }
+    }
+
+    /// Calls the handler with a borrowed context (see [`Service::handle_ref`]).
+    pub fn handle_ref<'a>(&'a self, ctx: &'a Ctx, req: AnyRequest) -> BoxFuture<'a, Outcome> {
+        match self.ready() {
+            Some(service) => service.handle_ref(ctx, req),
+            None => self.not_ready(),
+        }
+    }
+
+    fn not_ready(&self) -> BoxFuture<'static, Outcome> {
+        let name = self.name();
+        let err = format!("service {name:?} was called before its set finished initialising");
+        Box::pin(std::future::ready(Err(NanoError::internal(err))))
     }
 }
 
