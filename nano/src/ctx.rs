@@ -183,10 +183,10 @@ impl Ctx {
     /// Sets the deadline, keeping an earlier one: a callee never gets more time than its caller.
     #[must_use]
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(match self.deadline {
-            Some(existing) => existing.min(deadline),
-            None => deadline,
-        });
+        self.deadline = Some(
+            self.deadline
+                .map_or(deadline, |earlier| earlier.min(deadline)),
+        );
         self
     }
 
@@ -220,21 +220,18 @@ impl Ctx {
     /// Completes when there is no point in going on: the request tree was cancelled or its
     /// deadline passed. Never completes for a context with neither.
     pub async fn done(&self) {
-        let cancelled = async {
-            match self.cancellation() {
-                Some(cancellation) => cancellation.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
         let expired = async {
             match self.deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            () = cancelled => {},
-            () = expired => {},
+        match self.cancellation() {
+            Some(cancellation) => cancellation
+                .run_until_cancelled(expired)
+                .await
+                .unwrap_or(()),
+            None => expired.await,
         }
     }
 

@@ -193,14 +193,8 @@ impl NanoError {
     /// After an error crossed a wire (or the transport-fidelity hook) the chain is gone and this
     /// returns `None`, which is exactly why business logic should branch on codes instead.
     pub fn find_source<E: StdError + 'static>(&self) -> Option<&E> {
-        let mut next = StdError::source(self);
-        while let Some(err) = next {
-            if let Some(found) = err.downcast_ref::<E>() {
-                return Some(found);
-            }
-            next = err.source();
-        }
-        None
+        let mut chain = std::iter::successors(StdError::source(self), |&err| err.source());
+        chain.find_map(|err| err.downcast_ref::<E>())
     }
 
     /// What crosses a wire: the same code, the whole chain as one message, no source.
@@ -213,14 +207,12 @@ impl NanoError {
 impl fmt::Display for NanoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.inner.message)?;
-        let mut next = StdError::source(self);
-        while let Some(err) = next {
-            // A nested NanoError already prints its own chain, so stop after printing it.
-            if let Some(nano) = err.downcast_ref::<NanoError>() {
-                return write!(f, "{CHAIN_SEPARATOR}{nano}");
-            }
+        for err in std::iter::successors(StdError::source(self), |&err| err.source()) {
             write!(f, "{CHAIN_SEPARATOR}{err}")?;
-            next = err.source();
+            if err.is::<NanoError>() {
+                // A nested NanoError printed its own chain.
+                break;
+            }
         }
         Ok(())
     }
@@ -240,10 +232,7 @@ impl fmt::Debug for NanoError {
 
 impl StdError for NanoError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner
-            .source
-            .as_deref()
-            .map(|s| s as &(dyn StdError + 'static))
+        Some(self.inner.source.as_deref()?)
     }
 }
 

@@ -54,7 +54,7 @@ pub trait Request: Message {
 /// typed values.
 pub struct RequestType {
     name: &'static str,
-    type_id: fn() -> TypeId,
+    type_id: TypeId,
     rust_name: fn() -> &'static str,
     response_rust_name: fn() -> &'static str,
     decode_request: fn(&[u8]) -> Result<AnyRequest, NanoError>,
@@ -69,7 +69,7 @@ trait HasRequestType {
 impl<R: Request> HasRequestType for R {
     const TYPE: &'static RequestType = &RequestType {
         name: R::NAME,
-        type_id: TypeId::of::<R>,
+        type_id: TypeId::of::<R>(),
         rust_name: std::any::type_name::<R>,
         response_rust_name: std::any::type_name::<R::Response>,
         decode_request: |bytes| {
@@ -108,7 +108,7 @@ impl RequestType {
 
     /// Whether this describes `R`.
     pub fn is<R: Request>(&self) -> bool {
-        (self.type_id)() == TypeId::of::<R>()
+        self.type_id == TypeId::of::<R>()
     }
 
     /// Decodes a JSON request body. Missing fields decode as the type's serde defaults.
@@ -142,7 +142,7 @@ impl fmt::Debug for RequestType {
 
 impl PartialEq for RequestType {
     fn eq(&self, other: &Self) -> bool {
-        (self.type_id)() == (other.type_id)()
+        self.type_id == other.type_id
     }
 }
 
@@ -195,12 +195,10 @@ impl Erased {
         (&*self.0 as &dyn Any).downcast_ref()
     }
 
-    fn downcast<T: 'static>(self) -> Result<T, Self> {
-        if !(&*self.0 as &dyn Any).is::<T>() {
-            return Err(self);
-        }
+    /// The value, which the caller checked is a `T`.
+    fn into<T: 'static>(self) -> T {
         let value = (self.0 as Box<dyn Any>).downcast::<T>();
-        Ok(*value.unwrap_or_else(|_| unreachable!("type checked before the downcast")))
+        *value.unwrap_or_else(|_| unreachable!("type checked before the downcast"))
     }
 }
 
@@ -271,10 +269,10 @@ impl AnyRequest {
     ///
     /// Returns `self` unchanged when the request is of another type.
     pub fn downcast<R: Request>(self) -> Result<R, Self> {
-        let ty = self.ty;
-        self.value
-            .downcast()
-            .map_err(|value| AnyRequest { ty, value })
+        if !self.is::<R>() {
+            return Err(self);
+        }
+        Ok(self.value.into())
     }
 
     /// The request as JSON bytes, as transports send it.
@@ -352,7 +350,10 @@ impl AnyResponse {
     ///
     /// Returns `self` unchanged when the response is of another type.
     pub fn downcast<T: Message>(self) -> Result<T, Self> {
-        self.0.downcast().map_err(AnyResponse)
+        if !self.is::<T>() {
+            return Err(self);
+        }
+        Ok(self.0.into())
     }
 
     /// The response as JSON bytes, as transports send it.

@@ -147,9 +147,13 @@ impl SharedService {
 
     /// The service itself: `None` for a slot its set has not filled yet.
     pub(crate) fn ready(&self) -> Option<&dyn DynService> {
-        match &self.0 {
+        let filled = match &self.0 {
+            Shared::Slot(slot) => slot.service.get()?,
+            Shared::Ready(_) => self,
+        };
+        match &filled.0 {
             Shared::Ready(service) => Some(&**service),
-            Shared::Slot(slot) => slot.service.get()?.ready(),
+            Shared::Slot(_) => None,
         }
     }
 
@@ -182,6 +186,7 @@ impl SharedService {
         }
     }
 
+    #[cold]
     fn not_ready(&self) -> BoxFuture<'static, Outcome> {
         let name = self.name();
         let err = format!("service {name:?} was called before its set finished initialising");

@@ -47,14 +47,9 @@ where
 /// constructs from the clients of its dependencies when it is built.
 pub struct NewService {
     name: String,
-    make: Make,
-}
-
-enum Make {
-    /// Made when the set is built; its init phases run.
-    Construct(Construct),
-    /// Already erased (see [`ServiceSetBuilder::shared`]); its init phases do not run.
-    Erased(SharedService),
+    make: Construct,
+    /// Already erased (see [`ServiceSetBuilder::shared`]): its init phases do not run.
+    erased: bool,
 }
 
 type Construct =
@@ -87,11 +82,12 @@ impl NewService {
     ) -> Self {
         NewService {
             name: name.into(),
-            make: Make::Construct(Box::new(move |deps| {
+            make: Box::new(move |deps| {
                 let mut service = construct(deps)?;
                 service.init(deps)?;
                 Ok(SharedService::new(service))
-            })),
+            }),
+            erased: false,
         }
     }
 
@@ -131,10 +127,10 @@ impl ServiceSetBuilder {
     /// Adds an already erased service (its init phases do not run).
     #[must_use]
     pub fn shared(mut self, service: SharedService) -> Self {
-        let name = service.name().to_owned();
         self.services.push(NewService {
-            name,
-            make: Make::Erased(service),
+            name: service.name().to_owned(),
+            make: Box::new(move |_| Ok(service)),
+            erased: true,
         });
         self
     }
@@ -173,16 +169,14 @@ impl ServiceSetBuilder {
     /// - the error of a failed construction, `init`, `init_finished` or fallback, wrapped with
     ///   the service's name.
     pub fn build(self) -> Result<ServiceSet, NanoError> {
-        let mut wiring = Wiring {
-            set: SetInner {
-                services: HashMap::with_capacity(self.services.len()),
-                hooks: self.hooks,
-                order: Vec::with_capacity(self.services.len()),
-            },
+        let mut set = SetInner {
+            services: HashMap::with_capacity(self.services.len()),
+            hooks: self.hooks,
+            order: Vec::with_capacity(self.services.len()),
             fallback: self.fallback,
         };
         for service in &self.services {
-            if !wiring.set.add(&service.name) {
+            if !set.add(&service.name) {
                 return Err(NanoError::new(
                     codes::DUPLICATE_SERVICE,
                     format!("two services in the set are named {:?}", service.name),
@@ -190,13 +184,12 @@ impl ServiceSetBuilder {
             }
         }
         let mut made = Vec::with_capacity(self.services.len());
-        for NewService { name, make } in self.services {
-            let constructed = matches!(make, Make::Construct(_));
-            let service = wiring
+        for NewService { name, make, erased } in self.services {
+            let service = set
                 .make(&name, make)
                 .map_err(|e| failed(e, "init", &name))?;
-            let _ = wiring.set.services[&name].0.service.set(service.clone());
-            if constructed {
+            let _ = set.services[&name].0.service.set(service.clone());
+            if !erased {
                 made.push(service);
             }
         }
@@ -205,8 +198,9 @@ impl ServiceSetBuilder {
             let init_finished = ready.init_finished();
             init_finished.map_err(|e| failed(e, "init-finished", service.name()))?;
         }
+        set.fallback = None;
         Ok(ServiceSet {
-            inner: Arc::new(wiring.set),
+            inner: Arc::new(set),
         })
     }
 }
@@ -221,61 +215,11 @@ fn failed(err: NanoError, phase: &str, name: &str) -> NanoError {
     }
 }
 
-/// The state of a set while it is being built.
-struct Wiring {
-    set: SetInner,
-    fallback: Option<Fallback>,
-}
-
-impl Wiring {
-    fn make(&mut self, name: &str, make: Make) -> Result<SharedService, NanoError> {
-        let service = match make {
-            Make::Construct(make) => make(&mut Dependencies {
-                caller: name,
-                wiring: self,
-            })?,
-            Make::Erased(service) => service,
-        };
-        let declared = service.api().map_or(service.name(), |api| api.name());
-        if service.name() != name || declared != name {
-            return Err(NanoError::new(
-                codes::INIT_FAILED,
-                format!(
-                    "service added as {name:?} is named {:?} and declares the API of {declared:?}",
-                    service.name()
-                ),
-            ));
-        }
-        Ok(service)
-    }
-
-    fn client(&mut self, caller: &str, callee: &str) -> Result<Client, NanoError> {
-        if !self.set.services.contains_key(callee) {
-            let Some(fallback) = self.fallback.as_mut() else {
-                return Err(NanoError::new(
-                    codes::MISSING_DEPENDENCY,
-                    format!(
-                        "service {caller:?} depends on service {callee:?}, which is not in the set"
-                    ),
-                ));
-            };
-            let service = fallback(callee)?;
-            self.set.add(callee);
-            let _ = self.set.services[callee].0.service.set(service);
-        }
-        let (_, known) = self.set.services.get_mut(caller).expect("added");
-        if !known.iter().any(|dep| dep == callee) {
-            known.push(callee.to_owned());
-        }
-        Ok(self.set.client(caller, callee).expect("added above"))
-    }
-}
-
 /// What a service sees while the set builds it (in [`NewService::construct`] or
 /// [`Service::init`]): the clients it may resolve.
 pub struct Dependencies<'a> {
     caller: &'a str,
-    wiring: &'a mut Wiring,
+    set: &'a mut SetInner,
 }
 
 impl Dependencies<'_> {
@@ -292,7 +236,7 @@ impl Dependencies<'_> {
     /// `S-MISSING-DEPENDENCY`, naming both services, when `callee` is not in the set and no
     /// [fallback](ServiceSetBuilder::fallback) supplies it; the fallback's error otherwise.
     pub fn client(&mut self, callee: &str) -> Result<Client, NanoError> {
-        self.wiring.client(self.caller, callee)
+        self.set.client(self.caller, callee)
     }
 }
 
@@ -329,9 +273,50 @@ struct SetInner {
     hooks: Vec<Arc<dyn ClientHook>>,
     /// The names, in the order the services were added (those the fallback supplied last).
     order: Vec<String>,
+    /// Supplies missing dependencies while the set is built.
+    fallback: Option<Fallback>,
 }
 
 impl SetInner {
+    fn make(&mut self, name: &str, make: Construct) -> Result<SharedService, NanoError> {
+        let service = make(&mut Dependencies {
+            caller: name,
+            set: self,
+        })?;
+        let declared = service.api().map_or(service.name(), |api| api.name());
+        if service.name() != name || declared != name {
+            return Err(NanoError::new(
+                codes::INIT_FAILED,
+                format!(
+                    "service added as {name:?} is named {:?} and declares the API of {declared:?}",
+                    service.name()
+                ),
+            ));
+        }
+        Ok(service)
+    }
+
+    fn client(&mut self, caller: &str, callee: &str) -> Result<Client, NanoError> {
+        if !self.services.contains_key(callee) {
+            let Some(fallback) = self.fallback.as_mut() else {
+                return Err(NanoError::new(
+                    codes::MISSING_DEPENDENCY,
+                    format!(
+                        "service {caller:?} depends on service {callee:?}, which is not in the set"
+                    ),
+                ));
+            };
+            let service = fallback(callee)?;
+            self.add(callee);
+            let _ = self.services[callee].0.service.set(service);
+        }
+        let (_, known) = self.services.get_mut(caller).expect("added");
+        if !known.iter().any(|dep| dep == callee) {
+            known.push(callee.to_owned());
+        }
+        Ok(self.wrap(caller, callee).expect("added above"))
+    }
+
     /// Adds an empty slot for `name`; `false` when there already is one.
     fn add(&mut self, name: &str) -> bool {
         if self.services.contains_key(name) {
@@ -347,7 +332,8 @@ impl SetInner {
         true
     }
 
-    fn client(&self, caller: &str, callee: &str) -> Option<Client> {
+    /// A client of `callee`, wrapped by every hook.
+    fn wrap(&self, caller: &str, callee: &str) -> Option<Client> {
         let (slot, _) = self.services.get(callee)?;
         let edge = Edge::new(caller, callee);
         let mut target = SharedService::slot(slot);
@@ -370,7 +356,7 @@ impl ServiceSet {
     ///
     /// `S-UNKNOWN-SERVICE` when `callee` is not in the set.
     pub fn client(&self, caller: &str, callee: &str) -> Result<Client, NanoError> {
-        self.inner.client(caller, callee).ok_or_else(|| {
+        self.inner.wrap(caller, callee).ok_or_else(|| {
             NanoError::new(
                 codes::UNKNOWN_SERVICE,
                 format!(
