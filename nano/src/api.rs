@@ -2,6 +2,8 @@
 
 use std::any::Any;
 
+use serde_json::Value;
+
 use crate::message::RequestType;
 
 /// The declared API of one service: its name and, for each request type it handles, the
@@ -29,7 +31,7 @@ pub struct Operation {
 
 /// Fills a JSON Schema generator (passed as `&mut dyn Any` so the core does not depend on the
 /// schema crate) with the request and response types, returning their two schemas.
-pub type SchemaFn = fn(&mut dyn Any) -> Option<(serde_json::Value, serde_json::Value)>;
+pub type SchemaFn = fn(&mut dyn Any) -> Option<(Value, Value)>;
 
 /// Where an operation is served over HTTP: `METHOD /<service><path>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,10 +97,7 @@ impl Operation {
 
     /// The JSON Schemas of the request and the response, made with `generator` (a
     /// `schemars::SchemaGenerator`, for an API declared with `schemas = schemars`).
-    pub fn schemas(
-        &self,
-        generator: &mut dyn Any,
-    ) -> Option<(serde_json::Value, serde_json::Value)> {
+    pub fn schemas(&self, generator: &mut dyn Any) -> Option<(Value, Value)> {
         self.schemas.and_then(|schemas| schemas(generator))
     }
 }

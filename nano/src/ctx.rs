@@ -183,10 +183,8 @@ impl Ctx {
     /// Sets the deadline, keeping an earlier one: a callee never gets more time than its caller.
     #[must_use]
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(
-            self.deadline
-                .map_or(deadline, |earlier| earlier.min(deadline)),
-        );
+        let earlier = self.deadline.unwrap_or(deadline);
+        self.deadline = Some(earlier.min(deadline));
         self
     }
 
@@ -227,10 +225,7 @@ impl Ctx {
             }
         };
         match self.cancellation() {
-            Some(cancellation) => cancellation
-                .run_until_cancelled(expired)
-                .await
-                .unwrap_or(()),
+            Some(cancellation) => _ = cancellation.run_until_cancelled(expired).await,
             None => expired.await,
         }
     }
@@ -268,11 +263,10 @@ impl Ctx {
 
     /// The callee's context for a call along `edge`.
     pub(crate) fn for_call(&self, edge: &'static Edge) -> Ctx {
-        let (tree, deadline) = (Arc::clone(&self.tree), self.deadline);
+        let edge = Some(edge);
         Ctx {
-            tree,
-            edge: Some(edge),
-            deadline,
+            edge,
+            ..self.clone()
         }
     }
 }

@@ -61,34 +61,27 @@ pub struct RequestType {
     decode_response: fn(&[u8]) -> Result<AnyResponse, NanoError>,
 }
 
-/// Gives every request type one `&'static RequestType`, built at compile time.
-trait HasRequestType {
-    const TYPE: &'static RequestType;
-}
-
-impl<R: Request> HasRequestType for R {
-    const TYPE: &'static RequestType = &RequestType {
-        name: R::NAME,
-        type_id: TypeId::of::<R>(),
-        rust_name: std::any::type_name::<R>,
-        response_rust_name: std::any::type_name::<R::Response>,
-        decode_request: |bytes| {
-            decode_json::<R>(bytes, R::NAME)
-                .map(AnyRequest::new)
-                .map_err(NanoError::bad_request)
-        },
-        decode_response: |bytes| {
-            decode_json::<R::Response>(bytes, &format!("the response to {}", R::NAME))
-                .map(AnyResponse::new)
-                .map_err(|message| NanoError::new(codes::BAD_RESPONSE, message))
-        },
-    };
-}
-
 impl RequestType {
     /// The descriptor of `R`. A `const fn`, so API declarations can be statics.
     pub const fn of<R: Request>() -> &'static RequestType {
-        <R as HasRequestType>::TYPE
+        const {
+            &RequestType {
+                name: R::NAME,
+                type_id: TypeId::of::<R>(),
+                rust_name: std::any::type_name::<R>,
+                response_rust_name: std::any::type_name::<R::Response>,
+                decode_request: |bytes| {
+                    decode_json::<R>(bytes, R::NAME)
+                        .map(AnyRequest::new)
+                        .map_err(NanoError::bad_request)
+                },
+                decode_response: |bytes| {
+                    decode_json::<R::Response>(bytes, &format!("the response to {}", R::NAME))
+                        .map(AnyResponse::new)
+                        .map_err(|message| NanoError::new(codes::BAD_RESPONSE, message))
+                },
+            }
+        }
     }
 
     /// The wire name ([`Request::NAME`]).
@@ -160,10 +153,9 @@ fn json_value(json: &[u8]) -> Result<serde_json::Value, NanoError> {
 }
 
 /// The object-safe view of a [`Message`] that the envelopes hold.
-trait ErasedMessage: Any + Send + Sync {
+trait ErasedMessage: Any + Send + Sync + fmt::Debug {
     fn type_name(&self) -> &'static str;
     fn clone_box(&self) -> Box<dyn ErasedMessage>;
-    fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
     fn to_json(&self) -> Result<Vec<u8>, NanoError>;
 }
 
@@ -173,9 +165,6 @@ impl<T: Message> ErasedMessage for T {
     }
     fn clone_box(&self) -> Box<dyn ErasedMessage> {
         Box::new(self.clone())
-    }
-    fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
     }
     fn to_json(&self) -> Result<Vec<u8>, NanoError> {
         serde_json::to_vec(self).map_err(|err| {
@@ -315,7 +304,7 @@ impl AnyRequest {
 
 impl fmt::Debug for AnyRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.value.0.debug(f)
+        fmt::Debug::fmt(&self.value.0, f)
     }
 }
 
@@ -377,7 +366,7 @@ impl AnyResponse {
 
 impl fmt::Debug for AnyResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.0.debug(f)
+        fmt::Debug::fmt(&self.0.0, f)
     }
 }
 

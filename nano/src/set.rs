@@ -176,12 +176,7 @@ impl ServiceSetBuilder {
             fallback: self.fallback,
         };
         for service in &self.services {
-            if !set.add(&service.name) {
-                return Err(NanoError::new(
-                    codes::DUPLICATE_SERVICE,
-                    format!("two services in the set are named {:?}", service.name),
-                ));
-            }
+            set.add(&service.name)?;
         }
         let mut made = Vec::with_capacity(self.services.len());
         for NewService { name, make, erased } in self.services {
@@ -307,7 +302,7 @@ impl SetInner {
                 ));
             };
             let service = fallback(callee)?;
-            self.add(callee);
+            self.add(callee)?;
             let _ = self.services[callee].0.service.set(service);
         }
         let (_, known) = self.services.get_mut(caller).expect("added");
@@ -317,10 +312,11 @@ impl SetInner {
         Ok(self.wrap(caller, callee).expect("added above"))
     }
 
-    /// Adds an empty slot for `name`; `false` when there already is one.
-    fn add(&mut self, name: &str) -> bool {
+    /// Adds an empty slot for `name`.
+    fn add(&mut self, name: &str) -> Result<(), NanoError> {
         if self.services.contains_key(name) {
-            return false;
+            let message = format!("two services in the set are named {name:?}");
+            return Err(NanoError::new(codes::DUPLICATE_SERVICE, message));
         }
         let slot = Slot {
             name: name.to_owned(),
@@ -329,7 +325,7 @@ impl SetInner {
         self.services
             .insert(name.to_owned(), (Arc::new(slot), Vec::new()));
         self.order.push(name.to_owned());
-        true
+        Ok(())
     }
 
     /// A client of `callee`, wrapped by every hook.
