@@ -80,10 +80,8 @@ impl Edge {
     pub(crate) fn interned(self) -> &'static Edge {
         static EDGES: Mutex<BTreeSet<&'static Edge>> = Mutex::new(BTreeSet::new());
         let mut edges = EDGES.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(edge) = edges.get(&self) {
-            return edge;
-        }
-        let edge = Box::leak(Box::new(self));
+        let edge = edges.get(&self).copied();
+        let edge = edge.unwrap_or_else(|| Box::leak(Box::new(self)));
         edges.insert(edge);
         edge
     }
@@ -176,8 +174,7 @@ impl Ctx {
 
     /// Whether the deadline has passed.
     pub fn is_expired(&self) -> bool {
-        self.deadline
-            .is_some_and(|deadline| deadline <= Instant::now())
+        self.remaining() == Some(Duration::ZERO)
     }
 
     /// Sets the deadline, keeping an earlier one: a callee never gets more time than its caller.

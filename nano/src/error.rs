@@ -53,6 +53,9 @@ pub const CHAIN_SEPARATOR: &str = " :: ";
 
 type Source = Arc<dyn StdError + Send + Sync + 'static>;
 
+/// What [`NanoError::wrap`] and [`NanoError::with_source`] accept: any boxable error.
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
 /// An error with a code, a message and an optional source.
 ///
 /// Only the code and the message cross a wire: [`NanoError::flatten`] turns the source chain into
@@ -101,11 +104,8 @@ impl NanoError {
     }
 
     /// Wraps `source` with a message. The code is taken from `source` when it is a `NanoError`.
-    pub fn wrap(
-        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
-        message: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        let source: Box<dyn StdError + Send + Sync> = source.into();
+    pub fn wrap(source: impl Into<BoxError>, message: impl Into<Cow<'static, str>>) -> Self {
+        let source: BoxError = source.into();
         let code = source
             .downcast_ref::<NanoError>()
             .map(|e| e.inner.code.clone())
@@ -122,10 +122,7 @@ impl NanoError {
 
     /// Sets the source (the error this one was caused by).
     #[must_use]
-    pub fn with_source(
-        mut self,
-        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
-    ) -> Self {
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.inner.source = Some(Arc::from(source.into()));
         self
     }
@@ -142,10 +139,8 @@ impl NanoError {
 
     /// `C-BAD-REQUEST-TYPE`: what a service answers to a request type it does not handle.
     pub fn bad_request_type(request_name: &str) -> Self {
-        Self::new(
-            codes::BAD_REQUEST_TYPE,
-            format!("bad request type: {request_name}"),
-        )
+        let message = format!("bad request type: {request_name}");
+        Self::new(codes::BAD_REQUEST_TYPE, message)
     }
 
     /// `S-UNAVAILABLE`: the callee could not be reached.

@@ -168,10 +168,8 @@ impl<T: Message> ErasedMessage for T {
     }
     fn to_json(&self) -> Result<Vec<u8>, NanoError> {
         serde_json::to_vec(self).map_err(|err| {
-            NanoError::new(
-                codes::ENCODE,
-                format!("cannot encode {}: {err}", std::any::type_name::<T>()),
-            )
+            let message = format!("cannot encode {}: {err}", std::any::type_name::<T>());
+            NanoError::new(codes::ENCODE, message)
         })
     }
 }

@@ -56,8 +56,7 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     ///
     /// A failed init (including a dependency missing from the set) fails the set's build.
-    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        let _ = deps;
+    fn init(&mut self, _deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
         Ok(())
     }
 
@@ -80,13 +79,11 @@ pub trait Service: Send + Sync + 'static {
     /// Handles one request.
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> impl Future<Output = Outcome> + Send;
 
-    /// Handles one request whose context the caller keeps until the returned future is done:
-    /// what a [`Client`](crate::Client) calls when no hook stands between it and the service.
-    /// The default clones the context into [`handle`](Service::handle)'s future; services
-    /// written with [`api!`](crate::api) override it so that the boxed future holds only the
-    /// matched handler's future, with the context borrowed.
-    fn handle_ref<'a>(&'a self, ctx: &'a Ctx, req: AnyRequest) -> BoxFuture<'a, Outcome> {
-        Box::pin(self.handle(ctx.clone(), req))
+    /// [`handle`](Service::handle) with its future boxed: how clients and hooks call every
+    /// service. Services written with [`api!`](crate::api) override it to box only the future
+    /// of the matched request type's handler.
+    fn handle_boxed(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.handle(ctx, req))
     }
 }
 
@@ -96,7 +93,6 @@ pub(crate) trait DynService: Send + Sync + 'static {
     fn init_finished(&self) -> Result<(), NanoError>;
     fn api(&self) -> Option<&'static Api>;
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome>;
-    fn handle_ref<'a>(&'a self, ctx: &'a Ctx, req: AnyRequest) -> BoxFuture<'a, Outcome>;
 }
 
 impl<S: Service> DynService for S {
@@ -110,20 +106,17 @@ impl<S: Service> DynService for S {
         Service::api(self)
     }
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
-        Box::pin(Service::handle(self, ctx, req))
-    }
-    fn handle_ref<'a>(&'a self, ctx: &'a Ctx, req: AnyRequest) -> BoxFuture<'a, Outcome> {
-        Service::handle_ref(self, ctx, req)
+        Service::handle_boxed(self, ctx, req)
     }
 }
 
 /// A type-erased, shareable service: what clients call and what [`ClientHook`](crate::ClientHook)s
 /// wrap.
 #[derive(Clone)]
-pub struct SharedService(Shared);
+pub struct SharedService(pub(crate) Shared);
 
 #[derive(Clone)]
-enum Shared {
+pub(crate) enum Shared {
     Ready(Arc<dyn DynService>),
     /// A set's slot: clients are made while their callee is still being built.
     Slot(Arc<Slot>),
@@ -141,20 +134,18 @@ impl SharedService {
         SharedService(Shared::Ready(Arc::new(service)))
     }
 
-    pub(crate) fn slot(slot: &Arc<Slot>) -> Self {
-        SharedService(Shared::Slot(Arc::clone(slot)))
-    }
-
-    /// The service itself: `None` for a slot its set has not filled yet.
-    pub(crate) fn ready(&self) -> Option<&dyn DynService> {
+    /// The service itself; an error for a slot its set has not filled yet.
+    pub(crate) fn ready(&self) -> Result<&dyn DynService, NanoError> {
         let filled = match &self.0 {
-            Shared::Slot(slot) => slot.service.get()?,
-            Shared::Ready(_) => self,
+            Shared::Slot(slot) => slot.service.get(),
+            Shared::Ready(_) => Some(self),
         };
-        match &filled.0 {
-            Shared::Ready(service) => Some(&**service),
-            Shared::Slot(_) => None,
+        if let Some(SharedService(Shared::Ready(service))) = filled {
+            return Ok(&**service);
         }
+        let name = self.name();
+        let err = format!("service {name:?} was called before its set finished initialising");
+        Err(NanoError::internal(err))
     }
 
     /// The service's name.
@@ -167,30 +158,15 @@ impl SharedService {
 
     /// The service's declared API, if it has one.
     pub fn api(&self) -> Option<&'static Api> {
-        self.ready()?.api()
+        self.ready().ok()?.api()
     }
 
     /// Calls the handler directly, bypassing clients and hooks.
     pub fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
         match self.ready() {
-            Some(service) => service.handle(ctx, req),
-            None => self.not_ready(),
+            Ok(service) => service.handle(ctx, req),
+            Err(err) => Box::pin(std::future::ready(Err(err))),
         }
-    }
-
-    /// Calls the handler with a borrowed context (see [`Service::handle_ref`]).
-    pub fn handle_ref<'a>(&'a self, ctx: &'a Ctx, req: AnyRequest) -> BoxFuture<'a, Outcome> {
-        match self.ready() {
-            Some(service) => service.handle_ref(ctx, req),
-            None => self.not_ready(),
-        }
-    }
-
-    #[cold]
-    fn not_ready(&self) -> BoxFuture<'static, Outcome> {
-        let name = self.name();
-        let err = format!("service {name:?} was called before its set finished initialising");
-        Box::pin(std::future::ready(Err(NanoError::internal(err))))
     }
 }
 

@@ -8,7 +8,7 @@ use crate::api::Api;
 use crate::client::Client;
 use crate::ctx::Edge;
 use crate::error::{NanoError, codes};
-use crate::service::{Service, SharedService, Slot};
+use crate::service::{Service, Shared, SharedService, Slot};
 
 /// Wraps every client a [`ServiceSet`] hands out.
 ///
@@ -189,8 +189,7 @@ impl ServiceSetBuilder {
             }
         }
         for service in &made {
-            let ready = service.ready().expect("an erased service is never a slot");
-            let init_finished = ready.init_finished();
+            let init_finished = service.ready()?.init_finished();
             init_finished.map_err(|e| failed(e, "init-finished", service.name()))?;
         }
         set.fallback = None;
@@ -280,13 +279,11 @@ impl SetInner {
         })?;
         let declared = service.api().map_or(service.name(), |api| api.name());
         if service.name() != name || declared != name {
-            return Err(NanoError::new(
-                codes::INIT_FAILED,
-                format!(
-                    "service added as {name:?} is named {:?} and declares the API of {declared:?}",
-                    service.name()
-                ),
-            ));
+            let named = service.name();
+            let message = format!(
+                "service added as {name:?} is named {named:?} and declares the API of {declared:?}"
+            );
+            return Err(NanoError::new(codes::INIT_FAILED, message));
         }
         Ok(service)
     }
@@ -294,16 +291,13 @@ impl SetInner {
     fn client(&mut self, caller: &str, callee: &str) -> Result<Client, NanoError> {
         if !self.services.contains_key(callee) {
             let Some(fallback) = self.fallback.as_mut() else {
-                return Err(NanoError::new(
-                    codes::MISSING_DEPENDENCY,
-                    format!(
-                        "service {caller:?} depends on service {callee:?}, which is not in the set"
-                    ),
-                ));
+                let message = format!(
+                    "service {caller:?} depends on service {callee:?}, which is not in the set"
+                );
+                return Err(NanoError::new(codes::MISSING_DEPENDENCY, message));
             };
             let service = fallback(callee)?;
-            self.add(callee)?;
-            let _ = self.services[callee].0.service.set(service);
+            let _ = self.add(callee)?.service.set(service);
         }
         let (_, known) = self.services.get_mut(caller).expect("added");
         if !known.iter().any(|dep| dep == callee) {
@@ -313,30 +307,32 @@ impl SetInner {
     }
 
     /// Adds an empty slot for `name`.
-    fn add(&mut self, name: &str) -> Result<(), NanoError> {
+    fn add(&mut self, name: &str) -> Result<&Slot, NanoError> {
         if self.services.contains_key(name) {
             let message = format!("two services in the set are named {name:?}");
             return Err(NanoError::new(codes::DUPLICATE_SERVICE, message));
         }
-        let slot = Slot {
+        let slot = Arc::new(Slot {
             name: name.to_owned(),
             service: OnceLock::new(),
-        };
-        self.services
-            .insert(name.to_owned(), (Arc::new(slot), Vec::new()));
+        });
         self.order.push(name.to_owned());
-        Ok(())
+        let entry = self.services.entry(name.to_owned());
+        Ok(&entry.or_insert((slot, Vec::new())).0)
     }
 
     /// A client of `callee`, wrapped by every hook.
     fn wrap(&self, caller: &str, callee: &str) -> Option<Client> {
         let (slot, _) = self.services.get(callee)?;
         let edge = Edge::new(caller, callee);
-        let mut target = SharedService::slot(slot);
+        let mut target = SharedService(Shared::Slot(Arc::clone(slot)));
         for hook in self.hooks.iter().rev() {
             target = hook.wrap(&edge, target);
         }
-        Some(Client::new(edge, target))
+        Some(Client {
+            edge: edge.interned(),
+            target,
+        })
     }
 }
 
@@ -353,12 +349,10 @@ impl ServiceSet {
     /// `S-UNKNOWN-SERVICE` when `callee` is not in the set.
     pub fn client(&self, caller: &str, callee: &str) -> Result<Client, NanoError> {
         self.inner.wrap(caller, callee).ok_or_else(|| {
-            NanoError::new(
-                codes::UNKNOWN_SERVICE,
-                format!(
-                    "{caller:?} asked for a client of service {callee:?}, which is not in the set"
-                ),
-            )
+            let message = format!(
+                "{caller:?} asked for a client of service {callee:?}, which is not in the set"
+            );
+            NanoError::new(codes::UNKNOWN_SERVICE, message)
         })
     }
 
