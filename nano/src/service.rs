@@ -122,7 +122,7 @@ pub(crate) enum Shared {
     Slot(Arc<Slot>),
 }
 
-/// Where the clients of one service find it; the set fills it once every service is made.
+/// Where the clients of one service find it; the set fills it once that service is made.
 pub(crate) struct Slot {
     pub(crate) name: String,
     pub(crate) service: OnceLock<SharedService>,
