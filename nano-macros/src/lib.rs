@@ -120,14 +120,17 @@ macro_rules! __api {
         )+
 
         /// The declared API of this service.
-        pub static API: ::nano::Api = ::nano::Api::new(NAME, &[$(
-            ::nano::Operation::new(
-                ::nano::RequestType::of::<$req>(),
-                $crate::__route!($($verb $path)?),
-                concat!($($doc, "\n",)*),
-                $crate::__schemas!($schemas; $req, $resp),
-            ),
-        )+]);
+        pub static API: ::nano::Api = ::nano::Api {
+            name: NAME,
+            operations: &[$(
+                ::nano::Operation {
+                    request: ::nano::RequestType::of::<$req>(),
+                    route: $crate::__route!($($verb $path)?),
+                    doc: concat!($($doc, "\n",)*),
+                    schemas: $crate::__schemas!($schemas; $req, $resp),
+                },
+            )+],
+        };
 
         $($meta)*
         ///
@@ -157,16 +160,33 @@ macro_rules! __api {
                 ::std::option::Option::Some(&API)
             }
 
-            async fn handle(&self, ctx: ::nano::Ctx, req: ::nano::AnyRequest) -> ::nano::Outcome {
+            fn handle(
+                &self,
+                ctx: ::nano::Ctx,
+                req: ::nano::AnyRequest,
+            ) -> impl ::std::future::Future<Output = ::nano::Outcome> + Send {
+                ::nano::Service::handle_boxed(self, ctx, req)
+            }
+
+            // The request is matched before boxing, so that the boxed future holds only the
+            // context and the matched handler's future.
+            fn handle_boxed(
+                &self,
+                ctx: ::nano::Ctx,
+                req: ::nano::AnyRequest,
+            ) -> ::nano::BoxFuture<'_, ::nano::Outcome> {
                 $(
                     let req = match req.downcast::<$req>() {
                         ::std::result::Result::Ok(req) => {
-                            return self.0.$method(&ctx, req).await.map(::nano::AnyResponse::new);
+                            return ::std::boxed::Box::pin(async move {
+                                self.0.$method(&ctx, req).await.map(::nano::AnyResponse::new)
+                            });
                         }
                         ::std::result::Result::Err(other) => other,
                     };
                 )+
-                ::std::result::Result::Err(::nano::NanoError::bad_request_type(req.name()))
+                let err = ::nano::NanoError::bad_request_type(req.name());
+                ::std::boxed::Box::pin(::std::future::ready(::std::result::Result::Err(err)))
             }
         }
 

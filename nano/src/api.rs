@@ -2,34 +2,43 @@
 
 use std::any::Any;
 
+use serde_json::Value;
+
 use crate::message::RequestType;
 
 /// The declared API of one service: its name and, for each request type it handles, the
 /// [`Operation`] that says how the request travels.
 ///
-/// An `Api` is written once per service by [`api!`](crate::api) and read by everything else:
-/// the set (a service built from a declaration is named after it and dispatches exactly its
-/// operations), the transports (the HTTP endpoint table is derived from the routes), recordings
-/// (the request types to decode) and the exported language-independent description.
+/// An `Api` is plain data, written once per service by [`api!`](crate::api) (as a `static`) and
+/// read by everything else: the set (a service built from a declaration is named after it and
+/// dispatches exactly its operations), the transports (the HTTP endpoint table is derived from
+/// the routes), recordings (the request types to decode) and the exported language-independent
+/// description.
 #[derive(Debug)]
 pub struct Api {
-    name: &'static str,
-    operations: &'static [Operation],
+    /// The name the service is registered and addressed under.
+    pub name: &'static str,
+    /// Every declared operation, in declaration order.
+    pub operations: &'static [Operation],
 }
 
 /// One request type of an [`Api`]: the request (which names its response type and wire name),
 /// its HTTP route if it has one, and optionally how to describe its messages as JSON Schemas.
 #[derive(Debug)]
 pub struct Operation {
-    request: &'static RequestType,
-    route: Option<Route>,
-    doc: &'static str,
-    schemas: Option<SchemaFn>,
+    /// The request type, which names its response type and wire name.
+    pub request: &'static RequestType,
+    /// The HTTP route, or `None` when the operation is not reachable over HTTP.
+    pub route: Option<Route>,
+    /// The operation's documentation, from the doc comments on its declaration.
+    pub doc: &'static str,
+    /// Describes the request and response as JSON Schemas (see [`Operation::schemas`]).
+    pub schemas: Option<SchemaFn>,
 }
 
 /// Fills a JSON Schema generator (passed as `&mut dyn Any` so the core does not depend on the
 /// schema crate) with the request and response types, returning their two schemas.
-pub type SchemaFn = fn(&mut dyn Any) -> Option<(serde_json::Value, serde_json::Value)>;
+pub type SchemaFn = fn(&mut dyn Any) -> Option<(Value, Value)>;
 
 /// Where an operation is served over HTTP: `METHOD /<service><path>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,11 +50,6 @@ pub struct Route {
 }
 
 impl Api {
-    /// An API; [`api!`](crate::api) writes this call.
-    pub const fn new(name: &'static str, operations: &'static [Operation]) -> Self {
-        Api { name, operations }
-    }
-
     /// The name the service is registered and addressed under.
     pub fn name(&self) -> &'static str {
         self.name
@@ -63,21 +67,6 @@ impl Api {
 }
 
 impl Operation {
-    /// An operation; [`api!`](crate::api) writes this call.
-    pub const fn new(
-        request: &'static RequestType,
-        route: Option<Route>,
-        doc: &'static str,
-        schemas: Option<SchemaFn>,
-    ) -> Self {
-        Operation {
-            request,
-            route,
-            doc,
-            schemas,
-        }
-    }
-
     /// The request type.
     pub fn request_type(&self) -> &'static RequestType {
         self.request
@@ -95,10 +84,7 @@ impl Operation {
 
     /// The JSON Schemas of the request and the response, made with `generator` (a
     /// `schemars::SchemaGenerator`, for an API declared with `schemas = schemars`).
-    pub fn schemas(
-        &self,
-        generator: &mut dyn Any,
-    ) -> Option<(serde_json::Value, serde_json::Value)> {
+    pub fn schemas(&self, generator: &mut dyn Any) -> Option<(Value, Value)> {
         self.schemas.and_then(|schemas| schemas(generator))
     }
 }

@@ -1,7 +1,5 @@
 //! [`Client`]: how one service calls another.
 
-use std::fmt;
-
 use crate::ctx::{Ctx, Edge};
 use crate::error::{NanoError, codes};
 use crate::message::{AnyRequest, AnyResponse, Request};
@@ -16,20 +14,15 @@ use crate::service::SharedService;
 /// in-process or behind a transport: the client cannot tell and does not care.
 ///
 /// Cloning is cheap.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Client {
-    edge: &'static Edge,
-    target: SharedService,
+    /// The process's one copy of this caller → callee edge (see `Edge::interned`).
+    pub(crate) edge: &'static Edge,
+    /// The outermost hook's service, or the callee's slot when the set has no hooks.
+    pub(crate) target: SharedService,
 }
 
 impl Client {
-    pub(crate) fn new(edge: Edge, target: SharedService) -> Self {
-        Client {
-            edge: edge.interned(),
-            target,
-        }
-    }
-
     /// The name of the caller this client calls on behalf of.
     pub fn caller(&self) -> &str {
         self.edge.caller()
@@ -86,14 +79,5 @@ impl Client {
             Err(NanoError::new(code, message))
         })
         .await
-    }
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("caller", &self.caller())
-            .field("callee", &self.callee())
-            .finish()
     }
 }

@@ -80,10 +80,8 @@ impl Edge {
     pub(crate) fn interned(self) -> &'static Edge {
         static EDGES: Mutex<BTreeSet<&'static Edge>> = Mutex::new(BTreeSet::new());
         let mut edges = EDGES.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(edge) = edges.get(&self) {
-            return edge;
-        }
-        let edge = Box::leak(Box::new(self));
+        let edge = edges.get(&self).copied();
+        let edge = edge.unwrap_or_else(|| Box::leak(Box::new(self)));
         edges.insert(edge);
         edge
     }
@@ -176,17 +174,14 @@ impl Ctx {
 
     /// Whether the deadline has passed.
     pub fn is_expired(&self) -> bool {
-        self.deadline
-            .is_some_and(|deadline| deadline <= Instant::now())
+        self.remaining() == Some(Duration::ZERO)
     }
 
     /// Sets the deadline, keeping an earlier one: a callee never gets more time than its caller.
     #[must_use]
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(match self.deadline {
-            Some(existing) => existing.min(deadline),
-            None => deadline,
-        });
+        let earlier = self.deadline.unwrap_or(deadline);
+        self.deadline = Some(earlier.min(deadline));
         self
     }
 
@@ -220,21 +215,15 @@ impl Ctx {
     /// Completes when there is no point in going on: the request tree was cancelled or its
     /// deadline passed. Never completes for a context with neither.
     pub async fn done(&self) {
-        let cancelled = async {
-            match self.cancellation() {
-                Some(cancellation) => cancellation.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
         let expired = async {
             match self.deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            () = cancelled => {},
-            () = expired => {},
+        match self.cancellation() {
+            Some(cancellation) => _ = cancellation.run_until_cancelled(expired).await,
+            None => expired.await,
         }
     }
 
@@ -271,11 +260,10 @@ impl Ctx {
 
     /// The callee's context for a call along `edge`.
     pub(crate) fn for_call(&self, edge: &'static Edge) -> Ctx {
-        let (tree, deadline) = (Arc::clone(&self.tree), self.deadline);
+        let edge = Some(edge);
         Ctx {
-            tree,
-            edge: Some(edge),
-            deadline,
+            edge,
+            ..self.clone()
         }
     }
 }

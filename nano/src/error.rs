@@ -53,6 +53,9 @@ pub const CHAIN_SEPARATOR: &str = " :: ";
 
 type Source = Arc<dyn StdError + Send + Sync + 'static>;
 
+/// What [`NanoError::wrap`] and [`NanoError::with_source`] accept: any boxable error.
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
 /// An error with a code, a message and an optional source.
 ///
 /// Only the code and the message cross a wire: [`NanoError::flatten`] turns the source chain into
@@ -101,11 +104,8 @@ impl NanoError {
     }
 
     /// Wraps `source` with a message. The code is taken from `source` when it is a `NanoError`.
-    pub fn wrap(
-        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
-        message: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        let source: Box<dyn StdError + Send + Sync> = source.into();
+    pub fn wrap(source: impl Into<BoxError>, message: impl Into<Cow<'static, str>>) -> Self {
+        let source: BoxError = source.into();
         let code = source
             .downcast_ref::<NanoError>()
             .map(|e| e.inner.code.clone())
@@ -122,10 +122,7 @@ impl NanoError {
 
     /// Sets the source (the error this one was caused by).
     #[must_use]
-    pub fn with_source(
-        mut self,
-        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
-    ) -> Self {
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.inner.source = Some(Arc::from(source.into()));
         self
     }
@@ -142,10 +139,8 @@ impl NanoError {
 
     /// `C-BAD-REQUEST-TYPE`: what a service answers to a request type it does not handle.
     pub fn bad_request_type(request_name: &str) -> Self {
-        Self::new(
-            codes::BAD_REQUEST_TYPE,
-            format!("bad request type: {request_name}"),
-        )
+        let message = format!("bad request type: {request_name}");
+        Self::new(codes::BAD_REQUEST_TYPE, message)
     }
 
     /// `S-UNAVAILABLE`: the callee could not be reached.
@@ -193,14 +188,8 @@ impl NanoError {
     /// After an error crossed a wire (or the transport-fidelity hook) the chain is gone and this
     /// returns `None`, which is exactly why business logic should branch on codes instead.
     pub fn find_source<E: StdError + 'static>(&self) -> Option<&E> {
-        let mut next = StdError::source(self);
-        while let Some(err) = next {
-            if let Some(found) = err.downcast_ref::<E>() {
-                return Some(found);
-            }
-            next = err.source();
-        }
-        None
+        let mut chain = std::iter::successors(StdError::source(self), |&err| err.source());
+        chain.find_map(|err| err.downcast_ref::<E>())
     }
 
     /// What crosses a wire: the same code, the whole chain as one message, no source.
@@ -213,14 +202,12 @@ impl NanoError {
 impl fmt::Display for NanoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.inner.message)?;
-        let mut next = StdError::source(self);
-        while let Some(err) = next {
-            // A nested NanoError already prints its own chain, so stop after printing it.
-            if let Some(nano) = err.downcast_ref::<NanoError>() {
-                return write!(f, "{CHAIN_SEPARATOR}{nano}");
-            }
+        for err in std::iter::successors(StdError::source(self), |&err| err.source()) {
             write!(f, "{CHAIN_SEPARATOR}{err}")?;
-            next = err.source();
+            if err.is::<NanoError>() {
+                // A nested NanoError printed its own chain.
+                break;
+            }
         }
         Ok(())
     }
@@ -240,10 +227,7 @@ impl fmt::Debug for NanoError {
 
 impl StdError for NanoError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner
-            .source
-            .as_deref()
-            .map(|s| s as &(dyn StdError + 'static))
+        Some(self.inner.source.as_deref()?)
     }
 }
 

@@ -54,41 +54,34 @@ pub trait Request: Message {
 /// typed values.
 pub struct RequestType {
     name: &'static str,
-    type_id: fn() -> TypeId,
+    type_id: TypeId,
     rust_name: fn() -> &'static str,
     response_rust_name: fn() -> &'static str,
     decode_request: fn(&[u8]) -> Result<AnyRequest, NanoError>,
     decode_response: fn(&[u8]) -> Result<AnyResponse, NanoError>,
 }
 
-/// Gives every request type one `&'static RequestType`, built at compile time.
-trait HasRequestType {
-    const TYPE: &'static RequestType;
-}
-
-impl<R: Request> HasRequestType for R {
-    const TYPE: &'static RequestType = &RequestType {
-        name: R::NAME,
-        type_id: TypeId::of::<R>,
-        rust_name: std::any::type_name::<R>,
-        response_rust_name: std::any::type_name::<R::Response>,
-        decode_request: |bytes| {
-            decode_json::<R>(bytes, R::NAME)
-                .map(AnyRequest::new)
-                .map_err(NanoError::bad_request)
-        },
-        decode_response: |bytes| {
-            decode_json::<R::Response>(bytes, &format!("the response to {}", R::NAME))
-                .map(AnyResponse::new)
-                .map_err(|message| NanoError::new(codes::BAD_RESPONSE, message))
-        },
-    };
-}
-
 impl RequestType {
     /// The descriptor of `R`. A `const fn`, so API declarations can be statics.
     pub const fn of<R: Request>() -> &'static RequestType {
-        <R as HasRequestType>::TYPE
+        const {
+            &RequestType {
+                name: R::NAME,
+                type_id: TypeId::of::<R>(),
+                rust_name: std::any::type_name::<R>,
+                response_rust_name: std::any::type_name::<R::Response>,
+                decode_request: |bytes| {
+                    decode_json::<R>(bytes, R::NAME)
+                        .map(AnyRequest::new)
+                        .map_err(NanoError::bad_request)
+                },
+                decode_response: |bytes| {
+                    decode_json::<R::Response>(bytes, &format!("the response to {}", R::NAME))
+                        .map(AnyResponse::new)
+                        .map_err(|message| NanoError::new(codes::BAD_RESPONSE, message))
+                },
+            }
+        }
     }
 
     /// The wire name ([`Request::NAME`]).
@@ -108,7 +101,7 @@ impl RequestType {
 
     /// Whether this describes `R`.
     pub fn is<R: Request>(&self) -> bool {
-        (self.type_id)() == TypeId::of::<R>()
+        self.type_id == TypeId::of::<R>()
     }
 
     /// Decodes a JSON request body the way proto3 JSON decodes: missing and `null` fields are
@@ -143,7 +136,7 @@ impl fmt::Debug for RequestType {
 
 impl PartialEq for RequestType {
     fn eq(&self, other: &Self) -> bool {
-        (self.type_id)() == (other.type_id)()
+        self.type_id == other.type_id
     }
 }
 
@@ -161,10 +154,9 @@ fn json_value(json: &[u8]) -> Result<serde_json::Value, NanoError> {
 }
 
 /// The object-safe view of a [`Message`] that the envelopes hold.
-trait ErasedMessage: Any + Send + Sync {
+trait ErasedMessage: Any + Send + Sync + fmt::Debug {
     fn type_name(&self) -> &'static str;
     fn clone_box(&self) -> Box<dyn ErasedMessage>;
-    fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
     fn to_json(&self) -> Result<Vec<u8>, NanoError>;
 }
 
@@ -175,15 +167,10 @@ impl<T: Message> ErasedMessage for T {
     fn clone_box(&self) -> Box<dyn ErasedMessage> {
         Box::new(self.clone())
     }
-    fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
     fn to_json(&self) -> Result<Vec<u8>, NanoError> {
         serde_json::to_vec(self).map_err(|err| {
-            NanoError::new(
-                codes::ENCODE,
-                format!("cannot encode {}: {err}", std::any::type_name::<T>()),
-            )
+            let message = format!("cannot encode {}: {err}", std::any::type_name::<T>());
+            NanoError::new(codes::ENCODE, message)
         })
     }
 }
@@ -196,12 +183,10 @@ impl Erased {
         (&*self.0 as &dyn Any).downcast_ref()
     }
 
-    fn downcast<T: 'static>(self) -> Result<T, Self> {
-        if !(&*self.0 as &dyn Any).is::<T>() {
-            return Err(self);
-        }
+    /// The value, which the caller checked is a `T`.
+    fn into<T: 'static>(self) -> T {
         let value = (self.0 as Box<dyn Any>).downcast::<T>();
-        Ok(*value.unwrap_or_else(|_| unreachable!("type checked before the downcast")))
+        *value.unwrap_or_else(|_| unreachable!("type checked before the downcast"))
     }
 }
 
@@ -272,10 +257,10 @@ impl AnyRequest {
     ///
     /// Returns `self` unchanged when the request is of another type.
     pub fn downcast<R: Request>(self) -> Result<R, Self> {
-        let ty = self.ty;
-        self.value
-            .downcast()
-            .map_err(|value| AnyRequest { ty, value })
+        if !self.is::<R>() {
+            return Err(self);
+        }
+        Ok(self.value.into())
     }
 
     /// The request as JSON bytes, as transports send it.
@@ -318,7 +303,7 @@ impl AnyRequest {
 
 impl fmt::Debug for AnyRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.value.0.debug(f)
+        fmt::Debug::fmt(&self.value.0, f)
     }
 }
 
@@ -353,7 +338,10 @@ impl AnyResponse {
     ///
     /// Returns `self` unchanged when the response is of another type.
     pub fn downcast<T: Message>(self) -> Result<T, Self> {
-        self.0.downcast().map_err(AnyResponse)
+        if !self.is::<T>() {
+            return Err(self);
+        }
+        Ok(self.0.into())
     }
 
     /// The response as JSON bytes, as transports send it.
@@ -377,7 +365,7 @@ impl AnyResponse {
 
 impl fmt::Debug for AnyResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.0.debug(f)
+        fmt::Debug::fmt(&self.0.0, f)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::api::Api;
 use crate::ctx::Ctx;
@@ -56,8 +56,7 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     ///
     /// A failed init (including a dependency missing from the set) fails the set's build.
-    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        let _ = deps;
+    fn init(&mut self, _deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
         Ok(())
     }
 
@@ -79,29 +78,26 @@ pub trait Service: Send + Sync + 'static {
 
     /// Handles one request.
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> impl Future<Output = Outcome> + Send;
+
+    /// [`handle`](Service::handle) with its future boxed: how clients and hooks call every
+    /// service. Services written with [`api!`](crate::api) override it to box only the future
+    /// of the matched request type's handler.
+    fn handle_boxed(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.handle(ctx, req))
+    }
 }
 
 /// The object-safe form of [`Service`] the set stores.
 pub(crate) trait DynService: Send + Sync + 'static {
     fn name(&self) -> &str;
-    fn init(&mut self, _deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        Ok(())
-    }
-    fn init_finished(&self) -> Result<(), NanoError> {
-        Ok(())
-    }
-    fn api(&self) -> Option<&'static Api> {
-        None
-    }
+    fn init_finished(&self) -> Result<(), NanoError>;
+    fn api(&self) -> Option<&'static Api>;
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome>;
 }
 
 impl<S: Service> DynService for S {
     fn name(&self) -> &str {
         Service::name(self)
-    }
-    fn init(&mut self, deps: &mut Dependencies<'_>) -> Result<(), NanoError> {
-        Service::init(self, deps)
     }
     fn init_finished(&self) -> Result<(), NanoError> {
         Service::init_finished(self)
@@ -110,34 +106,67 @@ impl<S: Service> DynService for S {
         Service::api(self)
     }
     fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
-        Box::pin(Service::handle(self, ctx, req))
+        Service::handle_boxed(self, ctx, req)
     }
 }
 
 /// A type-erased, shareable service: what clients call and what [`ClientHook`](crate::ClientHook)s
 /// wrap.
 #[derive(Clone)]
-pub struct SharedService(pub(crate) Arc<dyn DynService>);
+pub struct SharedService(pub(crate) Shared);
+
+#[derive(Clone)]
+pub(crate) enum Shared {
+    Ready(Arc<dyn DynService>),
+    /// A set's slot: clients are made while their callee is still being built.
+    Slot(Arc<Slot>),
+}
+
+/// Where the clients of one service find it; the set fills it once that service is made.
+pub(crate) struct Slot {
+    pub(crate) name: String,
+    pub(crate) service: OnceLock<SharedService>,
+}
 
 impl SharedService {
     /// Erases an initialised service. Its `init` phases do not run again.
     pub fn new<S: Service>(service: S) -> Self {
-        SharedService(Arc::new(service))
+        SharedService(Shared::Ready(Arc::new(service)))
+    }
+
+    /// The service itself; an error for a slot its set has not filled yet.
+    pub(crate) fn ready(&self) -> Result<&dyn DynService, NanoError> {
+        let filled = match &self.0 {
+            Shared::Slot(slot) => slot.service.get(),
+            Shared::Ready(_) => Some(self),
+        };
+        if let Some(SharedService(Shared::Ready(service))) = filled {
+            return Ok(&**service);
+        }
+        let name = self.name();
+        let err = format!("service {name:?} was called before its set finished initialising");
+        Err(NanoError::internal(err))
     }
 
     /// The service's name.
     pub fn name(&self) -> &str {
-        self.0.name()
+        match &self.0 {
+            Shared::Ready(service) => service.name(),
+            Shared::Slot(slot) => &slot.name,
+        }
     }
 
     /// The service's declared API, if it has one.
     pub fn api(&self) -> Option<&'static Api> {
-        self.0.api()
+        self.ready().ok()?.api()
     }
 
     /// Calls the handler directly, bypassing clients and hooks.
     pub fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
-        self.0.handle(ctx, req)
+        match self.ready() {
+            Ok(service) => service.handle(ctx, req),
+            Err(err) => Box::pin(std::future::ready(Err(err))),
+        }
     }
 }
 

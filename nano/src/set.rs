@@ -6,10 +6,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::api::Api;
 use crate::client::Client;
-use crate::ctx::{Ctx, Edge};
+use crate::ctx::Edge;
 use crate::error::{NanoError, codes};
-use crate::message::AnyRequest;
-use crate::service::{BoxFuture, DynService, Outcome, Service, SharedService};
+use crate::service::{Service, Shared, SharedService, Slot};
 
 /// Wraps every client a [`ServiceSet`] hands out.
 ///
@@ -44,39 +43,17 @@ where
     }
 }
 
-/// Where a client finds its callee. Clients are made during `init`, before the callee is
-/// initialised, so the slot is filled once the whole set is built.
-type Slot = Arc<OnceLock<SharedService>>;
-
-/// Forwards to the service in a slot; the end of every client's hook chain.
-struct SlotService {
-    name: String,
-    slot: Slot,
-}
-
-impl DynService for SlotService {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
-        let Some(service) = self.slot.get() else {
-            let name = &self.name;
-            let err = format!("service {name:?} was called before its set finished initialising");
-            return Box::pin(async move { Err(NanoError::internal(err)) });
-        };
-        service.handle(ctx, req)
-    }
-}
-
 /// A service to add to a set: a ready one (any [`Service`] converts into this), or one the set
 /// constructs from the clients of its dependencies when it is built.
 pub struct NewService {
     name: String,
     make: Construct,
+    /// Already erased (see [`ServiceSetBuilder::shared`]): its init phases do not run.
+    erased: bool,
 }
 
 type Construct =
-    Box<dyn FnOnce(&mut Dependencies<'_>) -> Result<Box<dyn DynService>, NanoError> + Send + Sync>;
+    Box<dyn FnOnce(&mut Dependencies<'_>) -> Result<SharedService, NanoError> + Send + Sync>;
 
 impl NewService {
     /// A service named `name` that the set builds by calling `construct` with the resolver of
@@ -106,13 +83,14 @@ impl NewService {
         NewService {
             name: name.into(),
             make: Box::new(move |deps| {
-                construct(deps).map(|service| Box::new(service) as Box<dyn DynService>)
+                let mut service = construct(deps)?;
+                service.init(deps)?;
+                Ok(SharedService::new(service))
             }),
+            erased: false,
         }
     }
-}
 
-impl NewService {
     /// The name the service is added under.
     pub fn name(&self) -> &str {
         &self.name
@@ -121,10 +99,7 @@ impl NewService {
 
 impl<S: Service> From<S> for NewService {
     fn from(service: S) -> Self {
-        NewService {
-            name: Service::name(&service).to_owned(),
-            make: Box::new(move |_| Ok(Box::new(service))),
-        }
+        NewService::construct(Service::name(&service).to_owned(), move |_| Ok(service))
     }
 }
 
@@ -154,7 +129,8 @@ impl ServiceSetBuilder {
     pub fn shared(mut self, service: SharedService) -> Self {
         self.services.push(NewService {
             name: service.name().to_owned(),
-            make: Box::new(move |_| Ok(Box::new(service))),
+            make: Box::new(move |_| Ok(service)),
+            erased: true,
         });
         self
     }
@@ -193,58 +169,32 @@ impl ServiceSetBuilder {
     /// - the error of a failed construction, `init`, `init_finished` or fallback, wrapped with
     ///   the service's name.
     pub fn build(self) -> Result<ServiceSet, NanoError> {
-        let ServiceSetBuilder {
-            services,
-            hooks,
-            fallback,
-        } = self;
-        let mut wiring = Wiring {
-            core: SetCore {
-                slots: HashMap::with_capacity(services.len()),
-                hooks,
-                dependencies: HashMap::with_capacity(services.len()),
-            },
-            fallback,
-            supplied: Vec::new(),
+        let mut set = SetInner {
+            services: HashMap::with_capacity(self.services.len()),
+            hooks: self.hooks,
+            order: Vec::with_capacity(self.services.len()),
+            fallback: self.fallback,
         };
-        for service in &services {
-            if wiring.core.slots.contains_key(&service.name) {
-                return Err(NanoError::new(
-                    codes::DUPLICATE_SERVICE,
-                    format!("two services in the set are named {:?}", service.name),
-                ));
-            }
-            wiring
-                .core
-                .slots
-                .insert(service.name.clone(), Arc::default());
+        for service in &self.services {
+            set.add(&service.name)?;
         }
-
-        let mut order = Vec::with_capacity(services.len());
-        for NewService { name, make } in services {
-            let service = wiring
+        let mut made = Vec::with_capacity(self.services.len());
+        for NewService { name, make, erased } in self.services {
+            let service = set
                 .make(&name, make)
                 .map_err(|e| failed(e, "init", &name))?;
-            // The slot is fresh and filled exactly once here.
-            let _ = wiring.core.slots[&name].set(SharedService(Arc::from(service)));
-            order.push(name);
+            let _ = set.services[&name].0.service.set(service.clone());
+            if !erased {
+                made.push(service);
+            }
         }
-        for (name, service) in wiring.supplied.drain(..) {
-            let _ = wiring.core.slots[&name].set(service);
-            order.push(name);
+        for service in &made {
+            let init_finished = service.ready()?.init_finished();
+            init_finished.map_err(|e| failed(e, "init-finished", service.name()))?;
         }
-        for name in &order {
-            let service = wiring.core.service(name).expect("slot filled above");
-            service
-                .0
-                .init_finished()
-                .map_err(|e| failed(e, "init-finished", name))?;
-        }
+        set.fallback = None;
         Ok(ServiceSet {
-            inner: Arc::new(SetInner {
-                core: wiring.core,
-                order,
-            }),
+            inner: Arc::new(set),
         })
     }
 }
@@ -259,92 +209,11 @@ fn failed(err: NanoError, phase: &str, name: &str) -> NanoError {
     }
 }
 
-/// The state of a set while it is being built.
-struct Wiring {
-    core: SetCore,
-    fallback: Option<Fallback>,
-    /// Services the fallback supplied, to be put in their slots once every service is made.
-    supplied: Vec<(String, SharedService)>,
-}
-
-impl Wiring {
-    fn make(&mut self, name: &str, make: Construct) -> Result<Box<dyn DynService>, NanoError> {
-        self.core.dependencies.insert(name.to_owned(), Vec::new());
-        let mut deps = Dependencies {
-            caller: name,
-            wiring: self,
-        };
-        let mut service = make(&mut deps)?;
-        service.init(&mut deps)?;
-        let declared = service.api().map_or(service.name(), |api| api.name());
-        if service.name() != name || declared != name {
-            return Err(NanoError::new(
-                codes::INIT_FAILED,
-                format!(
-                    "service added as {name:?} is named {:?} and declares the API of {declared:?}",
-                    service.name()
-                ),
-            ));
-        }
-        Ok(service)
-    }
-
-    fn client(&mut self, caller: &str, callee: &str) -> Result<Client, NanoError> {
-        if !self.core.slots.contains_key(callee) {
-            let Some(fallback) = self.fallback.as_mut() else {
-                return Err(NanoError::new(
-                    codes::MISSING_DEPENDENCY,
-                    format!(
-                        "service {caller:?} depends on service {callee:?}, which is not in the set"
-                    ),
-                ));
-            };
-            let service = fallback(callee)?;
-            self.core.slots.insert(callee.to_owned(), Arc::default());
-            self.core.dependencies.insert(callee.to_owned(), Vec::new());
-            self.supplied.push((callee.to_owned(), service));
-        }
-        let known = self.core.dependencies.entry(caller.to_owned()).or_default();
-        if !known.iter().any(|dep| dep == callee) {
-            known.push(callee.to_owned());
-        }
-        Ok(self
-            .core
-            .client(caller, callee)
-            .expect("slot inserted above"))
-    }
-}
-
-struct SetCore {
-    slots: HashMap<String, Slot>,
-    hooks: Vec<Arc<dyn ClientHook>>,
-    dependencies: HashMap<String, Vec<String>>,
-}
-
-impl SetCore {
-    fn service(&self, name: &str) -> Option<&SharedService> {
-        self.slots.get(name).and_then(|slot| slot.get())
-    }
-
-    fn client(&self, caller: &str, callee: &str) -> Option<Client> {
-        let slot = self.slots.get(callee)?;
-        let edge = Edge::new(caller, callee);
-        let mut target = SharedService(Arc::new(SlotService {
-            name: callee.to_owned(),
-            slot: Arc::clone(slot),
-        }));
-        for hook in self.hooks.iter().rev() {
-            target = hook.wrap(&edge, target);
-        }
-        Some(Client::new(edge, target))
-    }
-}
-
 /// What a service sees while the set builds it (in [`NewService::construct`] or
 /// [`Service::init`]): the clients it may resolve.
 pub struct Dependencies<'a> {
     caller: &'a str,
-    wiring: &'a mut Wiring,
+    set: &'a mut SetInner,
 }
 
 impl Dependencies<'_> {
@@ -361,7 +230,7 @@ impl Dependencies<'_> {
     /// `S-MISSING-DEPENDENCY`, naming both services, when `callee` is not in the set and no
     /// [fallback](ServiceSetBuilder::fallback) supplies it; the fallback's error otherwise.
     pub fn client(&mut self, callee: &str) -> Result<Client, NanoError> {
-        self.wiring.client(self.caller, callee)
+        self.set.client(self.caller, callee)
     }
 }
 
@@ -393,8 +262,78 @@ pub struct ServiceSet {
 }
 
 struct SetInner {
-    core: SetCore,
+    /// Every service's slot and the services it asked clients of.
+    services: HashMap<String, (Arc<Slot>, Vec<String>)>,
+    hooks: Vec<Arc<dyn ClientHook>>,
+    /// The names, in the order the services were added (those the fallback supplied last).
     order: Vec<String>,
+    /// Supplies missing dependencies while the set is built.
+    fallback: Option<Fallback>,
+}
+
+impl SetInner {
+    fn make(&mut self, name: &str, make: Construct) -> Result<SharedService, NanoError> {
+        let service = make(&mut Dependencies {
+            caller: name,
+            set: self,
+        })?;
+        let declared = service.api().map_or(service.name(), |api| api.name());
+        if service.name() != name || declared != name {
+            let named = service.name();
+            let message = format!(
+                "service added as {name:?} is named {named:?} and declares the API of {declared:?}"
+            );
+            return Err(NanoError::new(codes::INIT_FAILED, message));
+        }
+        Ok(service)
+    }
+
+    fn client(&mut self, caller: &str, callee: &str) -> Result<Client, NanoError> {
+        if !self.services.contains_key(callee) {
+            let Some(fallback) = self.fallback.as_mut() else {
+                let message = format!(
+                    "service {caller:?} depends on service {callee:?}, which is not in the set"
+                );
+                return Err(NanoError::new(codes::MISSING_DEPENDENCY, message));
+            };
+            let service = fallback(callee)?;
+            let _ = self.add(callee)?.service.set(service);
+        }
+        let (_, known) = self.services.get_mut(caller).expect("added");
+        if !known.iter().any(|dep| dep == callee) {
+            known.push(callee.to_owned());
+        }
+        Ok(self.wrap(caller, callee).expect("added above"))
+    }
+
+    /// Adds an empty slot for `name`.
+    fn add(&mut self, name: &str) -> Result<&Slot, NanoError> {
+        if self.services.contains_key(name) {
+            let message = format!("two services in the set are named {name:?}");
+            return Err(NanoError::new(codes::DUPLICATE_SERVICE, message));
+        }
+        let slot = Arc::new(Slot {
+            name: name.to_owned(),
+            service: OnceLock::new(),
+        });
+        self.order.push(name.to_owned());
+        let entry = self.services.entry(name.to_owned());
+        Ok(&entry.or_insert((slot, Vec::new())).0)
+    }
+
+    /// A client of `callee`, wrapped by every hook.
+    fn wrap(&self, caller: &str, callee: &str) -> Option<Client> {
+        let (slot, _) = self.services.get(callee)?;
+        let edge = Edge::new(caller, callee);
+        let mut target = SharedService(Shared::Slot(Arc::clone(slot)));
+        for hook in self.hooks.iter().rev() {
+            target = hook.wrap(&edge, target);
+        }
+        Some(Client {
+            edge: edge.interned(),
+            target,
+        })
+    }
 }
 
 impl ServiceSet {
@@ -409,19 +348,18 @@ impl ServiceSet {
     ///
     /// `S-UNKNOWN-SERVICE` when `callee` is not in the set.
     pub fn client(&self, caller: &str, callee: &str) -> Result<Client, NanoError> {
-        self.inner.core.client(caller, callee).ok_or_else(|| {
-            NanoError::new(
-                codes::UNKNOWN_SERVICE,
-                format!(
-                    "{caller:?} asked for a client of service {callee:?}, which is not in the set"
-                ),
-            )
+        self.inner.wrap(caller, callee).ok_or_else(|| {
+            let message = format!(
+                "{caller:?} asked for a client of service {callee:?}, which is not in the set"
+            );
+            NanoError::new(codes::UNKNOWN_SERVICE, message)
         })
     }
 
     /// The service named `name`, without any client or hook in front of it.
     pub fn service(&self, name: &str) -> Option<&SharedService> {
-        self.inner.core.service(name)
+        let (slot, _) = self.inner.services.get(name)?;
+        slot.service.get()
     }
 
     /// The declared API of the service named `name`, if it has one.
@@ -431,13 +369,14 @@ impl ServiceSet {
 
     /// Whether a service named `name` is in the set.
     pub fn contains(&self, name: &str) -> bool {
-        self.inner.core.slots.contains_key(name)
+        self.inner.services.contains_key(name)
     }
 
     /// The services `name` asked clients of while the set was built, in the order it asked; `None`
     /// when `name` is not in the set.
     pub fn dependencies(&self, name: &str) -> Option<&[String]> {
-        self.inner.core.dependencies.get(name).map(Vec::as_slice)
+        let (_, dependencies) = self.inner.services.get(name)?;
+        Some(dependencies)
     }
 
     /// The names of the services, in the order they were added (services a
@@ -451,19 +390,7 @@ impl fmt::Debug for ServiceSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceSet")
             .field("services", &self.inner.order)
-            .field("hooks", &self.inner.core.hooks.len())
+            .field("hooks", &self.inner.hooks.len())
             .finish()
-    }
-}
-
-impl DynService for SharedService {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn api(&self) -> Option<&'static Api> {
-        self.0.api()
-    }
-    fn handle(&self, ctx: Ctx, req: AnyRequest) -> BoxFuture<'_, Outcome> {
-        self.0.handle(ctx, req)
     }
 }

@@ -574,13 +574,22 @@ fn the_cargo_test_cases_fail_on_a_behaviour_change_and_list_every_cell() {
     );
     // Only the in-process cells, so no server is started: the changed scenario fails there,
     // the others pass or are not applicable.
+    // The inner run reports into a file, so its summary line is not mistaken for this test
+    // binary's own.
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scenarios-cli/harness.log");
     let arguments = libtest_mimic::Arguments {
         filter: Some("::in-process".into()),
         test_threads: Some(1),
+        logfile: Some(log.display().to_string()),
         ..libtest_mimic::Arguments::default()
     };
     let conclusion = libtest_mimic::run(&arguments, trials());
     assert_eq!(conclusion.num_failed, 1, "{conclusion:?}");
     assert_eq!(conclusion.num_passed, 4, "{conclusion:?}");
     assert_eq!(conclusion.num_ignored, 1, "{conclusion:?}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("svc2-req::in-process") && logged.contains("failed"),
+        "{logged}"
+    );
 }
