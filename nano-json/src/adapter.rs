@@ -214,6 +214,17 @@ macro_rules! plain {
     };
 }
 
+impl<'de, D: Deserializer<'de>> Field<D> {
+    /// Asks for `ask`, taking `null` (or a missing value) as the type's default.
+    fn null_or<V: Visitor<'de>>(self, v: V, ask: Ask) -> Result<V::Value, D::Error> {
+        self.0.deserialize_option(NullOr {
+            visitor: v,
+            ask,
+            width: Width::Any,
+        })
+    }
+}
+
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Field<D> {
     type Error = D::Error;
 
@@ -256,21 +267,11 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Field<D> {
         name: &'static str,
         v: V,
     ) -> Result<V::Value, D::Error> {
-        let ask = Ask::NewtypeStruct(name);
-        self.0.deserialize_option(NullOr {
-            visitor: v,
-            ask,
-            width: Width::Any,
-        })
+        self.null_or(v, Ask::NewtypeStruct(name))
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, v: V) -> Result<V::Value, D::Error> {
-        let ask = Ask::Tuple(len);
-        self.0.deserialize_option(NullOr {
-            visitor: v,
-            ask,
-            width: Width::Any,
-        })
+        self.null_or(v, Ask::Tuple(len))
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -279,12 +280,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Field<D> {
         len: usize,
         v: V,
     ) -> Result<V::Value, D::Error> {
-        let ask = Ask::TupleStruct(name, len);
-        self.0.deserialize_option(NullOr {
-            visitor: v,
-            ask,
-            width: Width::Any,
-        })
+        self.null_or(v, Ask::TupleStruct(name, len))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -293,12 +289,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Field<D> {
         fields: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, D::Error> {
-        let ask = Ask::Struct(name, fields);
-        self.0.deserialize_option(NullOr {
-            visitor: v,
-            ask,
-            width: Width::Any,
-        })
+        self.null_or(v, Ask::Struct(name, fields))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -307,12 +298,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Field<D> {
         variants: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, D::Error> {
-        let ask = Ask::Enum(name, variants);
-        self.0.deserialize_option(NullOr {
-            visitor: v,
-            ask,
-            width: Width::Any,
-        })
+        self.null_or(v, Ask::Enum(name, variants))
     }
 
     fn is_human_readable(&self) -> bool {

@@ -285,12 +285,7 @@ impl ServerProcess {
         if tokio::time::timeout(timeout, closed).await.is_err() {
             return Err(self.error(format!("{} still runs after {timeout:?}", self.name)));
         }
-        let status = self
-            .child
-            .wait()
-            .map_err(|err| DeployError::new(format!("cannot wait for {}: {err}", self.name)))?;
-        self.exit = Some(status);
-        Ok(status)
+        self.reap()
     }
 
     /// Kills the process (SIGKILL) and waits for it; a process that already exited keeps its
@@ -307,6 +302,11 @@ impl ServerProcess {
             // Fails only when the process already exited, which `wait` then reports.
             let _ = self.child.kill();
         }
+        self.reap()
+    }
+
+    /// Waits for the exited (or killed) process and keeps its status.
+    fn reap(&mut self) -> Result<ExitStatus, DeployError> {
         let status = self
             .child
             .wait()
