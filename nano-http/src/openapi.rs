@@ -77,9 +77,10 @@ const SCHEMAS_PATH: &str = "/components/schemas";
 /// assert_eq!(post["description"], "Says hello to `name`.");
 /// let body = &post["requestBody"]["content"]["application/json; charset=utf-8"]["schema"];
 /// assert_eq!(body["$ref"], "#/components/schemas/greeter.Greet");
+/// // `null` is accepted for every field: it decodes as the field's default.
 /// assert_eq!(
 ///     doc["components"]["schemas"]["greeter.Greet"]["properties"]["name"]["type"],
-///     "string"
+///     serde_json::json!(["string", "null"])
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -241,9 +242,38 @@ fn rename_definitions(
         .collect();
     for (name, mut schema) in definitions {
         rename_refs(&mut schema, &renames);
+        nullable_fields(&mut schema);
         schemas.insert(format!("{prefix}.{}", component_prefix(&name)), schema);
     }
     renames
+}
+
+/// Lets every field of a message schema be `null`: nano decodes a `null` field as the field's
+/// default (proto3 JSON, and the Go original), so a document that refused it would describe
+/// less than the listener accepts.
+fn nullable_fields(schema: &mut Value) {
+    let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for field in properties.values_mut() {
+        let Some(field) = field.as_object_mut() else {
+            continue;
+        };
+        match field.get_mut("type") {
+            Some(Value::String(kind)) if kind != "null" => {
+                let kind = std::mem::take(kind);
+                field.insert("type".into(), json!([kind, "null"]));
+            }
+            Some(Value::Array(kinds)) if !kinds.iter().any(|k| k == "null") => {
+                kinds.push(json!("null"));
+            }
+            Some(_) => {}
+            None => {
+                let inner = Value::Object(std::mem::take(field));
+                field.insert("anyOf".into(), json!([inner, { "type": "null" }]));
+            }
+        }
+    }
 }
 
 /// A definition's name as schemars writes it in a `$ref`: JSON Pointer escapes, then
@@ -479,20 +509,22 @@ fn error_responses() -> Value {
 }
 
 fn parameters() -> Value {
+    // What `is_valid_id` accepts; empty counts as absent.
+    let id_pattern = format!("^[A-Za-z0-9._:-]{{0,{}}}$", crate::wire::MAX_ID_LEN);
     json!({
         "RequestId": {
             "name": "X-Nano-Req-Id",
             "in": "header",
             "required": false,
-            "description": format!("The request id of the request tree, kept across every call it causes and answered in the response's `{REQ_ID_HEADER}` header; normally 32 lowercase hex characters. Generated when absent or empty."),
-            "schema": { "type": "string" },
+            "description": format!("The request id of the request tree, kept across every call it causes and answered in the response's `{REQ_ID_HEADER}` header; normally 32 lowercase hex characters. Generated when absent or empty; anything outside the id alphabet is refused with 400 `C-BAD-REQUEST`."),
+            "schema": { "type": "string", "pattern": id_pattern },
         },
         "ClientName": {
             "name": "X-Nano-Client-Name",
             "in": "header",
             "required": false,
-            "description": format!("The name of the calling service or client (`{CLIENT_NAME_HEADER}`); `http` when absent or empty."),
-            "schema": { "type": "string" },
+            "description": format!("The name of the calling service or client (`{CLIENT_NAME_HEADER}`); `http` when absent or empty; anything outside the id alphabet is refused with 400 `C-BAD-REQUEST`."),
+            "schema": { "type": "string", "pattern": id_pattern },
         },
         "DeadlineMs": {
             "name": "X-Nano-Deadline-Ms",
