@@ -26,8 +26,8 @@ pub const NOT_PROCESSED_HEADER: &str = "x-nano-not-processed";
 /// answered `408`.
 pub const REQUEST_TIMEOUT_CODE: &str = "C-REQUEST-TIMEOUT";
 
-/// The longest request id or caller name a listener accepts, in bytes.
-pub const MAX_ID_LEN: usize = 128;
+// Which request ids and caller names are accepted is a wire decision every transport shares.
+pub use nano_wire::{MAX_ID_LEN, is_valid_id};
 
 pub(crate) static JSON_CONTENT_TYPE_VALUE: HeaderValue =
     HeaderValue::from_static(JSON_CONTENT_TYPE);
@@ -37,28 +37,6 @@ pub(crate) static CLIENT_NAME_HEADER_NAME: HeaderName = HeaderName::from_static(
 pub(crate) static DEADLINE_HEADER_NAME: HeaderName = HeaderName::from_static(DEADLINE_HEADER);
 pub(crate) static NOT_PROCESSED_HEADER_NAME: HeaderName =
     HeaderName::from_static(NOT_PROCESSED_HEADER);
-
-/// Whether `id` may be used as a request id or caller name: 1 to [`MAX_ID_LEN`] bytes of ASCII
-/// letters, digits and `.`, `_`, `:`, `-`. This covers the ids nano generates (32 lowercase hex
-/// digits), UUIDs and service names, and keeps every id safe in a header, a log line and a file
-/// name.
-///
-/// ```
-/// use nano_http::is_valid_id;
-///
-/// assert!(is_valid_id("0123456789abcdef0123456789abcdef"));
-/// assert!(is_valid_id("6f1c2a9e-3b8d-4c55-9a0e-2f4b7d8c1e90"));
-/// assert!(!is_valid_id("x code=S-FAKE"));
-/// assert!(!is_valid_id(""));
-/// assert!(!is_valid_id(&"a".repeat(129)));
-/// ```
-pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
 
 /// The HTTP status an error with `code` is answered with.
 ///

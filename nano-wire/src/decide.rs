@@ -13,6 +13,31 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// applied to the whole document so that ignored fields are held to it too.
 pub const MAX_JSON_DEPTH: usize = 128;
 
+/// The longest request id or caller name a listener accepts, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Whether `id` may be used as a request id or caller name: 1 to [`MAX_ID_LEN`] bytes of ASCII
+/// letters, digits and `.`, `_`, `:`, `-`. This covers the ids nano generates (32 lowercase hex
+/// digits), UUIDs and service names, and keeps every id safe in a header, a log line and a file
+/// name.
+///
+/// ```
+/// use nano_wire::is_valid_id;
+///
+/// assert!(is_valid_id("0123456789abcdef0123456789abcdef"));
+/// assert!(is_valid_id("6f1c2a9e-3b8d-4c55-9a0e-2f4b7d8c1e90"));
+/// assert!(!is_valid_id("x code=S-FAKE"));
+/// assert!(!is_valid_id(""));
+/// assert!(!is_valid_id(&"a".repeat(129)));
+/// ```
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
 /// The endpoint that carries `request` (a wire name): the first one declared for it.
 ///
 /// # Errors

@@ -1,0 +1,427 @@
+//! [`NatsListener`]: the server side, services of a set subscribed in queue groups.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{HeaderMap, Message, Subscriber};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use nano::{Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
+use nano_server::{Listener, Shutdown};
+use nano_wire::{DEFAULT_BODY_LIMIT, Endpoint};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use crate::protocol::{CallHeaders, ERROR_HEADER, check_subject_part, queue_group, subject};
+use crate::transport::NatsTransport;
+
+/// The default time requests in flight may take to finish after shutdown was requested.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// The default number of requests handled at once; past it, the listener reads no more
+/// messages until one finishes.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// The caller name used for requests that do not carry one.
+pub const DEFAULT_CALLER: &str = "nats";
+
+/// A [`Listener`] that serves chosen services of a set over NATS request-reply.
+///
+/// Each request type of an exposed service is a subscription to `<prefix>.<service>.<wire
+/// name>` in the queue group `<prefix>.<service>`, so any number of processes can serve a service
+/// and the broker hands each request to one of them. A request goes: protocol headers (request
+/// id, caller, deadline; invalid ones are `C-BAD-REQUEST`) → payload limit
+/// (`C-PAYLOAD-TOO-LARGE`) → JSON decoding through the request type (`C-BAD-REQUEST`) →
+/// `set.client(caller, service)` with a root `Ctx` → the response JSON, or `{"code","msg"}`
+/// with the header `Nano-Error: true`. A reply larger than the broker's `max_payload` is
+/// replaced by an `S-ERROR` reply saying so.
+///
+/// On shutdown the subscriptions are drained (the broker sends them nothing more, and what it
+/// had sent is still handled), requests in flight finish within the grace period, and then any
+/// still running are cancelled and answered `S-UNAVAILABLE`.
+///
+/// Made by [`NatsTransport::listener`].
+pub struct NatsListener {
+    transport: NatsTransport,
+    apis: Vec<&'static Api>,
+    body_limit: usize,
+    grace_period: Duration,
+    default_caller: String,
+    max_in_flight: usize,
+}
+
+/// One subscribed request type and where its requests go.
+struct Route {
+    service: Arc<str>,
+    endpoint: Endpoint,
+    client: Client,
+}
+
+/// What every request handler of a listener shares.
+struct Shared {
+    set: ServiceSet,
+    nats: async_nats::Client,
+    body_limit: usize,
+    default_caller: String,
+    /// Fired at the end of the grace period: running calls are cut off.
+    cut_off: Cancellation,
+    in_flight: Arc<Semaphore>,
+}
+
+impl NatsListener {
+    pub(crate) fn new(transport: NatsTransport) -> Self {
+        NatsListener {
+            transport,
+            apis: Vec::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            grace_period: DEFAULT_GRACE_PERIOD,
+            default_caller: DEFAULT_CALLER.to_owned(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+
+    /// Serves the service of a declared API, every request type it declares; when serving
+    /// starts, the set's service of that name must declare the same API.
+    ///
+    /// # Errors
+    ///
+    /// `S-DUPLICATE-SERVICE` when the service is already exposed; `S-INIT-FAILED` when its name
+    /// or a wire name cannot be part of a subject.
+    pub fn expose_api(mut self, api: &'static Api) -> Result<Self, NanoError> {
+        if self.apis.iter().any(|held| held.name() == api.name()) {
+            return Err(NanoError::new(
+                codes::DUPLICATE_SERVICE,
+                format!("service {:?} is already exposed", api.name()),
+            ));
+        }
+        check_subject_part("service name", api.name())?;
+        for operation in api.operations() {
+            check_subject_part("wire name", operation.request_type().name())?;
+        }
+        self.apis.push(api);
+        Ok(self)
+    }
+
+    /// Sets the largest request payload accepted (default [`DEFAULT_BODY_LIMIT`], as over
+    /// HTTP); larger ones are answered `C-PAYLOAD-TOO-LARGE`. The broker's `max_payload` bounds
+    /// what can arrive at all.
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Sets how long requests in flight may take to finish after shutdown was requested (default
+    /// [`DEFAULT_GRACE_PERIOD`]).
+    #[must_use]
+    pub fn grace_period(mut self, grace_period: Duration) -> Self {
+        self.grace_period = grace_period;
+        self
+    }
+
+    /// Sets how many requests are handled at once (default [`DEFAULT_MAX_IN_FLIGHT`], at least
+    /// 1).
+    #[must_use]
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
+        self
+    }
+
+    /// Sets the caller name used for requests without `Nano-Client-Name` (default
+    /// [`DEFAULT_CALLER`]).
+    #[must_use]
+    pub fn default_caller(mut self, caller: impl Into<String>) -> Self {
+        self.default_caller = caller.into();
+        self
+    }
+
+    /// The routes of every exposed request type, checked against the set.
+    fn routes(&self, set: &ServiceSet) -> Result<Vec<(String, Arc<Route>)>, NanoError> {
+        let mut routes = Vec::new();
+        for api in &self.apis {
+            let service = api.name();
+            match set.api(service) {
+                _ if !set.contains(service) => {
+                    return Err(NanoError::new(
+                        codes::UNKNOWN_SERVICE,
+                        format!(
+                            "the NATS listener exposes service {service:?}, which is not in the set"
+                        ),
+                    ));
+                }
+                Some(held) if std::ptr::eq(held, *api) => {}
+                _ => {
+                    return Err(NanoError::new(
+                        codes::INIT_FAILED,
+                        format!(
+                            "the NATS listener exposes an API of service {service:?} other than the one its service in the set declares"
+                        ),
+                    ));
+                }
+            }
+            let client = set.client(&self.default_caller, service)?;
+            let name: Arc<str> = Arc::from(service);
+            for operation in api.operations() {
+                let request = operation.request_type();
+                routes.push((
+                    subject(&self.transport.prefix, service, request.name()),
+                    Arc::new(Route {
+                        service: Arc::clone(&name),
+                        endpoint: Endpoint::assumed(request),
+                        client: client.clone(),
+                    }),
+                ));
+            }
+        }
+        Ok(routes)
+    }
+}
+
+impl fmt::Debug for NatsListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let services: Vec<&str> = self.apis.iter().map(|api| api.name()).collect();
+        f.debug_struct("NatsListener")
+            .field("transport", &self.transport)
+            .field("services", &services)
+            .field("body_limit", &self.body_limit)
+            .field("grace_period", &self.grace_period)
+            .field("default_caller", &self.default_caller)
+            .field("max_in_flight", &self.max_in_flight)
+            .finish()
+    }
+}
+
+impl Listener for NatsListener {
+    async fn listen(self, set: ServiceSet, shutdown: Shutdown) -> Result<(), NanoError> {
+        let routes = self.routes(&set)?;
+        let nats = self.transport.nats.clone();
+        let mut subscriptions = Vec::with_capacity(routes.len());
+        for (subject, route) in routes {
+            let group = queue_group(&self.transport.prefix, &route.service);
+            let subscriber = nats
+                .queue_subscribe(subject.clone(), group)
+                .await
+                .map_err(|err| {
+                    NanoError::wrap(err, format!("cannot subscribe to {subject}"))
+                        .with_code(codes::UNAVAILABLE)
+                })?;
+            subscriptions.push((subscriber, route));
+        }
+        // The subscriptions are known to the broker once it answered a round trip; from then on
+        // requests reach this process.
+        nats.flush().await.map_err(|err| {
+            NanoError::wrap(err, "cannot reach the NATS broker").with_code(codes::UNAVAILABLE)
+        })?;
+        tracing::info!(
+            target: "nano_nats",
+            subjects = subscriptions.len(),
+            url = ?self.transport.url(),
+            "serving over NATS"
+        );
+
+        let shared = Arc::new(Shared {
+            set,
+            nats: nats.clone(),
+            body_limit: self.body_limit,
+            default_caller: self.default_caller,
+            cut_off: Cancellation::new(),
+            in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
+        });
+        let handlers = TaskTracker::new();
+        let mut readers = tokio::task::JoinSet::new();
+        for (subscriber, route) in subscriptions {
+            readers.spawn(read(
+                subscriber,
+                route,
+                Arc::clone(&shared),
+                handlers.clone(),
+                shutdown.clone(),
+                self.grace_period,
+            ));
+        }
+        let mut failure = None;
+        while let Some(ended) = readers.join_next().await {
+            match ended {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    failure.get_or_insert(err);
+                    // One subscription lost means the service is not fully served: stop them all.
+                    readers.abort_all();
+                }
+                Err(err) if err.is_cancelled() => {}
+                Err(err) => {
+                    failure.get_or_insert(NanoError::internal(format!(
+                        "a NATS subscription reader failed: {err}"
+                    )));
+                }
+            }
+        }
+
+        // Every subscription is drained: what is left is the requests in flight.
+        handlers.close();
+        if tokio::time::timeout(self.grace_period, handlers.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(target: "nano_nats", "cutting off requests still running after the grace period");
+            shared.cut_off.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(1), handlers.wait()).await;
+        }
+        // Replies are written by the connection's own task; wait until the broker has them.
+        let _ = tokio::time::timeout(Duration::from_secs(1), nats.flush()).await;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads one subscription until it is drained after shutdown, handing each request to its own
+/// task.
+async fn read(
+    mut subscriber: Subscriber,
+    route: Arc<Route>,
+    shared: Arc<Shared>,
+    handlers: TaskTracker,
+    shutdown: Shutdown,
+    grace_period: Duration,
+) -> Result<(), NanoError> {
+    let requested = shutdown.requested();
+    tokio::pin!(requested);
+    let mut draining = None;
+    loop {
+        let message = match draining {
+            None => tokio::select! {
+                message = subscriber.next() => message,
+                () = &mut requested => {
+                    // The broker stops sending to this subscription; what it already sent still
+                    // arrives, then the stream ends.
+                    if let Err(err) = subscriber.drain().await {
+                        tracing::warn!(target: "nano_nats", %err, "cannot drain a subscription");
+                        return Ok(());
+                    }
+                    draining = Some(Instant::now() + grace_period);
+                    continue;
+                }
+            },
+            // A drain the broker never confirms (the connection is down) ends with the grace
+            // period.
+            Some(until) => match tokio::time::timeout_at(until, subscriber.next()).await {
+                Ok(message) => message,
+                Err(_elapsed) => return Ok(()),
+            },
+        };
+        let Some(message) = message else {
+            if draining.is_some() || shutdown.is_requested() {
+                return Ok(());
+            }
+            return Err(NanoError::unavailable(
+                "the connection to the NATS broker closed",
+            ));
+        };
+        let Ok(permit) = Arc::clone(&shared.in_flight).acquire_owned().await else {
+            return Ok(());
+        };
+        let route = Arc::clone(&route);
+        let shared = Arc::clone(&shared);
+        handlers.spawn(async move {
+            answer(&shared, &route, message).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Handles one request and publishes its reply.
+async fn answer(shared: &Shared, route: &Route, message: Message) {
+    let Some(reply) = message.reply.clone() else {
+        // Nobody waits for an answer to a plain publish, and a service call always has one.
+        tracing::debug!(target: "nano_nats", subject = ?message.subject.as_str(), "ignored a message without a reply subject");
+        return;
+    };
+    let (mut headers, mut payload) = match handle(shared, route, &message).await {
+        Ok(json) => (None, json),
+        Err(err) => error_reply(&route.service, &err),
+    };
+    let max_payload = shared.nats.server_info().max_payload;
+    let header_len = headers.as_ref().map_or(0, header_size);
+    if max_payload > 0 && payload.len() + header_len > max_payload {
+        let err = NanoError::new(
+            codes::SERVER_ERROR,
+            format!(
+                "service {:?} answered with {} bytes, more than the NATS broker's max_payload of {max_payload}",
+                route.service,
+                payload.len()
+            ),
+        );
+        (headers, payload) = error_reply(&route.service, &err);
+    }
+    let published = match headers {
+        Some(headers) => {
+            shared
+                .nats
+                .publish_with_headers(reply, headers, payload)
+                .await
+        }
+        None => shared.nats.publish(reply, payload).await,
+    };
+    if let Err(err) = published {
+        tracing::warn!(target: "nano_nats", %err, service = ?&*route.service, "cannot publish a reply");
+    }
+}
+
+/// Decodes the request, calls the service and encodes the response.
+async fn handle(shared: &Shared, route: &Route, message: &Message) -> Result<Bytes, NanoError> {
+    let call = CallHeaders::parse(message.headers.as_ref())?;
+    nano_wire::check_body_len(message.payload.len(), shared.body_limit)?;
+    let request = nano_wire::decode_body(&route.endpoint, &message.payload)?;
+    let caller = call.caller.unwrap_or(shared.default_caller.as_str());
+    let owned;
+    let client = if caller == shared.default_caller {
+        &route.client
+    } else {
+        owned = shared.set.client(caller, &route.service)?;
+        &owned
+    };
+    let mut ctx =
+        Ctx::with_request_id(call.request_id).with_cancellation(shared.cut_off.child_token());
+    if let Some(deadline) = call
+        .budget
+        .and_then(|budget| Instant::now().checked_add(budget))
+    {
+        ctx = ctx.with_deadline(deadline);
+    }
+    let response = tokio::select! {
+        // The cut-off first: it also cancels the call's context, and the caller should learn
+        // that the server went away rather than that its call was cancelled.
+        biased;
+        () = shared.cut_off.cancelled() => {
+            return Err(NanoError::unavailable("the server shut down before the request finished"));
+        }
+        outcome = client.call_any(&ctx, request) => outcome?,
+    };
+    Ok(nano_wire::encode_response(&route.endpoint, &response)?
+        .map(Bytes::from)
+        .unwrap_or_default())
+}
+
+/// The reply to a failed request: the error body, marked as one.
+fn error_reply(service: &str, err: &NanoError) -> (Option<HeaderMap>, Bytes) {
+    let body = nano_wire::error_body(service, err);
+    // An `ErrorBody` is two strings; it always serializes.
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    let mut headers = HeaderMap::new();
+    headers.insert(ERROR_HEADER, "true");
+    (Some(headers), Bytes::from(json))
+}
+
+/// An upper bound of the bytes `headers` take on the wire.
+fn header_size(headers: &HeaderMap) -> usize {
+    // "NATS/1.0\r\n", each "Name: value\r\n", and the closing "\r\n".
+    let mut size = 12;
+    for (name, values) in headers.iter() {
+        for value in values {
+            size += AsRef::<[u8]>::as_ref(name).len() + value.as_str().len() + 4;
+        }
+    }
+    size
+}

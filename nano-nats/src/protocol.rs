@@ -1,0 +1,192 @@
+//! The fixed parts of the NATS wire: subject and queue-group names, header names, and how a
+//! listener reads the protocol headers of a request.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use nano::{NanoError, RequestId, codes};
+use nano_wire::{MAX_ID_LEN, is_valid_id};
+
+/// The default first token of every subject and queue group.
+pub const DEFAULT_PREFIX: &str = "nano";
+
+/// The request id of the call tree, as in HTTP's `X-Nano-Req-Id`.
+pub const REQ_ID_HEADER: &str = "Nano-Req-Id";
+/// The calling service's name, as in HTTP's `X-Nano-Client-Name`.
+pub const CLIENT_NAME_HEADER: &str = "Nano-Client-Name";
+/// The time left to the caller's deadline in whole milliseconds, as in HTTP's
+/// `X-Nano-Deadline-Ms`.
+pub const DEADLINE_HEADER: &str = "Nano-Deadline-Ms";
+/// Set (to `true`) on a reply whose payload is an error body `{"code","msg"}` rather than the
+/// response.
+pub const ERROR_HEADER: &str = "Nano-Error";
+
+/// The subject a request type of a service is served on: `<prefix>.<service>.<wire name>`.
+pub(crate) fn subject(prefix: &str, service: &str, wire_name: &str) -> String {
+    format!("{prefix}.{service}.{wire_name}")
+}
+
+/// The queue group every replica of a service joins, so that the broker hands each request to
+/// one of them: `<prefix>.<service>`.
+pub(crate) fn queue_group(prefix: &str, service: &str) -> String {
+    format!("{prefix}.{service}")
+}
+
+/// Checks that `text` can be part of a subject: one or more tokens separated by `.`, none empty
+/// and none holding whitespace or a wildcard (`*`, `>`).
+pub(crate) fn check_subject_part(what: &str, text: &str) -> Result<(), NanoError> {
+    let valid = !text.is_empty()
+        && text.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .chars()
+                    .all(|c| !c.is_whitespace() && !c.is_control() && c != '*' && c != '>')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(NanoError::new(
+            codes::INIT_FAILED,
+            format!("the {what} {text:?} cannot be part of a NATS subject"),
+        ))
+    }
+}
+
+/// What a listener takes from the headers of a request before calling a service.
+#[derive(Debug)]
+pub(crate) struct CallHeaders<'h> {
+    pub(crate) request_id: RequestId,
+    pub(crate) caller: Option<&'h str>,
+    pub(crate) budget: Option<Duration>,
+}
+
+impl<'h> CallHeaders<'h> {
+    /// Reads the protocol headers, by the rules of the HTTP wire: a missing or empty request id
+    /// is generated, ids and caller names must satisfy [`is_valid_id`], and the deadline is whole
+    /// milliseconds.
+    ///
+    /// # Errors
+    ///
+    /// `C-BAD-REQUEST` naming the header that is invalid.
+    pub(crate) fn parse(headers: Option<&'h HeaderMap>) -> Result<Self, NanoError> {
+        let Some(headers) = headers else {
+            return Ok(CallHeaders {
+                request_id: RequestId::generate(),
+                caller: None,
+                budget: None,
+            });
+        };
+        let request_id = match id_header(headers, REQ_ID_HEADER)? {
+            Some(id) => RequestId::from(id),
+            None => RequestId::generate(),
+        };
+        let caller = id_header(headers, CLIENT_NAME_HEADER)?;
+        let budget = match headers.get(DEADLINE_HEADER) {
+            None => None,
+            Some(value) => {
+                let text = value.as_str();
+                let millis: u64 = text.trim().parse().map_err(|_| {
+                    NanoError::bad_request(format!(
+                        "invalid {DEADLINE_HEADER} header {:?}, expected whole milliseconds",
+                        shown(text)
+                    ))
+                })?;
+                Some(Duration::from_millis(millis))
+            }
+        };
+        Ok(CallHeaders {
+            request_id,
+            caller,
+            budget,
+        })
+    }
+}
+
+fn id_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, NanoError> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    let text = value.as_str();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if is_valid_id(text) {
+        return Ok(Some(text));
+    }
+    Err(NanoError::bad_request(format!(
+        "invalid {name} header {:?} ({} bytes): expected 1 to {MAX_ID_LEN} ASCII letters, \
+         digits, '.', '_', ':' or '-'",
+        shown(text),
+        text.len()
+    )))
+}
+
+/// At most the first 32 characters of a header value, for a message.
+fn shown(text: &str) -> String {
+    let mut shown: String = text.chars().take(32).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// Whether `text` can be sent as a header value: NATS headers are lines, so no control
+/// characters.
+pub(crate) fn fits_header(text: &str) -> bool {
+    !text.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, *value);
+        }
+        map
+    }
+
+    #[test]
+    fn protocol_headers_are_read_by_the_rules_of_the_http_wire() {
+        let map = headers(&[
+            (REQ_ID_HEADER, "abc-1"),
+            (CLIENT_NAME_HEADER, "svc2"),
+            (DEADLINE_HEADER, "250"),
+        ]);
+        let call = CallHeaders::parse(Some(&map)).unwrap();
+        assert_eq!(call.request_id.as_str(), "abc-1");
+        assert_eq!(call.caller, Some("svc2"));
+        assert_eq!(call.budget, Some(Duration::from_millis(250)));
+
+        let none = CallHeaders::parse(None).unwrap();
+        assert_eq!(none.request_id.as_str().len(), 32);
+        assert_eq!((none.caller, none.budget), (None, None));
+
+        for (name, value) in [
+            (REQ_ID_HEADER, "x code=S-FAKE"),
+            (CLIENT_NAME_HEADER, "a b"),
+            (DEADLINE_HEADER, "-1"),
+            (DEADLINE_HEADER, "1.5"),
+        ] {
+            let map = headers(&[(name, value)]);
+            let err = CallHeaders::parse(Some(&map)).unwrap_err();
+            assert_eq!(err.code(), codes::BAD_REQUEST, "{name}: {value}");
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn subjects_are_made_of_valid_tokens() {
+        assert_eq!(subject("nano", "svc3", "svc3.Req"), "nano.svc3.svc3.Req");
+        assert_eq!(queue_group("nano", "svc3"), "nano.svc3");
+        for good in ["nano", "a.b", "svc-1_x"] {
+            assert!(check_subject_part("prefix", good).is_ok(), "{good}");
+        }
+        for bad in ["", "a..b", ".a", "a b", "a*", "a.>", "a\n"] {
+            let err = check_subject_part("prefix", bad).unwrap_err();
+            assert_eq!(err.code(), codes::INIT_FAILED, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Serving over NATS over time: graceful shutdown, replicas in one queue group, and a broker
+//! that restarts under the services.
+
+use std::time::{Duration, Instant};
+
+use nano::{Ctx, codes};
+use nano_nats::NatsTransport;
+
+use crate::broker::Broker;
+use crate::support::{Echo, Say, Server, TestResult, client_set};
+
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_flight_and_then_serves_no_more() -> TestResult {
+    let broker = Broker::start();
+    let server_side = NatsTransport::connect(&broker.url()).await?;
+    let client_side = NatsTransport::connect(&broker.url()).await?;
+    let echo = Echo::default();
+    let started = echo.started.clone();
+    let server = Server::start(&server_side, echo.clone(), |l| l).await;
+
+    let set = client_set(&client_side);
+    let client = set.client("caller", "echo")?;
+    let slow = Say {
+        param: "late".into(),
+        delay_ms: 500,
+    };
+    let in_flight = tokio::spawn(async move { client.call(&Ctx::new(), slow).await });
+    started.notified().await;
+    let stopped = Instant::now();
+    server.stop().await?;
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(300),
+        "listen waited for the request"
+    );
+
+    let said = in_flight.await??;
+    assert_eq!(
+        said.value, "echo_late",
+        "the request in flight was answered"
+    );
+
+    let err = set
+        .client("caller", "echo")?
+        .call(&Ctx::new(), Say::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::UNAVAILABLE, "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn requests_in_flight_past_the_grace_period_are_cut_off_with_a_code() -> TestResult {
+    let broker = Broker::start();
+    let transport = NatsTransport::connect(&broker.url()).await?;
+    let echo = Echo::default();
+    let started = echo.started.clone();
+    let server = Server::start(&transport, echo, |l| {
+        l.grace_period(Duration::from_millis(100))
+    })
+    .await;
+    let set = client_set(&transport);
+    let client = set.client("caller", "echo")?;
+    let stuck = Say {
+        param: "x".into(),
+        delay_ms: 60_000,
+    };
+    let in_flight = tokio::spawn(async move { client.call(&Ctx::new(), stuck).await });
+    started.notified().await;
+    server.stop().await?;
+    let err = in_flight.await?.unwrap_err();
+    assert_eq!(err.code(), codes::UNAVAILABLE, "{err}");
+    assert!(err.to_string().contains("shut down"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_replicas_in_one_queue_group_share_a_thousand_requests() -> TestResult {
+    let broker = Broker::start();
+    // Each replica on its own connection, as two processes would be.
+    let (a_side, b_side, client_side) = (
+        NatsTransport::connect(&broker.url()).await?,
+        NatsTransport::connect(&broker.url()).await?,
+        NatsTransport::connect(&broker.url()).await?,
+    );
+    let (a, b) = (Echo::named("a"), Echo::named("b"));
+    let server_a = Server::start(&a_side, a.clone(), |l| l).await;
+    let server_b = Server::start(&b_side, b.clone(), |l| l).await;
+    let (a_before, b_before) = (a.served(), b.served());
+
+    let set = client_set(&client_side);
+    let client = set.client("caller", "echo")?;
+    let mut calls = tokio::task::JoinSet::<Result<crate::support::Said, nano::NanoError>>::new();
+    let mut by_replica = std::collections::HashMap::<String, usize>::new();
+    for i in 0..1_000 {
+        if calls.len() >= 32 {
+            let said = calls.join_next().await.unwrap()??;
+            *by_replica.entry(said.replica).or_default() += 1;
+        }
+        let client = client.clone();
+        calls.spawn(async move {
+            client
+                .call(
+                    &Ctx::new(),
+                    Say {
+                        param: i.to_string(),
+                        delay_ms: 0,
+                    },
+                )
+                .await
+        });
+    }
+    while let Some(said) = calls.join_next().await {
+        *by_replica.entry(said??.replica).or_default() += 1;
+    }
+    let (served_a, served_b) = (a.served() - a_before, b.served() - b_before);
+    assert_eq!(served_a + served_b, 1_000, "every request served once");
+    assert_eq!(by_replica.get("a").copied().unwrap_or(0), served_a);
+    assert!(
+        served_a >= 100 && served_b >= 100,
+        "a served {served_a}, b served {served_b}"
+    );
+    server_a.stop().await?;
+    server_b.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_broker_restart_gives_coded_errors_during_the_outage_and_service_resumes() -> TestResult {
+    let mut broker = Broker::start();
+    let server_side = NatsTransport::connect(&broker.url()).await?;
+    let client_side = NatsTransport::builder()
+        .timeout(Duration::from_secs(1))
+        .connect(&broker.url())
+        .await?;
+    let server = Server::start(&server_side, Echo::default(), |l| l).await;
+    let set = client_set(&client_side);
+    let client = set.client("caller", "echo")?;
+    client.call(&Ctx::new(), Say::default()).await?;
+
+    broker.stop();
+    let mut outage_errors = 0;
+    for _ in 0..5 {
+        let err = client.call(&Ctx::new(), Say::default()).await.unwrap_err();
+        assert!(
+            err.has_code(codes::UNAVAILABLE) || err.has_code(codes::TIMEOUT),
+            "a coded error during the outage: {err}"
+        );
+        outage_errors += 1;
+    }
+    assert_eq!(outage_errors, 5);
+
+    broker.restart();
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        match client
+            .call(
+                &Ctx::new(),
+                Say {
+                    param: "back".into(),
+                    delay_ms: 0,
+                },
+            )
+            .await
+        {
+            Ok(said) => {
+                assert_eq!(said.value, "echo_back");
+                break;
+            }
+            Err(err) => {
+                assert!(
+                    err.has_code(codes::UNAVAILABLE) || err.has_code(codes::TIMEOUT),
+                    "{err}"
+                );
+                assert!(Instant::now() < until, "service did not resume: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    // Both connections are back; the listener kept serving without being restarted.
+    for _ in 0..20 {
+        client.call(&Ctx::new(), Say::default()).await?;
+    }
+    server.stop().await?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! nano-nats against a real `nats-server` that each test starts on its own loopback port.
+
+mod broker;
+mod calls;
+mod lifecycle;
+mod support;
