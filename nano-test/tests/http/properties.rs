@@ -77,7 +77,7 @@ struct Probe {
     note: Option<String>,
     nested: serde_json::Value,
     /// 0 answers, 1 a coded error, 2 an uncoded error with a source chain, 3 an empty error,
-    /// 4 answers after 300 ms.
+    /// 4 answers slowly (see `SLOW_ANSWER`).
     outcome: u8,
 }
 
@@ -114,7 +114,7 @@ fn probe_endpoints(service: &str) -> Option<Vec<Endpoint>> {
 }
 
 fn probe() -> ServiceSetBuilder {
-    let service = nano_test::service_fn("probe", |_ctx, req: nano::AnyRequest| async move {
+    let service = nano_test::service_fn("probe", |ctx: Ctx, req: nano::AnyRequest| async move {
         if req.is::<Ping>() || req.is::<Hidden>() {
             return Ok(nano::AnyResponse::new(()));
         }
@@ -134,7 +134,11 @@ fn probe() -> ServiceSetBuilder {
             3 => err(NanoError::msg("")),
             outcome => {
                 if outcome == 4 {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    // Slow: a second past the caller's deadline when there is one.
+                    let pause = ctx
+                        .remaining()
+                        .map_or(SLOW_ANSWER, |left| left + SLOW_ANSWER);
+                    tokio::time::sleep(pause).await;
                 }
                 Ok(nano::AnyResponse::new(Probed {
                     text: probe.text,
@@ -146,8 +150,16 @@ fn probe() -> ServiceSetBuilder {
     ServiceSet::builder().service(service)
 }
 
+/// A caller's deadline, long enough for a body near the limit to cross loopback on a busy
+/// machine, so that only the slow answer runs out of time.
+const DEADLINE: Duration = Duration::from_secs(1);
+
+/// How long the slow answer takes without a deadline, and how far past a deadline it answers
+/// with one, so that no case sits on the boundary.
+const SLOW_ANSWER: Duration = Duration::from_millis(300);
+
 /// The generated calls: bodies of every kind and every handler outcome, with or without a
-/// deadline of 100 ms (the slow answer takes 300 ms, so no case sits on the boundary).
+/// deadline ([`DEADLINE`]; the slow answer takes [`SLOW_ANSWER`]).
 fn probe_calls() -> impl Strategy<Value = (u8, Probe, bool)> {
     let limit = nano_wire::DEFAULT_BODY_LIMIT;
     let text = prop_oneof![
@@ -179,7 +191,7 @@ async fn outcome(deployment: &Deployment, kind: u8, probe: &Probe, deadline: boo
     let client = deployment.client("probe").unwrap();
     let mut ctx = Ctx::new();
     if deadline {
-        ctx = ctx.with_deadline(tokio::time::Instant::now() + Duration::from_millis(100));
+        ctx = ctx.with_deadline(tokio::time::Instant::now() + DEADLINE);
     }
     let shown = |result: Result<String, NanoError>| match result {
         Ok(ok) => format!("ok {ok}"),
