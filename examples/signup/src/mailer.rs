@@ -91,6 +91,13 @@ impl MailConfig {
             timeout: DEFAULT_TIMEOUT,
         }
     }
+
+    /// The same configuration with another timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> MailConfig {
+        self.timeout = timeout;
+        self
+    }
 }
 
 /// The `mailer` service.
