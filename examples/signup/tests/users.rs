@@ -2,7 +2,7 @@
 //! lookups, duplicates, a database error that leaves nothing behind, 50 concurrent sign-ups with
 //! one address through five connections, and idempotent retries.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nano::{Client, Ctx, NanoError, ServiceSet, codes as nano_codes};
 use nano_test::Mock;
@@ -22,18 +22,18 @@ fn database(name: &str) -> PathBuf {
     dir.join("users.db")
 }
 
-fn users_client(db: &PathBuf) -> Result<Client> {
+fn users_client(db: &Path) -> Result<Client> {
     let set = ServiceSet::builder()
-        .service(users_on(Database::File(db.clone())))
+        .service(users_on(Database::File(db.to_owned())))
         .build()?;
     Ok(set.client("test", users::NAME)?)
 }
 
 /// The real `signup` over its own connection to `db`, with `mailer` answered by `mail`.
-fn signup_client(db: &PathBuf, mail: &Mock) -> Result<Client> {
+fn signup_client(db: &Path, mail: &Mock) -> Result<Client> {
     let set = ServiceSet::builder()
         .service(signup::signup())
-        .service(users_on(Database::File(db.clone())))
+        .service(users_on(Database::File(db.to_owned())))
         .service(mail.service())
         .build()?;
     Ok(set.client("test", api::NAME)?)
