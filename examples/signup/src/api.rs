@@ -1,0 +1,186 @@
+//! The three services' APIs and the codes they answer.
+
+/// `users`: accounts.
+pub mod users {
+    use serde::{Deserialize, Serialize};
+
+    /// Creates an account for `email`.
+    ///
+    /// With a `signup_key`, creating again with the same key and email answers the account the
+    /// first call created (`created: false`) instead of `C-DUPLICATE-EMAIL`.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Create {
+        /// The account's email address, compared without regard to ASCII case.
+        pub email: String,
+        /// The caller's idempotency key, or empty for none.
+        pub signup_key: String,
+    }
+
+    /// The account a [`Create`] made or found.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Created {
+        /// The account.
+        pub user: User,
+        /// Whether this call created it (false: an earlier call with the same key did).
+        pub created: bool,
+    }
+
+    /// An account.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct User {
+        /// The account's id, assigned by the database.
+        pub id: i64,
+        /// The email address it was created with.
+        pub email: String,
+        /// Whether its welcome mail was sent.
+        pub welcomed: bool,
+    }
+
+    /// Looks an account up by id.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Get {
+        /// The account's id.
+        pub id: i64,
+    }
+
+    /// Looks an account up by email address.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct GetByEmail {
+        /// The email address, compared without regard to ASCII case.
+        pub email: String,
+    }
+
+    /// Records that an account's welcome mail was sent.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct MarkWelcomed {
+        /// The account's id.
+        pub id: i64,
+    }
+
+    nano::api! {
+        /// Accounts, kept in SQLite.
+        service "users";
+        /// Creates an account: `POST /users/`.
+        fn create(Create) -> Created = "users.Create", POST "/";
+        /// An account by id: `POST /users/get`.
+        fn get(Get) -> User = "users.Get", POST "/get";
+        /// An account by email address: `POST /users/by-email`.
+        fn get_by_email(GetByEmail) -> User = "users.GetByEmail", POST "/by-email";
+        /// Marks an account's welcome mail as sent: `POST /users/welcomed`.
+        fn mark_welcomed(MarkWelcomed) -> User = "users.MarkWelcomed", POST "/welcomed";
+    }
+}
+
+/// `mailer`: the mail provider, wrapped as a service.
+pub mod mailer {
+    use serde::{Deserialize, Serialize};
+
+    /// Sends the welcome mail to a new account.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct SendWelcome {
+        /// The recipient's address.
+        pub to: String,
+        /// The account's id; the provider deduplicates sends of one account's welcome mail.
+        pub user_id: i64,
+    }
+
+    /// A mail the provider accepted.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Sent {
+        /// The provider's id of the message.
+        pub message_id: String,
+    }
+
+    nano::api! {
+        /// Sends mail through an external HTTP API.
+        service "mailer";
+        /// Sends a welcome mail: `POST /mailer/welcome`.
+        fn send_welcome(SendWelcome) -> Sent = "mailer.SendWelcome", POST "/welcome";
+    }
+}
+
+/// `signup`: the entry point.
+pub mod signup {
+    use serde::{Deserialize, Serialize};
+
+    /// A sign-up.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct SignUp {
+        /// The new account's email address.
+        pub email: String,
+        /// Its password: 8 to 128 characters.
+        pub password: String,
+        /// A key the client keeps across retries of one sign-up, or empty for none: retries with
+        /// the same key create one account and send one mail.
+        pub idempotency_key: String,
+    }
+
+    /// What happened to the welcome mail.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Mail {
+        /// Not sent yet: the provider failed; a retry with the same key sends it.
+        #[default]
+        Pending,
+        /// Sent.
+        Sent,
+    }
+
+    /// A completed sign-up.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct SignedUp {
+        /// The account's id.
+        pub user_id: i64,
+        /// Its email address, lowercased.
+        pub email: String,
+        /// The welcome mail's state.
+        pub mail: Mail,
+    }
+
+    nano::api! {
+        /// Signs people up: validates, creates the account, sends the welcome mail.
+        service "signup";
+        /// Signs up: `POST /signup/`.
+        fn sign_up(SignUp) -> SignedUp = "signup.SignUp", POST "/";
+    }
+}
+
+/// The codes the services answer besides nano's own.
+pub mod codes {
+    /// `users`: an account with that email address exists.
+    pub const DUPLICATE_EMAIL: &str = "C-DUPLICATE-EMAIL";
+    /// `users`: the idempotency key was used for a sign-up with another email address.
+    pub const KEY_REUSED: &str = "C-IDEMPOTENCY-KEY-REUSED";
+    /// `signup`: the email address does not look like one.
+    pub const INVALID_EMAIL: &str = "C-INVALID-EMAIL";
+    /// `signup`: the password is too short or too long.
+    pub const BAD_PASSWORD: &str = "C-BAD-PASSWORD";
+    /// `signup`: the idempotency key is too long or has characters outside `[A-Za-z0-9._-]`.
+    pub const BAD_IDEMPOTENCY_KEY: &str = "C-BAD-IDEMPOTENCY-KEY";
+    /// `users`: the database failed; nothing was written.
+    pub const DATABASE: &str = "S-DATABASE";
+    /// `mailer`: no provider is configured (`SIGNUP_MAIL_URL` is unset).
+    pub const MAIL_UNCONFIGURED: &str = "S-MAIL-UNCONFIGURED";
+    /// `mailer`: the provider could not be reached.
+    pub const MAIL_UNAVAILABLE: &str = "S-MAIL-UNAVAILABLE";
+    /// `mailer`: the provider did not answer in time.
+    pub const MAIL_TIMEOUT: &str = "S-MAIL-TIMEOUT";
+    /// `mailer`: the provider refused the API key (401 or 403).
+    pub const MAIL_UNAUTHORIZED: &str = "S-MAIL-UNAUTHORIZED";
+    /// `mailer`: the provider rejected the mail (another 4xx).
+    pub const MAIL_REJECTED: &str = "S-MAIL-REJECTED";
+    /// `mailer`: the provider failed (5xx).
+    pub const MAIL_PROVIDER: &str = "S-MAIL-PROVIDER";
+    /// `mailer`: the provider's answer was not the JSON it documents.
+    pub const MAIL_BAD_RESPONSE: &str = "S-MAIL-BAD-RESPONSE";
+}

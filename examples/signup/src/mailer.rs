@@ -1,0 +1,264 @@
+//! `mailer`: the external mail provider's HTTP API, wrapped as a nano service.
+//!
+//! The provider's API, as this service speaks it: `POST {base}/messages` with the JSON
+//! `{"to","subject","text"}`, the headers `Authorization: Bearer {key}` and
+//! `Idempotency-Key: welcome-{user id}` (so that a provider which honours it sends one welcome
+//! mail per account however often it is asked), answered by `{"id": "…"}` on success.
+
+use std::fmt;
+use std::time::Duration;
+
+use nano::{Ctx, NanoError, NewService};
+use serde::{Deserialize, Serialize};
+
+use crate::api::codes;
+use crate::api::mailer::{self, SendWelcome, Sent};
+
+/// The environment variable with the provider's base URL (unset or empty: no provider).
+pub const URL_ENV: &str = "SIGNUP_MAIL_URL";
+/// The environment variable with the provider's API key.
+pub const KEY_ENV: &str = "SIGNUP_MAIL_KEY";
+/// The environment variable with the provider's timeout in milliseconds.
+pub const TIMEOUT_ENV: &str = "SIGNUP_MAIL_TIMEOUT_MS";
+/// How long a send may take when `SIGNUP_MAIL_TIMEOUT_MS` does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How much of a provider's error answer an error message quotes.
+const QUOTED_ANSWER: usize = 200;
+
+/// A secret that never shows: its `Debug` form is `ApiKey(<redacted>)` and it has no `Display`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey(key.into())
+    }
+
+    /// Replaces every occurrence of the key in `text`, for text that came from outside (a
+    /// provider may echo the request it refused).
+    fn redact(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(&self.0, "<redacted>")
+        }
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// How `mailer` reaches the provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailConfig {
+    /// The provider's base URL (`http://…`); empty for none, and then every send fails with
+    /// `S-MAIL-UNCONFIGURED` without touching the network.
+    pub url: String,
+    /// The API key sent as a bearer token.
+    pub key: ApiKey,
+    /// The longest a send may take (the caller's deadline, when sooner, wins).
+    pub timeout: Duration,
+}
+
+impl MailConfig {
+    /// The configuration in `SIGNUP_MAIL_URL`, `SIGNUP_MAIL_KEY` and `SIGNUP_MAIL_TIMEOUT_MS`.
+    pub fn from_env() -> MailConfig {
+        MailConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration in the variables `lookup` answers.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> MailConfig {
+        let timeout = lookup(TIMEOUT_ENV)
+            .and_then(|ms| ms.trim().parse().ok())
+            .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+        MailConfig {
+            url: lookup(URL_ENV).unwrap_or_default().trim().to_owned(),
+            key: ApiKey::new(lookup(KEY_ENV).unwrap_or_default()),
+            timeout,
+        }
+    }
+
+    /// A provider at `url` with `key`, and the default timeout.
+    pub fn new(url: impl Into<String>, key: impl Into<String>) -> MailConfig {
+        MailConfig {
+            url: url.into(),
+            key: ApiKey::new(key),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The same configuration with another timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> MailConfig {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// The `mailer` service.
+#[derive(Debug, Clone)]
+pub struct Mailer {
+    config: MailConfig,
+    /// `{base}/messages`, checked when the service is made; `None` without a provider.
+    endpoint: Option<reqwest::Url>,
+    http: reqwest::Client,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    to: &'a str,
+    subject: &'a str,
+    text: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    id: String,
+}
+
+impl Mailer {
+    /// A mailer for `config`.
+    ///
+    /// # Errors
+    ///
+    /// `S-MAIL-UNCONFIGURED` when the URL is not an `http://` URL (this example is built without
+    /// TLS), so that a server with a mistyped URL fails when it starts, not at its first mail.
+    pub fn new(config: MailConfig) -> Result<Mailer, NanoError> {
+        let endpoint = if config.url.is_empty() {
+            None
+        } else {
+            let bad = |why: &str| {
+                NanoError::new(
+                    codes::MAIL_UNCONFIGURED,
+                    format!("{URL_ENV} {:?} {why}", config.url),
+                )
+            };
+            let base = reqwest::Url::parse(&format!("{}/", config.url.trim_end_matches('/')))
+                .map_err(|_| bad("is not a URL"))?;
+            if base.scheme() != "http" {
+                return Err(bad("is not an http:// URL"));
+            }
+            Some(base.join("messages").map_err(|_| bad("is not a URL"))?)
+        };
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|err| NanoError::internal(format!("cannot make an HTTP client: {err}")))?;
+        Ok(Mailer {
+            config,
+            endpoint,
+            http,
+        })
+    }
+
+    async fn send(&self, ctx: &Ctx, req: &SendWelcome) -> Result<Sent, NanoError> {
+        let Some(endpoint) = &self.endpoint else {
+            return Err(NanoError::new(
+                codes::MAIL_UNCONFIGURED,
+                format!("no mail provider is configured ({URL_ENV} is unset)"),
+            ));
+        };
+        let text = format!("Welcome! Your account {} is ready.", req.to);
+        let body = serde_json::to_vec(&Message {
+            to: &req.to,
+            subject: "Welcome",
+            text: &text,
+        })
+        .map_err(|err| NanoError::new(nano::codes::ENCODE, err.to_string()))?;
+        let timeout = ctx
+            .remaining()
+            .map_or(self.config.timeout, |left| left.min(self.config.timeout));
+        let answer = self
+            .http
+            .post(endpoint.clone())
+            .bearer_auth(&self.config.key.0)
+            .header("idempotency-key", format!("welcome-{}", req.user_id))
+            .header("content-type", "application/json")
+            .timeout(timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err, timeout))?;
+        let status = answer.status();
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|err| self.transport_error(&err, timeout))?;
+        if !status.is_success() {
+            return Err(self.refused(status, &bytes));
+        }
+        let accepted: Accepted = serde_json::from_slice(&bytes).map_err(|err| {
+            NanoError::new(
+                codes::MAIL_BAD_RESPONSE,
+                format!("the mail provider's answer is not the documented JSON: {err}"),
+            )
+        })?;
+        Ok(Sent {
+            message_id: accepted.id,
+        })
+    }
+
+    /// A failure to exchange a request and an answer. reqwest's text names the URL only, but it
+    /// is redacted anyway: the key must not leak through a URL someone built by hand.
+    fn transport_error(&self, err: &reqwest::Error, timeout: Duration) -> NanoError {
+        if err.is_timeout() {
+            return NanoError::new(
+                codes::MAIL_TIMEOUT,
+                format!("the mail provider did not answer within {timeout:?}"),
+            );
+        }
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(err) = source {
+            text.push_str(nano::CHAIN_SEPARATOR);
+            text.push_str(&err.to_string());
+            source = err.source();
+        }
+        NanoError::new(
+            codes::MAIL_UNAVAILABLE,
+            format!(
+                "the mail provider is unreachable: {}",
+                self.config.key.redact(&text)
+            ),
+        )
+    }
+
+    /// A non-2xx answer, quoting the start of its body with the key redacted.
+    fn refused(&self, status: reqwest::StatusCode, body: &[u8]) -> NanoError {
+        let quoted: String = String::from_utf8_lossy(body)
+            .chars()
+            .take(QUOTED_ANSWER)
+            .collect();
+        let quoted = self.config.key.redact(&quoted);
+        let (code, what) = match status.as_u16() {
+            401 | 403 => (codes::MAIL_UNAUTHORIZED, "refused the API key"),
+            400..=499 => (codes::MAIL_REJECTED, "rejected the mail"),
+            _ => (codes::MAIL_PROVIDER, "failed"),
+        };
+        NanoError::new(
+            code,
+            format!("the mail provider {what} ({status}): {quoted}"),
+        )
+    }
+}
+
+impl mailer::Handler for Mailer {
+    async fn send_welcome(&self, ctx: &Ctx, req: SendWelcome) -> Result<Sent, NanoError> {
+        self.send(ctx, &req).await
+    }
+}
+
+/// `mailer` with the provider `SIGNUP_MAIL_URL` and `SIGNUP_MAIL_KEY` name, read when the set
+/// builds the service.
+pub fn mailer() -> NewService {
+    mailer::service(|_| Mailer::new(MailConfig::from_env()))
+}
+
+/// `mailer` with `config`.
+pub fn mailer_with(config: MailConfig) -> NewService {
+    mailer::service(move |_| Mailer::new(config))
+}

@@ -1,0 +1,153 @@
+//! `signup`: validates a sign-up, creates the account, sends the welcome mail.
+
+use nano::{Client, Ctx, NanoError, NewService};
+
+use crate::api::codes;
+use crate::api::signup::{self, Mail, SignUp, SignedUp};
+use crate::api::{mailer, users};
+
+/// The shortest password accepted, in characters.
+pub const MIN_PASSWORD: usize = 8;
+/// The longest password accepted, in characters.
+pub const MAX_PASSWORD: usize = 128;
+/// The longest email address accepted, in bytes (RFC 5321's limit on a path).
+pub const MAX_EMAIL: usize = 254;
+/// The longest idempotency key accepted, in bytes.
+pub const MAX_KEY: usize = 64;
+
+/// The `signup` service; depends on `users` and `mailer`.
+#[derive(Debug)]
+pub struct Signup {
+    users: Client,
+    mailer: Client,
+}
+
+/// A sign-up that passed validation.
+struct Valid {
+    email: String,
+    key: String,
+}
+
+fn invalid_email(email: &str, why: &str) -> NanoError {
+    NanoError::new(
+        codes::INVALID_EMAIL,
+        format!("{email:?} is not an email address like name@example.com: {why}"),
+    )
+}
+
+/// The checks a sign-up passes before anything is written. Deliberately simple: an address is
+/// proven by the welcome mail reaching it, not by a grammar.
+fn validate(req: &SignUp) -> Result<Valid, NanoError> {
+    let email = req.email.trim().to_ascii_lowercase();
+    if email.is_empty() {
+        return Err(NanoError::new(
+            codes::INVALID_EMAIL,
+            "an email address is needed",
+        ));
+    }
+    if email.len() > MAX_EMAIL {
+        return Err(NanoError::new(
+            codes::INVALID_EMAIL,
+            format!("an email address has at most {MAX_EMAIL} characters"),
+        ));
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid_email(&email, "it contains a space"));
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err(invalid_email(&email, "it has no @"));
+    };
+    if local.is_empty() || domain.contains('@') {
+        return Err(invalid_email(
+            &email,
+            "it needs one @ with a name before it",
+        ));
+    }
+    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
+        return Err(invalid_email(
+            &email,
+            "the part after @ must be a domain like example.com",
+        ));
+    }
+    let length = req.password.chars().count();
+    if length < MIN_PASSWORD {
+        return Err(NanoError::new(
+            codes::BAD_PASSWORD,
+            format!("a password has at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    if length > MAX_PASSWORD {
+        return Err(NanoError::new(
+            codes::BAD_PASSWORD,
+            format!("a password has at most {MAX_PASSWORD} characters"),
+        ));
+    }
+    let key = &req.idempotency_key;
+    if key.len() > MAX_KEY
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(NanoError::new(
+            codes::BAD_IDEMPOTENCY_KEY,
+            format!("an idempotency key has at most {MAX_KEY} of the characters A-Z a-z 0-9 . _ -"),
+        ));
+    }
+    Ok(Valid {
+        email,
+        key: key.clone(),
+    })
+}
+
+impl signup::Handler for Signup {
+    async fn sign_up(&self, ctx: &Ctx, req: SignUp) -> Result<SignedUp, NanoError> {
+        let valid = validate(&req)?;
+        // The password is checked and then dropped: this example stores no credentials.
+        let created = self
+            .users
+            .call(
+                ctx,
+                users::Create {
+                    email: valid.email.clone(),
+                    signup_key: valid.key,
+                },
+            )
+            .await
+            .map_err(|err| NanoError::wrap(err, "cannot create the account"))?;
+        let user = created.user;
+        let signed_up = |mail| SignedUp {
+            user_id: user.id,
+            email: valid.email.clone(),
+            mail,
+        };
+        if user.welcomed {
+            // A retry of a sign-up that completed: the mail went out already.
+            return Ok(signed_up(Mail::Sent));
+        }
+        let send = mailer::SendWelcome {
+            to: valid.email.clone(),
+            user_id: user.id,
+        };
+        if self.mailer.call(ctx, send).await.is_err() {
+            // The account exists; the mail waits for a retry with the same key.
+            return Ok(signed_up(Mail::Pending));
+        }
+        // The mail is sent whether or not this mark is written; a failure here only means a
+        // retry asks the provider again, which deduplicates it by the account's id.
+        let _ = self
+            .users
+            .call(ctx, users::MarkWelcomed { id: user.id })
+            .await;
+        Ok(signed_up(Mail::Sent))
+    }
+}
+
+/// `signup`, built with its clients of `users` and `mailer`.
+pub fn signup() -> NewService {
+    signup::service(|deps| {
+        Ok(Signup {
+            users: deps.client(users::NAME)?,
+            mailer: deps.client(mailer::NAME)?,
+        })
+    })
+}
