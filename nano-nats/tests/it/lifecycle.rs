@@ -17,6 +17,10 @@ async fn shutdown_finishes_the_request_in_flight_and_then_serves_no_more() -> Te
     let echo = Echo::default();
     let started = echo.started.clone();
     let server = Server::start(&server_side, echo.clone(), |l| l).await;
+    // Starting the server answered probes: take their start signal (Notify keeps one) and
+    // count from here.
+    started.notified().await;
+    let probes = echo.served();
 
     let set = client_set(&client_side);
     let client = set.client("caller", "echo")?;
@@ -26,11 +30,13 @@ async fn shutdown_finishes_the_request_in_flight_and_then_serves_no_more() -> Te
     };
     let in_flight = tokio::spawn(async move { client.call(&Ctx::new(), slow).await });
     started.notified().await;
-    let stopped = Instant::now();
+    assert_eq!(echo.served(), probes, "the request is still in flight");
     server.stop().await?;
-    assert!(
-        stopped.elapsed() >= Duration::from_millis(300),
-        "listen waited for the request"
+    // Causal, not timed: listen returned only after the handler in flight had finished.
+    assert_eq!(
+        echo.served(),
+        probes + 1,
+        "listen waited for the request in flight"
     );
 
     let said = in_flight.await??;
@@ -58,6 +64,8 @@ async fn requests_in_flight_past_the_grace_period_are_cut_off_with_a_code() -> T
         l.grace_period(Duration::from_millis(100))
     })
     .await;
+    // The probes that saw the server start left one start signal; take it.
+    started.notified().await;
     let set = client_set(&transport);
     let client = set.client("caller", "echo")?;
     let stuck = Say {
