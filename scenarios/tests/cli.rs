@@ -593,3 +593,18 @@ fn the_cargo_test_cases_fail_on_a_behaviour_change_and_list_every_cell() {
         "{logged}"
     );
 }
+
+#[test]
+fn the_example_plan_is_the_generic_plan_with_one_scripted_hang() {
+    use nano_test::sim::{Fault, FaultPlan};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/default.json");
+    let mut example = FaultPlan::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let generic = nano_test::runner::generic_plan();
+    assert_eq!(
+        example,
+        generic.clone().nth_call_to("svc4", 2, Fault::Hang),
+        "scenarios/plans/default.json"
+    );
+    example.scripted.clear();
+    assert_eq!(example, generic);
+}

@@ -45,7 +45,7 @@ pub(crate) struct ChaosArgs {
 
 /// The plan used without `--plan` when the runner names no plan file: faults on every edge,
 /// none specific to a system.
-pub(crate) fn generic_plan() -> FaultPlan {
+pub fn generic_plan() -> FaultPlan {
     let ms = Duration::from_millis;
     FaultPlan::new(0).all_edges(
         EdgeFaults::new()
@@ -283,28 +283,15 @@ fn check_invariants(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::Fault;
+    use crate::CallRecorder;
+    use crate::runner::test_system::{self, Ask, front, mid};
 
-    #[test]
-    fn the_generic_plan_is_the_example_plan_without_its_scripted_fault() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../scenarios/plans/default.json");
-        let mut example = FaultPlan::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
-        assert_eq!(
-            example,
-            generic_plan().nth_call_to("svc4", 2, Fault::Hang),
-            "scenarios/plans/default.json"
-        );
-        example.scripted.clear();
-        assert_eq!(example, generic_plan());
-    }
-
-    /// svc2 with its errors recoded: what the propagation invariant must catch.
-    struct Recoding(services::api::svc2::Served<services::svc2::Svc2>);
+    /// `front` with its errors recoded: what the propagation invariant must catch.
+    struct Recoding(front::Served<test_system::Front>);
 
     impl nano::Service for Recoding {
         fn name(&self) -> &str {
-            "svc2"
+            front::NAME
         }
         async fn handle(&self, ctx: nano::Ctx, req: nano::AnyRequest) -> nano::Outcome {
             nano::Service::handle(&self.0, ctx, req)
@@ -313,45 +300,60 @@ mod tests {
         }
     }
 
+    /// The chain's root request, recorded in-process.
+    fn recorded() -> Scenario {
+        let recorder = CallRecorder::new();
+        let set = test_system::system()
+            .all(ServiceSet::builder())
+            .hook(recorder.clone())
+            .build()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(
+                set.client("test_client", front::NAME)
+                    .unwrap()
+                    .call(&nano::Ctx::new(), Ask { text: "x".into() }),
+            )
+            .unwrap();
+        Scenario::new("front-ask", recorder.last_tree().unwrap())
+    }
+
     #[test]
     fn an_error_that_loses_its_code_on_the_way_to_the_root_breaks_an_invariant() {
-        let scenario = Scenario::load(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../scenarios/recorded/svc2-req.json"),
-        )
-        .unwrap();
-        let plan = FaultPlan::new(1).edge("svc2", "svc1", EdgeFaults::new().drop_rate(1.0));
-        let registry = registry(&services::system()).unwrap();
+        let scenario = recorded();
+        let plan = FaultPlan::new(1).edge("front", "mid", EdgeFaults::new().drop_rate(1.0));
+        let system = test_system::system();
+        let registry = registry(&system).unwrap();
         let run = |recode: bool| {
-            let (scenario, registry) = (&scenario, &registry);
+            let (scenario, registry, system) = (&scenario, &registry, &system);
             Simulation::exact(plan.clone()).run(move |sim| async move {
-                let services = if recode {
-                    ServiceSet::builder()
-                        .service(nano::NewService::construct("svc2", |deps| {
-                            let svc2 = services::svc2::Svc2::new(
-                                deps.client(services::api::svc1::NAME)?,
-                                deps.client(services::api::svc3::NAME)?,
-                            );
-                            Ok(Recoding(services::api::svc2::Served(svc2)))
-                        }))
-                        .service(services::svc1::service())
-                        .service(services::svc3::service())
-                        .service(services::svc4::service())
+                let mut services = ServiceSet::builder();
+                if recode {
+                    services = services.service(nano::NewService::construct(front::NAME, |deps| {
+                        let front = test_system::Front(deps.client(mid::NAME)?);
+                        Ok(Recoding(front::Served(front)))
+                    }));
+                    for name in ["mid", "leaf"] {
+                        services = services.service(system.new_service(name).unwrap());
+                    }
                 } else {
-                    services::all(ServiceSet::builder())
-                };
+                    services = system.all(services);
+                }
                 replay_under(&sim, services, scenario, registry, Duration::from_secs(1))
                     .await
                     .1
                     .map_err(Into::into)
             })
         };
-        // The real svc2 keeps svc1's S-UNAVAILABLE.
+        // The real front keeps mid's S-UNAVAILABLE.
         run(false).unwrap();
         let failure = run(true).unwrap_err();
         assert_eq!(
             failure.message,
-            "the root failed with S-RECODED (svc1 failure :: request from svc2 to svc1 was lost), \
+            "the root failed with S-RECODED (mid failure :: request from front to mid was lost), \
              which no call below it failed with"
         );
     }

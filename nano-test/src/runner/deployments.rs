@@ -344,7 +344,7 @@ mod tests {
             outcome: CallOutcome::Unfinished,
             calls: Vec::new(),
         };
-        let mut root = node("svc2");
+        let mut root = node("front");
         root.calls = services_called.iter().map(|s| node(s)).collect();
         Scenario {
             unreachable: unreachable.iter().map(|s| (*s).to_owned()).collect(),
@@ -354,33 +354,34 @@ mod tests {
 
     #[test]
     fn only_processes_whose_other_services_are_not_needed_are_stopped() {
-        let svc3_down = scenario(&["svc3"], &["svc3"]);
+        let system = crate::runner::test_system::system();
+        let mid_down = scenario(&["mid"], &["mid"]);
         assert_eq!(
-            processes_to_stop(&services::system(), "server2", &svc3_down),
-            Ok(vec!["server2b".to_owned()])
+            processes_to_stop(&system, "two", &mid_down),
+            Ok(vec!["two-b".to_owned()])
         );
         assert_eq!(
-            processes_to_stop(&services::system(), "server3", &svc3_down),
-            Ok(vec!["server3c".to_owned()])
+            processes_to_stop(&system, "three", &mid_down),
+            Ok(vec!["three-b".to_owned()])
         );
-        let err = processes_to_stop(&services::system(), "server1", &svc3_down).unwrap_err();
+        let err = processes_to_stop(&system, "one", &mid_down).unwrap_err();
         assert_eq!(
             err,
-            "server1 runs svc2 and svc3, so svc3 cannot be made unreachable alone"
+            "all runs front and mid, so mid cannot be made unreachable alone"
         );
 
-        // svc4 down takes server2b, which also runs svc3, which the request needs.
-        let svc4_down = scenario(&["svc4"], &["svc3"]);
+        // leaf down takes two-b, which also runs mid, which the request needs.
+        let leaf_down = scenario(&["leaf"], &["mid"]);
         assert_eq!(
-            processes_to_stop(&services::system(), "server2", &svc4_down).unwrap_err(),
-            "server2b runs svc3 and svc4, so svc4 cannot be made unreachable alone"
+            processes_to_stop(&system, "two", &leaf_down).unwrap_err(),
+            "two-b runs mid and leaf, so leaf cannot be made unreachable alone"
         );
         assert_eq!(
-            processes_to_stop(&services::system(), "server3", &svc4_down),
-            Ok(vec!["server3d".to_owned()])
+            processes_to_stop(&system, "three", &leaf_down),
+            Ok(vec!["three-c".to_owned()])
         );
         assert_eq!(
-            processes_to_stop(&services::system(), "server1", &scenario(&[], &[])),
+            processes_to_stop(&system, "one", &scenario(&[], &[])),
             Ok(Vec::<String>::new())
         );
     }

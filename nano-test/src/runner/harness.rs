@@ -89,7 +89,7 @@ impl Runner {
     ///
     /// ```no_run
     /// // tests/scenarios.rs, with `[[test]] name = "scenarios" harness = false` in Cargo.toml
-    /// # fn my_system() -> nano_server::System { unimplemented!() }
+    /// # fn my_system() -> nano_server::System { nano_server::System::new("mine") }
     /// fn main() -> std::process::ExitCode {
     ///     nano_test::runner::Runner::new(my_system())
     ///         .scenario_dir("scenarios")

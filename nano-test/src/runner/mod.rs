@@ -5,7 +5,7 @@
 //! A crate gets the runner of its own system with a few lines:
 //!
 //! ```no_run
-//! # fn my_system() -> nano_server::System { unimplemented!() }
+//! # fn my_system() -> nano_server::System { nano_server::System::new("mine") }
 //! fn main() -> std::process::ExitCode {
 //!     nano_test::runner::Runner::new(my_system())
 //!         .scenario_dir("scenarios")
@@ -31,7 +31,10 @@ mod record;
 mod report;
 mod run;
 mod show;
+#[cfg(test)]
+mod test_system;
 
+pub use chaos::generic_plan;
 pub use harness::Trial;
 
 use std::ffi::OsString;
