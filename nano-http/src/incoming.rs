@@ -9,10 +9,7 @@ use http::header::CONTENT_TYPE;
 use nano::{AnyRequest, NanoError, RequestId};
 
 use crate::endpoint::Endpoint;
-use crate::wire::{
-    CLIENT_NAME_HEADER, DEADLINE_HEADER, MAX_ID_LEN, REQ_ID_HEADER, check_json_content_type,
-    is_valid_id,
-};
+use crate::wire::{CLIENT_NAME_HEADER, DEADLINE_HEADER, REQ_ID_HEADER, check_json_content_type};
 
 /// The protocol headers of a request, validated.
 #[derive(Debug)]
@@ -130,27 +127,11 @@ pub fn decode_request(
 }
 
 /// The value of an id header: `None` when absent or empty, an error naming the header when it is
-/// not an id. The value itself is not repeated in the error beyond a short, escaped prefix: it
-/// is untrusted and may be huge.
+/// not an id (the rule every wire shares, `nano_wire::id_value`).
 fn id_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, NanoError> {
-    let Some(value) = headers.get(name) else {
-        return Ok(None);
-    };
-    let bytes = value.as_bytes();
-    if bytes.is_empty() {
-        return Ok(None);
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) if is_valid_id(text) => Ok(Some(text)),
-        _ => {
-            let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(32)]);
-            let more = if bytes.len() > 32 { "…" } else { "" };
-            Err(NanoError::bad_request(format!(
-                "invalid {name} header {shown:?}{more} ({} bytes): expected 1 to {MAX_ID_LEN} \
-                 ASCII letters, digits, '.', '_', ':' or '-'",
-                bytes.len()
-            )))
-        }
+    match headers.get(name) {
+        Some(value) => nano_wire::id_value(name, value.as_bytes()),
+        None => Ok(None),
     }
 }
 
@@ -174,6 +155,7 @@ fn deadline_budget(headers: &HeaderMap) -> Result<Option<Duration>, NanoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::MAX_ID_LEN;
     use http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {

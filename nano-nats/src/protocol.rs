@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use nano::{NanoError, RequestId, codes};
-use nano_wire::{MAX_ID_LEN, is_valid_id};
 
 /// The default first token of every subject and queue group.
 pub const DEFAULT_PREFIX: &str = "nano";
@@ -103,22 +102,10 @@ impl<'h> CallHeaders<'h> {
 }
 
 fn id_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, NanoError> {
-    let Some(value) = headers.get(name) else {
-        return Ok(None);
-    };
-    let text = value.as_str();
-    if text.is_empty() {
-        return Ok(None);
+    match headers.get(name) {
+        Some(value) => nano_wire::id_value(name, value.as_str().as_bytes()),
+        None => Ok(None),
     }
-    if is_valid_id(text) {
-        return Ok(Some(text));
-    }
-    Err(NanoError::bad_request(format!(
-        "invalid {name} header {:?} ({} bytes): expected 1 to {MAX_ID_LEN} ASCII letters, \
-         digits, '.', '_', ':' or '-'",
-        shown(text),
-        text.len()
-    )))
 }
 
 /// At most the first 32 characters of a header value, for a message.

@@ -38,6 +38,32 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
+/// The value of the id header `header` (a request id or caller name) as every wire reads it:
+/// `None` when empty, the id when [`is_valid_id`] accepts it, otherwise `C-BAD-REQUEST` naming
+/// the header. The value is not repeated in the error beyond a short, escaped prefix: it is
+/// untrusted and may be huge.
+///
+/// # Errors
+///
+/// `C-BAD-REQUEST` when the value is not an id.
+pub fn id_value<'v>(header: &str, value: &'v [u8]) -> Result<Option<&'v str>, NanoError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match std::str::from_utf8(value) {
+        Ok(text) if is_valid_id(text) => Ok(Some(text)),
+        _ => {
+            let shown = String::from_utf8_lossy(&value[..value.len().min(32)]);
+            let more = if value.len() > 32 { "…" } else { "" };
+            Err(NanoError::bad_request(format!(
+                "invalid {header} header {shown:?}{more} ({} bytes): expected 1 to {MAX_ID_LEN} \
+                 ASCII letters, digits, '.', '_', ':' or '-'",
+                value.len()
+            )))
+        }
+    }
+}
+
 /// The endpoint that carries `request` (a wire name): the first one declared for it.
 ///
 /// # Errors

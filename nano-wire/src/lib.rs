@@ -22,7 +22,7 @@ mod endpoint;
 pub use decide::{
     DEFAULT_BODY_LIMIT, MAX_ID_LEN, MAX_JSON_DEPTH, check_body_len, check_json_depth,
     deadline_millis, decode_body, decode_response, encode_request, encode_response, error_body,
-    error_from_body, find_endpoint, is_valid_id, out_of_time, too_large,
+    error_from_body, find_endpoint, id_value, is_valid_id, out_of_time, too_large,
 };
 pub use endpoint::Endpoint;
 pub use http::Method;
