@@ -28,7 +28,7 @@ impl<'h> CallHeaders<'h> {
     /// # Errors
     ///
     /// `C-BAD-REQUEST` naming the header when a request id or caller name is not an id (see
-    /// [`is_valid_id`]) or a deadline is not whole milliseconds.
+    /// [`is_valid_id`](crate::is_valid_id)) or a deadline is not whole milliseconds.
     pub(crate) fn parse(headers: &'h HeaderMap) -> Result<Self, NanoError> {
         let request_id = match id_header(headers, REQ_ID_HEADER)? {
             Some(id) => RequestId::from(id),
@@ -84,7 +84,7 @@ pub struct DecodedRequest {
 /// the protocol headers are validated first, then the content type, the JSON depth and the body.
 /// Reading the body (its size limit and time limit) is the listener's part.
 ///
-/// Request ids and caller names must satisfy [`is_valid_id`]; an empty one counts as absent.
+/// Request ids and caller names must satisfy [`is_valid_id`](crate::is_valid_id); an empty one counts as absent.
 ///
 /// ```
 /// use nano_http::{Endpoint, decode_request};
