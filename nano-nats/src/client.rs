@@ -77,13 +77,65 @@ impl NatsClient {
             .map(|route| route.subject.as_str())
     }
 
+    /// Sends a request of type `request` (a wire name the API declares) with the JSON `body`
+    /// as it is, whether or not it decodes as that type, and returns the response JSON: what a
+    /// client in another language sends, and how a recorded request is replayed over NATS.
+    /// `caller` is sent as the caller's name (default: the context's caller). A response of
+    /// type `()` is `null`.
+    ///
+    /// # Errors
+    ///
+    /// As a typed call: the remote service's error (a body that does not decode is
+    /// `C-BAD-REQUEST` from the listener), `C-BAD-REQUEST-TYPE` for a request type the API does
+    /// not declare, and the transport failures of [`NatsClient`]; a reply that is not JSON is
+    /// `S-BAD-RESPONSE`.
+    pub async fn call_json(
+        &self,
+        ctx: &Ctx,
+        caller: Option<&str>,
+        request: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, NanoError> {
+        let route = self
+            .routes
+            .get(request)
+            .ok_or_else(|| NanoError::bad_request_type(request))?;
+        let payload = body.to_string().into_bytes();
+        let reply = self
+            .exchange(ctx, caller.or(ctx.caller()), route, payload)
+            .await?;
+        if reply.is_empty() && !route.endpoint.has_response() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&reply).map_err(|err| {
+            NanoError::new(
+                codes::BAD_RESPONSE,
+                format!(
+                    "{} answered {request} with a reply that is not JSON: {err}",
+                    self.describe(route)
+                ),
+            )
+        })
+    }
+
     async fn send(&self, ctx: &Ctx, request: &AnyRequest) -> Outcome {
         let route = self
             .routes
             .get(request.name())
             .ok_or_else(|| NanoError::bad_request_type(request.name()))?;
         let payload = nano_wire::encode_request(&route.endpoint, request)?.unwrap_or_default();
-        let caller = ctx.caller();
+        let reply = self.exchange(ctx, ctx.caller(), route, payload).await?;
+        nano_wire::decode_response(self.name(), &route.endpoint, None, &reply)
+    }
+
+    /// Sends one request along `route` and returns the payload of a successful reply.
+    async fn exchange(
+        &self,
+        ctx: &Ctx,
+        caller: Option<&str>,
+        route: &Route,
+        payload: Vec<u8>,
+    ) -> Result<Bytes, NanoError> {
         let mut headers = HeaderMap::new();
         headers.insert(
             REQ_ID_HEADER,
@@ -192,7 +244,7 @@ impl NatsClient {
                 .and_then(nano_wire::error_from_body)
                 .unwrap_or_else(|| bad("an error reply that is not an error body".to_owned())));
         }
-        nano_wire::decode_response(self.name(), &route.endpoint, None, &reply.payload)
+        Ok(reply.payload)
     }
 
     /// A header value from text a caller chose (a request id, a service name).

@@ -48,6 +48,9 @@ pub struct NatsListener {
     grace_period: Duration,
     default_caller: String,
     max_in_flight: usize,
+    /// Subscriptions made ahead of serving by [`subscribe`](NatsListener::subscribe), by
+    /// subject.
+    subscribed: Vec<(String, Subscriber)>,
 }
 
 /// One subscribed request type and where its requests go.
@@ -77,7 +80,45 @@ impl NatsListener {
             grace_period: DEFAULT_GRACE_PERIOD,
             default_caller: DEFAULT_CALLER.to_owned(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            subscribed: Vec::new(),
         }
+    }
+
+    /// Subscribes every request type of the services exposed so far now, before serving: from
+    /// the moment this returns the broker sends their requests to this process, where they wait
+    /// until [`listen`](Listener::listen) handles them. A server calls it before it says it is
+    /// ready, as it binds an HTTP listener before; without it, `listen` subscribes.
+    ///
+    /// ```no_run
+    /// # async fn run(api: &'static nano::Api) -> Result<(), nano::NanoError> {
+    /// let nats = nano_nats::NatsTransport::connect("nats://127.0.0.1:4222").await?;
+    /// let listener = nats.listener().expose_api(api)?.subscribe().await?;
+    /// eprintln!("ready"); // requests sent from now on are served once the listener runs
+    /// # drop(listener); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `S-UNAVAILABLE` when the broker cannot be reached.
+    pub async fn subscribe(mut self) -> Result<Self, NanoError> {
+        let nats = self.transport.nats.clone();
+        for api in &self.apis {
+            let group = queue_group(&self.transport.prefix, api.name());
+            for operation in api.operations() {
+                let subject = subject(
+                    &self.transport.prefix,
+                    api.name(),
+                    operation.request_type().name(),
+                );
+                if self.subscribed.iter().any(|(held, _)| *held == subject) {
+                    continue;
+                }
+                let subscriber = queue_subscribe(&nats, &subject, &group).await?;
+                self.subscribed.push((subject, subscriber));
+            }
+        }
+        flush(&nats).await?;
+        Ok(self)
     }
 
     /// Serves the service of a declared API, every request type it declares; when serving
@@ -187,31 +228,28 @@ impl fmt::Debug for NatsListener {
             .field("grace_period", &self.grace_period)
             .field("default_caller", &self.default_caller)
             .field("max_in_flight", &self.max_in_flight)
+            .field("subscribed", &self.subscribed.len())
             .finish()
     }
 }
 
 impl Listener for NatsListener {
-    async fn listen(self, set: ServiceSet, shutdown: Shutdown) -> Result<(), NanoError> {
+    async fn listen(mut self, set: ServiceSet, shutdown: Shutdown) -> Result<(), NanoError> {
         let routes = self.routes(&set)?;
         let nats = self.transport.nats.clone();
+        let mut subscribed = std::mem::take(&mut self.subscribed);
         let mut subscriptions = Vec::with_capacity(routes.len());
         for (subject, route) in routes {
-            let group = queue_group(&self.transport.prefix, &route.service);
-            let subscriber = nats
-                .queue_subscribe(subject.clone(), group)
-                .await
-                .map_err(|err| {
-                    NanoError::wrap(err, format!("cannot subscribe to {subject}"))
-                        .with_code(codes::UNAVAILABLE)
-                })?;
+            let subscriber = match subscribed.iter().position(|(held, _)| *held == subject) {
+                Some(found) => subscribed.swap_remove(found).1,
+                None => {
+                    let group = queue_group(&self.transport.prefix, &route.service);
+                    queue_subscribe(&nats, &subject, &group).await?
+                }
+            };
             subscriptions.push((subscriber, route));
         }
-        // The subscriptions are known to the broker once it answered a round trip; from then on
-        // requests reach this process.
-        nats.flush().await.map_err(|err| {
-            NanoError::wrap(err, "cannot reach the NATS broker").with_code(codes::UNAVAILABLE)
-        })?;
+        flush(&nats).await?;
         tracing::info!(
             target: "nano_nats",
             subjects = subscriptions.len(),
@@ -273,6 +311,49 @@ impl Listener for NatsListener {
             Some(err) => Err(err),
             None => Ok(()),
         }
+    }
+}
+
+/// A subscription to `subject` in the queue group `group`.
+async fn queue_subscribe(
+    nats: &async_nats::Client,
+    subject: &str,
+    group: &str,
+) -> Result<Subscriber, NanoError> {
+    nats.queue_subscribe(subject.to_owned(), group.to_owned())
+        .await
+        .map_err(|err| {
+            NanoError::wrap(err, format!("cannot subscribe to {subject}"))
+                .with_code(codes::UNAVAILABLE)
+        })
+}
+
+/// How long the broker may take to confirm the subscriptions.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until the broker has processed every subscription this connection made before: from
+/// then on, requests anyone publishes reach this process. The broker handles a connection's
+/// messages in order, so a message this connection sends to itself comes back only after the
+/// subscriptions before it took effect. (async-nats' `flush` only writes the socket, and the
+/// client has no public ping.)
+async fn flush(nats: &async_nats::Client) -> Result<(), NanoError> {
+    let unavailable = |err: &dyn fmt::Display| {
+        NanoError::unavailable(format!("cannot reach the NATS broker: {err}"))
+    };
+    let inbox = nats.new_inbox();
+    let mut probe = nats
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|err| unavailable(&err))?;
+    nats.publish(inbox, Bytes::new())
+        .await
+        .map_err(|err| unavailable(&err))?;
+    match tokio::time::timeout(CONFIRM_TIMEOUT, probe.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(unavailable(&"the connection closed")),
+        Err(_elapsed) => Err(unavailable(&format_args!(
+            "it did not confirm the subscriptions within {CONFIRM_TIMEOUT:?}"
+        ))),
     }
 }
 

@@ -41,7 +41,7 @@ impl NatsTransport {
     ///
     /// # Errors
     ///
-    /// `S-UNAVAILABLE` when the broker cannot be reached.
+    /// As [`NatsTransportBuilder::connect`].
     pub async fn connect(url: &str) -> Result<Self, NanoError> {
         Self::builder().connect(url).await
     }
@@ -132,7 +132,7 @@ impl NatsTransportBuilder {
         self
     }
 
-    /// Sets the limit on establishing the first connection (default
+    /// Sets the limit on establishing the first connection, name lookup included (default
     /// [`DEFAULT_CONNECT_TIMEOUT`]).
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -159,8 +159,8 @@ impl NatsTransportBuilder {
     ///
     /// # Errors
     ///
-    /// `S-INIT-FAILED` for a prefix that cannot start a subject; `S-UNAVAILABLE` when the broker
-    /// cannot be reached within the connect timeout.
+    /// `S-INIT-FAILED` for a prefix that cannot start a subject or an address that is not one;
+    /// `S-UNAVAILABLE` when the broker cannot be reached within the connect timeout.
     pub async fn connect(self, url: &str) -> Result<NatsTransport, NanoError> {
         check_subject_part("prefix", &self.prefix)?;
         let mut options = async_nats::ConnectOptions::new()
@@ -178,10 +178,25 @@ impl NatsTransportBuilder {
         if let Some(name) = &self.name {
             options = options.name(name);
         }
-        let nats = options.connect(url).await.map_err(|err| {
-            NanoError::wrap(err, format!("cannot connect to the NATS broker at {url}"))
-                .with_code(codes::UNAVAILABLE)
-        })?;
+        // async-nats bounds each connection attempt but not the name lookup before it; the
+        // whole first connection gets the connect timeout, so a bad address never hangs a
+        // caller.
+        let nats = match tokio::time::timeout(self.connect_timeout, options.connect(url)).await {
+            Ok(connected) => connected.map_err(|err| {
+                let code = match err.kind() {
+                    async_nats::ConnectErrorKind::ServerParse => codes::INIT_FAILED,
+                    _ => codes::UNAVAILABLE,
+                };
+                NanoError::wrap(err, format!("cannot connect to the NATS broker at {url}"))
+                    .with_code(code)
+            })?,
+            Err(_elapsed) => {
+                return Err(NanoError::unavailable(format!(
+                    "cannot connect to the NATS broker at {url}: no connection within {:?}",
+                    self.connect_timeout
+                )));
+            }
+        };
         Ok(NatsTransport {
             nats,
             prefix: self.prefix,

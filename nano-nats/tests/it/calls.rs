@@ -288,3 +288,81 @@ fn public_types_are_send_and_sync() {
     check::<nano_nats::NatsClient>();
     check::<nano_nats::NatsListener>();
 }
+
+#[tokio::test]
+async fn a_json_body_is_sent_as_it_is_and_the_listener_decides_what_it_means() -> TestResult {
+    let broker = Broker::start();
+    let transport = NatsTransport::connect(&broker.url()).await?;
+    let server = Server::start(&transport, Echo::named("a"), |l| l).await;
+    let client = transport.api_client(&echo::API)?;
+    let ctx = Ctx::with_request_id("json-1");
+
+    let said = client
+        .call_json(
+            &ctx,
+            Some("replayer"),
+            "echo.Say",
+            &serde_json::json!({"param": "x"}),
+        )
+        .await?;
+    assert_eq!(said["value"], "echo_x");
+    assert_eq!(
+        said["caller"], "replayer",
+        "the caller given, not the context's"
+    );
+    assert_eq!(said["request_id"], "json-1");
+
+    let nothing = client
+        .call_json(&ctx, None, "echo.Ping", &serde_json::json!({}))
+        .await?;
+    assert_eq!(nothing, serde_json::Value::Null, "a () response is null");
+
+    // A body that does not decode reaches the listener, whose decoding answers.
+    let err = client
+        .call_json(&ctx, None, "echo.Say", &serde_json::json!({"param": 42}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::BAD_REQUEST, "{err}");
+    assert!(err.to_string().contains("echo.Say"), "{err}");
+
+    let err = client
+        .call_json(&ctx, None, "echo.Fail", &serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::NOT_FOUND, "{err}");
+
+    // A request type the API does not declare is refused before anything is sent.
+    let err = client
+        .call_json(&ctx, None, "echo.Nope", &serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::BAD_REQUEST_TYPE, "{err}");
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn connecting_to_no_broker_or_a_silent_one_fails_with_a_code_in_bounded_time() -> TestResult {
+    // Nothing listens on a port that was just free.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let err = NatsTransport::connect(&format!("nats://{closed}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::UNAVAILABLE, "{err}");
+    assert!(err.to_string().contains(&closed.to_string()), "{err}");
+
+    // A port that accepts connections but never speaks NATS: the connect timeout ends it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let err = NatsTransport::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .connect(&format!("nats://{}", silent.local_addr()?))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::UNAVAILABLE, "{err}");
+
+    let err = NatsTransport::connect("nats://[not an address")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::INIT_FAILED, "{err}");
+    Ok(())
+}

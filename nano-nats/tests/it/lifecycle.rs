@@ -191,3 +191,58 @@ async fn a_broker_restart_gives_coded_errors_during_the_outage_and_service_resum
     server.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn requests_sent_after_subscribe_wait_for_the_listener_and_are_served() -> TestResult {
+    let broker = Broker::start();
+    let server_side = NatsTransport::connect(&broker.url()).await?;
+    let client_side = NatsTransport::connect(&broker.url()).await?;
+    let listener = server_side
+        .listener()
+        .expose_api(&crate::support::echo::API)?
+        .subscribe()
+        .await?;
+    // A plain subscriber to the same subject sees the request once the broker has routed it,
+    // and so has the listener's queue subscription.
+    let mut spy = client_side.nats().subscribe("nano.echo.echo.Say").await?;
+    client_side.nats().flush().await?;
+    let set = client_set(&client_side);
+    let client = set.client("caller", "echo")?;
+    let early = tokio::spawn(async move {
+        client
+            .call(
+                &Ctx::new(),
+                Say {
+                    param: "early".into(),
+                    delay_ms: 0,
+                },
+            )
+            .await
+    });
+    futures_util::StreamExt::next(&mut spy)
+        .await
+        .expect("the request reached the broker");
+
+    let echo = Echo::named("a");
+    let set = nano::ServiceSet::builder()
+        .service(crate::support::echo::service({
+            let echo = echo.clone();
+            move |_| Ok(echo)
+        }))
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(nano_server::serve_until(
+        set,
+        vec![nano_server::Listener::boxed(listener)],
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let said = early.await??;
+    assert_eq!(said.value, "echo_early");
+    assert_eq!(said.replica, "a");
+    assert_eq!(echo.served(), 1);
+    let _ = stop.send(());
+    serving.await??;
+    Ok(())
+}

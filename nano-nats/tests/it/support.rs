@@ -35,12 +35,16 @@ pub(crate) struct Said {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Fail {}
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Ping {}
+
 pub(crate) mod echo {
     use super::*;
     nano::api! {
         service "echo";
         fn say(Say) -> Said = "echo.Say";
         fn fail(Fail) -> () = "echo.Fail";
+        fn ping(Ping) -> () = "echo.Ping";
     }
 }
 
@@ -84,6 +88,10 @@ impl echo::Handler for Echo {
 
     async fn fail(&self, _ctx: &Ctx, _req: Fail) -> Result<(), NanoError> {
         Err(NanoError::not_found("no such thing"))
+    }
+
+    async fn ping(&self, _ctx: &Ctx, _req: Ping) -> Result<(), NanoError> {
+        Ok(())
     }
 }
 
