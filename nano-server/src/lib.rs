@@ -27,5 +27,5 @@ mod tracing_hook;
 pub use listener::{BoxListener, Listener, Shutdown, ShutdownTrigger};
 pub use ready::{READY_PREFIX, parse_ready_line, ready_line};
 pub use serve::{serve, serve_until, shutdown_signal};
-pub use system::{Layout, PlannedServer, ServerSpec, System};
+pub use system::{Layout, PlannedServer, ServerSpec, System, Transport};
 pub use tracing_hook::TracingHook;

@@ -12,7 +12,7 @@ use nano::{
 /// A user's system: its services (how to construct each, and its declared API), the server
 /// executables (which services each runs and which it exposes; the services it reaches remotely
 /// follow from the dependencies its local services ask for) and named layouts (which executables
-/// form a deployment).
+/// form a deployment, connected by HTTP or by a NATS broker — [`Transport`]).
 ///
 /// The server main, the deployments of the test toolkit and the scenario runner all read their
 /// facts from here, so nothing in them is specific to one system.
@@ -80,13 +80,40 @@ pub struct ServerSpec {
     pub exposes: Vec<String>,
 }
 
-/// A named deployment: the server executables that together run the system.
+/// A named deployment: the server executables that together run the system, and the transport
+/// between them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     /// The layout's name, e.g. `"3"` or `"split"`.
     pub name: String,
-    /// The executables it starts.
+    /// The executables it starts, one process each; in a [`Transport::Nats`] layout an
+    /// executable listed more than once runs as that many replicas.
     pub servers: Vec<String>,
+    /// How its servers serve and reach each other.
+    pub transport: Transport,
+}
+
+/// The transport a [`Layout`]'s servers serve and reach services over. Plain data: the server
+/// main and the deployments of the test toolkit act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transport {
+    /// Each server exposes its services over HTTP and reaches every remote service at the
+    /// address of the one server of the layout that exposes it (`--peer NAME=ADDR`).
+    #[default]
+    Http,
+    /// Every server serves and reaches services over one NATS broker (`--nats URL`); a service
+    /// may be exposed by several servers, or by replicas of one, which share its requests.
+    Nats,
+}
+
+impl Transport {
+    /// `"HTTP"` or `"NATS"`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Http => "HTTP",
+            Transport::Nats => "NATS",
+        }
+    }
 }
 
 /// One server of a planned layout, with the server of the layout that serves each of its remote
@@ -95,7 +122,8 @@ pub struct Layout {
 pub struct PlannedServer {
     /// The server.
     pub server: ServerSpec,
-    /// Remote service name → the name of the server in the layout that exposes it.
+    /// Remote service name → the name of the server in the layout that exposes it (empty in a
+    /// NATS layout, where the broker finds the services).
     pub peers: BTreeMap<String, String>,
 }
 
@@ -143,12 +171,38 @@ impl System {
         self
     }
 
-    /// Adds a named layout of server executables.
+    /// Adds a named layout of server executables connected by HTTP.
     #[must_use]
-    pub fn layout(mut self, name: impl Into<String>, servers: &[&str]) -> Self {
+    pub fn layout(self, name: impl Into<String>, servers: &[&str]) -> Self {
+        self.layout_over(Transport::Http, name, servers)
+    }
+
+    /// Adds a named layout of server executables that serve and reach each other over a NATS
+    /// broker. An executable listed twice runs as two replicas sharing its services' requests:
+    ///
+    /// ```
+    /// # let system = nano_server::System::new("x").server("all", "Runs nothing.", &[], &[]);
+    /// let system = system.nats_layout("all-twice", &["all", "all"]);
+    /// assert_eq!(system.plan("all-twice")?.len(), 2);
+    /// # Ok::<(), nano::NanoError>(())
+    /// ```
+    #[must_use]
+    pub fn nats_layout(self, name: impl Into<String>, servers: &[&str]) -> Self {
+        self.layout_over(Transport::Nats, name, servers)
+    }
+
+    /// Adds a named layout of server executables connected by `transport`.
+    #[must_use]
+    pub fn layout_over(
+        mut self,
+        transport: Transport,
+        name: impl Into<String>,
+        servers: &[&str],
+    ) -> Self {
         self.layouts.push(Layout {
             name: name.into(),
             servers: servers.iter().map(|s| (*s).to_owned()).collect(),
+            transport,
         });
         self
     }
@@ -258,14 +312,20 @@ impl System {
             .collect())
     }
 
-    /// The servers of layout `layout` in the order to start them (every server after the
-    /// servers that expose its remote services), each with where its remote services are.
+    /// The servers of layout `layout` in the order to start them, each with where its remote
+    /// services are.
+    ///
+    /// Over HTTP every server starts after the servers that expose its remote services, and
+    /// `peers` names the one server that exposes each. Over NATS the broker finds the services:
+    /// the servers start in the order listed (replicas included, one entry each), `peers` is
+    /// empty, and a remote service needs at least one server of the layout that exposes it.
     ///
     /// # Errors
     ///
     /// `S-UNKNOWN-SERVICE` for an unknown layout or server; `S-MISSING-DEPENDENCY` when no server
-    /// of the layout exposes a service one of them needs, or two expose it; `S-INIT-FAILED` when
-    /// the servers depend on each other in a cycle.
+    /// of the layout exposes a service one of them needs, or (over HTTP) two expose it;
+    /// `S-INIT-FAILED` when an HTTP layout lists a server twice or its servers depend on each
+    /// other in a cycle.
     pub fn plan(&self, layout: &str) -> Result<Vec<PlannedServer>, NanoError> {
         let spec = self.layout_spec(layout).ok_or_else(|| {
             let known: Vec<&str> = self.layouts.iter().map(|l| l.name.as_str()).collect();
@@ -284,6 +344,21 @@ impl System {
                 format!("layout {layout:?} names unknown server {name:?}"),
             ));
         }
+        let over_nats = spec.transport == Transport::Nats;
+        if !over_nats
+            && let Some(twice) = spec
+                .servers
+                .iter()
+                .enumerate()
+                .find_map(|(i, name)| spec.servers[..i].contains(name).then_some(name))
+        {
+            return Err(NanoError::new(
+                codes::INIT_FAILED,
+                format!(
+                    "HTTP layout {layout:?} lists server {twice:?} twice; replicas of a server share its requests over NATS only (System::nats_layout)"
+                ),
+            ));
+        }
         let mut pending = Vec::new();
         for name in &spec.servers {
             let server = self.server_spec(name).expect("checked above");
@@ -297,6 +372,9 @@ impl System {
                             .is_some_and(|s| s.exposes.contains(&remote))
                     })
                     .collect();
+                if over_nats && !exposing.is_empty() {
+                    continue;
+                }
                 let [provider] = exposing[..] else {
                     return Err(NanoError::new(
                         codes::MISSING_DEPENDENCY,
@@ -316,6 +394,9 @@ impl System {
                 server: server.clone(),
                 peers,
             });
+        }
+        if over_nats {
+            return Ok(pending);
         }
         let mut order: Vec<PlannedServer> = Vec::with_capacity(pending.len());
         while !pending.is_empty() {

@@ -2,7 +2,7 @@
 //! from the dependencies the services ask for.
 
 use nano::{Client, Ctx, NanoError, codes};
-use nano_server::System;
+use nano_server::{System, Transport};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -95,6 +95,70 @@ fn a_layout_that_leaves_a_dependency_unserved_is_refused() {
         err.to_string()
             .contains("which several of its servers expose"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_nats_layout_needs_no_peers_and_may_run_replicas() {
+    let system = chain()
+        .nats_layout("split-nats", &["sa", "sb", "sc"])
+        .nats_layout("replicas", &["sa", "sbc", "sb", "sbc", "sc", "sc"]);
+    system.validate().unwrap();
+    assert_eq!(
+        system.layout_spec("split-nats").unwrap().transport,
+        Transport::Nats
+    );
+    assert_eq!(
+        system.layout_spec("split-nats").unwrap().transport.name(),
+        "NATS"
+    );
+    // Listed order, no peers: the broker finds the services.
+    let order: Vec<String> = system
+        .plan("split-nats")
+        .unwrap()
+        .into_iter()
+        .map(|p| format!("{}:{:?}", p.server.name, p.peers))
+        .collect();
+    assert_eq!(order, ["sa:{}", "sb:{}", "sc:{}"]);
+    // Every replica is planned; b exposed by two different servers is fine over NATS.
+    let replicas: Vec<String> = system
+        .plan("replicas")
+        .unwrap()
+        .into_iter()
+        .map(|p| p.server.name)
+        .collect();
+    assert_eq!(replicas, ["sa", "sbc", "sb", "sbc", "sc", "sc"]);
+
+    // What the broker cannot find is still refused.
+    let err = chain()
+        .nats_layout("broken", &["sa", "sc"])
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.code(), codes::MISSING_DEPENDENCY);
+    assert_eq!(
+        err.to_string(),
+        r#"in layout "broken", server "sa" needs service "b", which none of its servers expose"#
+    );
+}
+
+#[test]
+fn replicas_of_a_server_need_a_nats_layout() {
+    let err = chain()
+        .layout("twice", &["sa", "sb", "sc", "sc"])
+        .plan("twice")
+        .unwrap_err();
+    assert_eq!(err.code(), codes::INIT_FAILED);
+    assert_eq!(
+        err.to_string(),
+        r#"HTTP layout "twice" lists server "sc" twice; replicas of a server share its requests over NATS only (System::nats_layout)"#
+    );
+    assert_eq!(
+        chain()
+            .layout_over(Transport::Http, "plain", &["sc"])
+            .layout_spec("plain")
+            .unwrap()
+            .transport,
+        Transport::Http
     );
 }
 
