@@ -71,6 +71,7 @@
 //! |---|---|---|
 //! | `openapi` | no | `openapi::document`: the OpenAPI 3.1 document of declared [`nano::Api`]s, with schemars message schemas |
 //! | `server` | no | `server`: flags (`--listen`, `--peer`, limits, `--record`), `RUST_LOG` logging, the ready line and graceful shutdown for a server executable |
+//! | `nats` | no | `server` plus `--nats URL`: the server serves and reaches services over a NATS broker through `nano-nats` (replicas share requests in queue groups) |
 //!
 //! The protocol, in short: a request with a body is JSON with `Content-Type: application/json;
 //! charset=utf-8`; `X-Nano-Req-Id` and `X-Nano-Client-Name` carry the request id and the caller;

@@ -16,15 +16,22 @@
 //! `--record DIR`, writes the machine-readable ready line (`NANO_LISTENING addr=… server=…
 //! service=…`, see [`nano_server::parse_ready_line`]) once bound, and shuts down gracefully on
 //! SIGINT/SIGTERM, whose handlers are installed before the ready line is written.
+//!
+//! With the feature `nats`, `--nats URL` (or `NANO_NATS`) puts the server on a NATS broker
+//! instead: the exposed services are served there (a `nano_nats::NatsListener`, one queue
+//! group per service, so replicas of a server share the requests), every remote service that no
+//! `--peer` names is called there, and `--listen` serves only `GET /health-check`. The ready
+//! line is written once the subscriptions reached the broker. A broker that cannot be reached
+//! within `--nats-connect-timeout` ends the server with exit status 1 and the reason.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
-use nano::{NanoError, ServiceSet, ServiceSetBuilder, SharedService, codes};
+use nano::{Api, NanoError, ServiceSet, ServiceSetBuilder, SharedService, codes};
 use nano_record::{DirectoryRecorder, RecordLimits};
-use nano_server::{Listener, ServerSpec, System, TracingHook, ready_line};
+use nano_server::{BoxListener, Listener, ServerSpec, System, TracingHook, ready_line};
 
 use crate::{HttpListener, HttpTransport, Peer, Peers};
 
@@ -51,6 +58,26 @@ pub struct PeerArgs {
     /// call with S-BAD-RESPONSE.
     #[arg(long, value_name = "BYTES", env = "NANO_MAX_RESPONSE_BYTES", default_value_t = crate::DEFAULT_MAX_RESPONSE_BYTES)]
     pub max_response_bytes: usize,
+
+    /// Serve and reach services over the NATS broker at URL (nats://HOST:PORT) instead of HTTP:
+    /// every remote service that no --peer names is called over the broker, and a server serves
+    /// the services it exposes there (one queue group each, so replicas share the requests;
+    /// --listen then answers GET /health-check only).
+    #[cfg(feature = "nats")]
+    #[arg(long, value_name = "URL", env = "NANO_NATS")]
+    pub nats: Option<String>,
+
+    /// First token of every NATS subject and queue group (subjects are
+    /// PREFIX.SERVICE.WIRE-NAME), so that several systems can share one broker.
+    #[cfg(feature = "nats")]
+    #[arg(long, value_name = "PREFIX", env = "NANO_NATS_PREFIX", default_value = nano_nats::DEFAULT_PREFIX)]
+    pub nats_prefix: String,
+
+    /// Limit on connecting to the NATS broker at start, e.g. 5s; the process fails when it
+    /// passes. Once connected, a lost broker is reconnected to for ever.
+    #[cfg(feature = "nats")]
+    #[arg(long, value_name = "DURATION", env = "NANO_NATS_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub nats_connect_timeout: Duration,
 }
 
 impl PeerArgs {
@@ -81,6 +108,89 @@ impl PeerArgs {
             .max_response_bytes(self.max_response_bytes)
             .build()
     }
+
+    /// The transports to the remote services of `system`: the HTTP transport of
+    /// [`transport`](PeerArgs::transport) and, with `--nats`, a connection to the broker named
+    /// `name` (what the broker's monitoring shows), with the same timeout and response limit.
+    ///
+    /// # Errors
+    ///
+    /// As [`transport`](PeerArgs::transport); with `--nats`, `S-UNAVAILABLE` when the broker
+    /// cannot be reached within `--nats-connect-timeout` and `S-INIT-FAILED` for an invalid URL
+    /// or prefix.
+    pub async fn connect(&self, system: &System, name: &str) -> Result<Remote, NanoError> {
+        let http = self.transport(system)?;
+        #[cfg(feature = "nats")]
+        let nats = match &self.nats {
+            None => None,
+            Some(url) => Some(
+                nano_nats::NatsTransport::builder()
+                    .prefix(self.nats_prefix.clone())
+                    .timeout(self.timeout)
+                    .connect_timeout(self.nats_connect_timeout)
+                    .max_response_bytes(self.max_response_bytes)
+                    .name(name)
+                    .connect(url)
+                    .await?,
+            ),
+        };
+        #[cfg(not(feature = "nats"))]
+        let _ = name;
+        Ok(Remote {
+            http,
+            #[cfg(feature = "nats")]
+            nats,
+        })
+    }
+}
+
+/// How a program reaches remote services: over HTTP at the address `--peer` gives a service,
+/// and (feature `nats`, with `--nats`) over the NATS broker for every other one. Made by
+/// [`PeerArgs::connect`].
+#[derive(Debug, Clone)]
+pub struct Remote {
+    http: HttpTransport,
+    #[cfg(feature = "nats")]
+    nats: Option<nano_nats::NatsTransport>,
+}
+
+impl Remote {
+    /// Remote services over HTTP only.
+    pub fn http_only(http: HttpTransport) -> Self {
+        Remote {
+            http,
+            #[cfg(feature = "nats")]
+            nats: None,
+        }
+    }
+
+    /// The HTTP transport.
+    pub fn http(&self) -> &HttpTransport {
+        &self.http
+    }
+
+    /// The broker connection, with `--nats`.
+    #[cfg(feature = "nats")]
+    pub fn nats(&self) -> Option<&nano_nats::NatsTransport> {
+        self.nats.as_ref()
+    }
+
+    /// The client of the remote service declared by `api`: over HTTP when a peer address is
+    /// known for it, else over the broker when there is one.
+    ///
+    /// # Errors
+    ///
+    /// `S-UNKNOWN-SERVICE` when the service has neither (the message says how to give one);
+    /// `S-INIT-FAILED` when its declaration cannot be called over the transport.
+    pub fn api_client(&self, api: &'static Api) -> Result<SharedService, NanoError> {
+        #[cfg(feature = "nats")]
+        if let Some(nats) = &self.nats
+            && self.http.peers().get(api.name()).is_none()
+        {
+            return Ok(SharedService::new(nats.api_client(api)?));
+        }
+        Ok(SharedService::new(self.http.api_client(api)?))
+    }
 }
 
 /// The command line of a server executable.
@@ -98,6 +208,12 @@ pub struct ServerArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub remote: PeerArgs,
+
+    /// Name of this process among replicas of one server executable: it names the files and
+    /// fragments it records and its broker connection [default: the server's name]. Replicas
+    /// that record into one directory need different names.
+    #[arg(long, value_name = "NAME", env = "NANO_INSTANCE")]
+    pub instance: Option<String>,
 
     /// How long requests in flight may take to finish after SIGINT/SIGTERM, e.g. 10s.
     #[arg(long, value_name = "DURATION", env = "NANO_GRACE_PERIOD", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -134,11 +250,18 @@ pub struct ServerArgs {
 
 /// The environment variables a server reads its settings from. A parent that starts servers
 /// clears them so that its own environment does not change what it starts.
-pub const SERVER_ENV: [&str; 11] = [
+pub const SERVER_ENV: &[&str] = &[
     "NANO_LISTEN",
     "NANO_PEERS",
     "NANO_TIMEOUT",
     "NANO_MAX_RESPONSE_BYTES",
+    #[cfg(feature = "nats")]
+    "NANO_NATS",
+    #[cfg(feature = "nats")]
+    "NANO_NATS_PREFIX",
+    #[cfg(feature = "nats")]
+    "NANO_NATS_CONNECT_TIMEOUT",
+    "NANO_INSTANCE",
     "NANO_GRACE_PERIOD",
     "NANO_BODY_LIMIT",
     "NANO_REQUEST_TIMEOUT",
@@ -150,19 +273,28 @@ pub const SERVER_ENV: [&str; 11] = [
 
 const ENV_HELP: &str = "\
 Every flag can also be set through the environment variable shown with it; flags win.
-Logs go to stderr; RUST_LOG sets the filter (default: info,nano::call=warn). RUST_LOG=info
-adds a span per service call (service, caller, req_id on every line) at a cost under load.
+Logs go to stderr; RUST_LOG sets the filter (default: info,nano::call=warn,async_nats=warn).
+RUST_LOG=info adds a span per service call (service, caller, req_id on every line) at a cost
+under load.
 
 Examples:
   {name} --listen 127.0.0.1:0                 # a free port; the ready line on stderr names it
   {name} --listen 0.0.0.0:8000 --peer NAME=10.0.0.5:8000 --record /var/tmp/calls
   NANO_LISTEN=127.0.0.1:9000 RUST_LOG=debug {name}";
 
+#[cfg(feature = "nats")]
+const NATS_HELP: &str = "
+  {name} --nats nats://127.0.0.1:4222 --listen 127.0.0.1:0   # serve and call over NATS
+  {name} --nats nats://10.0.0.9:4222 --instance {name}-2 --record /var/tmp/calls   # a replica";
+#[cfg(not(feature = "nats"))]
+const NATS_HELP: &str = "";
+
 /// The log filter when `RUST_LOG` is not set: `info` events, without the per-call span of
 /// [`TracingHook`]. Those spans put service, caller and request id on every log line, but
 /// formatting them costs about a fifth of a server's median latency under load (see
-/// BENCHMARKS.md), so they are opt-in with `RUST_LOG=info`.
-pub const DEFAULT_LOG_FILTER: &str = "info,nano::call=warn";
+/// BENCHMARKS.md), so they are opt-in with `RUST_LOG=info`. async-nats' own `info` lines are
+/// left out too: `nano_nats` logs each change of the broker connection once.
+pub const DEFAULT_LOG_FILTER: &str = "info,nano::call=warn,async_nats=warn";
 
 impl ServerArgs {
     /// Parses the process's arguments for the executable `server`; prints help or a usage error
@@ -173,7 +305,7 @@ impl ServerArgs {
             .name(name)
             .bin_name(name)
             .about(server.about.clone())
-            .after_help(ENV_HELP.replace("{name}", name));
+            .after_help(format!("{ENV_HELP}{NATS_HELP}").replace("{name}", name));
         let matches = command.get_matches();
         ServerArgs::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
     }
@@ -225,20 +357,21 @@ pub fn main(system: &System, server: &str) -> ExitCode {
 }
 
 /// The set of `server`, starting from `builder` (e.g. one with hooks): its local services, and
-/// an HTTP client for each service they depend on that is not local (the set's fallback
-/// supplies them as the services ask, so no list of remote services is needed).
+/// a client for each service they depend on that is not local, from `remote` (over HTTP, or over
+/// the broker; the set's fallback supplies them as the services ask, so no list of remote
+/// services is needed).
 ///
 /// # Errors
 ///
-/// `S-UNKNOWN-SERVICE` when `transport` has no address for a remote service or `system` has no
+/// `S-UNKNOWN-SERVICE` when `remote` has no way to reach a remote service or `system` has no
 /// API for it; a set build error otherwise.
 pub fn build_set(
     system: &System,
     server: &ServerSpec,
-    transport: &HttpTransport,
+    remote: &Remote,
     builder: ServiceSetBuilder,
 ) -> Result<ServiceSet, NanoError> {
-    let (system_for_remote, transport) = (system.clone(), transport.clone());
+    let (system_for_remote, remote) = (system.clone(), remote.clone());
     let builder = builder.fallback(move |name| {
         let api = system_for_remote.api(name).ok_or_else(|| {
             NanoError::new(
@@ -249,58 +382,73 @@ pub fn build_set(
                 ),
             )
         })?;
-        Ok(SharedService::new(transport.api_client(api)?))
+        remote.api_client(api)
     });
     system.local(server, builder)?.build()
 }
 
-/// Builds the set, binds the listener, installs the signal handlers, writes the ready line and
-/// serves until SIGINT or SIGTERM.
+/// Builds the set, binds the listener (and with `--nats` subscribes the exposed services on the
+/// broker), installs the signal handlers, writes the ready line and serves until SIGINT or
+/// SIGTERM.
 ///
 /// # Errors
 ///
-/// A missing peer address, a set that does not build, an address that cannot be bound, or a
-/// listener failure.
+/// A missing peer address, a broker that cannot be reached, a set that does not build, an
+/// address that cannot be bound, or a listener failure.
 pub async fn run(system: &System, server: &ServerSpec, args: &ServerArgs) -> Result<(), NanoError> {
+    let instance = args.instance.as_deref().unwrap_or(&server.name);
     let mut builder = ServiceSet::builder().hook(TracingHook);
     if let Some(dir) = &args.record {
         let limits = RecordLimits {
             max_bytes: args.record_max_bytes,
             ..Default::default()
         };
-        let recorder = DirectoryRecorder::with_limits(dir, &server.name, limits)
+        let recorder = DirectoryRecorder::with_limits(dir, instance, limits)
             .map_err(|err| NanoError::wrap(err, format!("cannot record into {}", dir.display())))?;
         tracing::info!(dir = %dir.display(), "recording served calls");
         builder = builder.hook(recorder);
     }
-    let set = build_set(system, server, &args.remote.transport(system)?, builder)?;
-    let mut listener = HttpListener::bind(args.listen.as_str())
+    let remote = args.remote.connect(system, instance).await?;
+    let set = build_set(system, server, &remote, builder)?;
+    let mut exposed = Vec::with_capacity(server.exposes.len());
+    for name in &server.exposes {
+        exposed.push(system.api(name).ok_or_else(|| {
+            NanoError::new(
+                codes::UNKNOWN_SERVICE,
+                format!("server {:?} exposes unknown service {name:?}", server.name),
+            )
+        })?);
+    }
+    let mut http = HttpListener::bind(args.listen.as_str())
         .await?
         .grace_period(args.grace_period)
         .body_limit(args.body_limit)
         .request_timeout(args.request_timeout)
         .max_connections(args.max_connections)
         .max_in_flight(args.max_in_flight);
-    for name in &server.exposes {
-        let api = system.api(name).ok_or_else(|| {
-            NanoError::new(
-                codes::UNKNOWN_SERVICE,
-                format!("server {:?} exposes unknown service {name:?}", server.name),
-            )
-        })?;
-        listener = listener.expose_api(api)?;
+    let addr = http.local_addr();
+    let mut listeners: Vec<BoxListener> = Vec::with_capacity(2);
+    match over_nats(&remote, args, &exposed).await? {
+        Some(nats) => listeners.push(nats),
+        None => {
+            for api in &exposed {
+                http = http.expose_api(api)?;
+            }
+        }
     }
-    let addr = listener.local_addr();
-    let remote: Vec<&str> = set
+    listeners.insert(0, http.boxed());
+    let remote_names: Vec<&str> = set
         .names()
         .filter(|name| !server.local.iter().any(|local| local == name))
         .collect();
     tracing::info!(
         server = %server.name,
+        instance = %instance,
         %addr,
         local = ?server.local,
-        remote = ?remote,
+        remote = ?remote_names,
         peers = %args.remote.peers(),
+        nats = ?nats_url(&remote),
         "starting"
     );
     // Installed before the ready line: a signal sent as soon as a parent sees the line must
@@ -308,7 +456,49 @@ pub async fn run(system: &System, server: &ServerSpec, args: &ServerArgs) -> Res
     let signals = nano_server::shutdown_signal()?;
     // Written directly rather than logged so it does not depend on the log filter or format.
     eprintln!("{}", ready_line(addr, server));
-    nano_server::serve_until(set, vec![listener.boxed()], signals).await
+    nano_server::serve_until(set, listeners, signals).await
+}
+
+/// With `--nats`, the listener that serves `exposed` on the broker, already subscribed, so that
+/// the ready line comes after the broker knows where to send their requests.
+#[cfg(feature = "nats")]
+async fn over_nats(
+    remote: &Remote,
+    args: &ServerArgs,
+    exposed: &[&'static Api],
+) -> Result<Option<BoxListener>, NanoError> {
+    let Some(nats) = remote.nats() else {
+        return Ok(None);
+    };
+    let mut listener = nats
+        .listener()
+        .grace_period(args.grace_period)
+        .body_limit(args.body_limit)
+        .max_in_flight(args.max_in_flight);
+    for api in exposed {
+        listener = listener.expose_api(api)?;
+    }
+    Ok(Some(listener.subscribe().await?.boxed()))
+}
+
+#[cfg(not(feature = "nats"))]
+async fn over_nats(
+    _remote: &Remote,
+    _args: &ServerArgs,
+    _exposed: &[&'static Api],
+) -> Result<Option<BoxListener>, NanoError> {
+    Ok(None)
+}
+
+/// The broker's address, for the start-up log line.
+fn nats_url(remote: &Remote) -> Option<&str> {
+    #[cfg(feature = "nats")]
+    return remote.nats().map(|nats| nats.url());
+    #[cfg(not(feature = "nats"))]
+    {
+        let _ = remote;
+        None
+    }
 }
 
 #[cfg(test)]
@@ -363,7 +553,8 @@ mod tests {
             .remote
             .transport(&system)
             .unwrap();
-        let set = build_set(&system, spec, &transport, ServiceSet::builder()).unwrap();
+        let remote = Remote::http_only(transport);
+        let set = build_set(&system, spec, &remote, ServiceSet::builder()).unwrap();
         assert_eq!(set.names().collect::<Vec<_>>(), ["front", "back"]);
         assert!(std::ptr::eq(set.api("back").unwrap(), &back::API));
     }
@@ -372,8 +563,8 @@ mod tests {
     fn a_missing_peer_is_named() {
         let system = system();
         let spec = system.server_spec("front-server").unwrap();
-        let transport = HttpTransport::new(Peers::new()).unwrap();
-        let err = build_set(&system, spec, &transport, ServiceSet::builder()).unwrap_err();
+        let remote = Remote::http_only(HttpTransport::new(Peers::new()).unwrap());
+        let err = build_set(&system, spec, &remote, ServiceSet::builder()).unwrap_err();
         assert_eq!(err.code(), codes::UNKNOWN_SERVICE);
         assert!(err.to_string().contains("--peer back=ADDR"), "{err}");
     }
@@ -415,6 +606,68 @@ mod tests {
         let err = ServerArgs::try_parse_from(["x", "--peer", "front"]).unwrap_err();
         assert!(err.to_string().contains("NAME=ADDR"), "{err}");
         ServerArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn the_instance_names_a_replica_and_defaults_to_the_server() {
+        assert_eq!(args(&["x"]).instance, None);
+        assert_eq!(
+            args(&["x", "--instance", "front-server-2"])
+                .instance
+                .as_deref(),
+            Some("front-server-2")
+        );
+    }
+
+    #[cfg(feature = "nats")]
+    #[test]
+    fn nats_flags_parse_with_their_defaults() {
+        let plain = args(&["x"]);
+        assert_eq!(plain.remote.nats, None);
+        assert_eq!(plain.remote.nats_prefix, "nano");
+        assert_eq!(plain.remote.nats_connect_timeout, Duration::from_secs(5));
+        let parsed = args(&[
+            "x",
+            "--nats",
+            "nats://127.0.0.1:4222",
+            "--nats-prefix",
+            "prod.nano",
+            "--nats-connect-timeout",
+            "250ms",
+        ]);
+        assert_eq!(parsed.remote.nats.as_deref(), Some("nats://127.0.0.1:4222"));
+        assert_eq!(parsed.remote.nats_prefix, "prod.nano");
+        assert_eq!(
+            parsed.remote.nats_connect_timeout,
+            Duration::from_millis(250)
+        );
+    }
+
+    #[cfg(feature = "nats")]
+    #[tokio::test]
+    async fn a_broker_that_cannot_be_reached_or_a_bad_prefix_is_a_coded_error() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let url = format!("nats://{closed}");
+        let err = args(&["x", "--nats", &url, "--nats-connect-timeout", "2s"])
+            .remote
+            .connect(&system(), "x")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::UNAVAILABLE, "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot connect to the NATS broker at {url}")),
+            "{err}"
+        );
+        let err = args(&["x", "--nats", &url, "--nats-prefix", "a..b"])
+            .remote
+            .connect(&system(), "x")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::INIT_FAILED, "{err}");
     }
 
     #[test]

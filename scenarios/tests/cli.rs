@@ -52,7 +52,7 @@ fn every_scenario_passes_in_every_deployment_and_results_are_written_for_ci() {
     assert!(out.status.success(), "{shown}");
     assert!(
         shown
-            .contains("scenario                   in-process  fidelity  server1  server2  server3"),
+            .contains("scenario                   in-process  fidelity  server1  server2  server3  server3-nats  server3-nats-x2"),
         "{shown}"
     );
     for name in [
@@ -85,12 +85,12 @@ fn every_scenario_passes_in_every_deployment_and_results_are_written_for_ci() {
     };
     assert_eq!(
         row("svc2-bad-request"),
-        "n/a [1] n/a [1] pass pass pass",
+        "n/a [1] n/a [1] pass pass pass pass pass",
         "{shown}"
     );
     assert_eq!(
         row("svc2-unknown-request-type"),
-        "pass pass n/a [3] n/a [3] n/a [3]",
+        "pass pass n/a [3] n/a [3] n/a [3] n/a [4] n/a [4]",
         "{shown}"
     );
     assert!(
@@ -103,11 +103,23 @@ fn every_scenario_passes_in_every_deployment_and_results_are_written_for_ci() {
         ),
         "{shown}"
     );
+    assert!(
+        shown.contains(
+            "[4] n/a svc2 declares no request type svc1.Req, so the NATS client refuses it before anything is sent"
+        ),
+        "{shown}"
+    );
+    // Over NATS, svc3 being down is decided too (no responders), in both layouts.
+    assert_eq!(
+        row("svc2-get-svc3-down"),
+        "pass pass n/a [2] pass pass pass pass",
+        "{shown}"
+    );
 
     let document: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(document["passed"], true);
-    assert_eq!(document["deployments"].as_array().unwrap().len(), 5);
+    assert_eq!(document["deployments"].as_array().unwrap().len(), 7);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuite name=\"server2\" tests=\"6\" failures=\"0\" skipped=\"1\">"),
@@ -115,6 +127,12 @@ fn every_scenario_passes_in_every_deployment_and_results_are_written_for_ci() {
     );
     assert!(
         xml.contains("<skipped message=\"server1 runs svc2 and svc3"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<testsuite name=\"server3-nats-x2\" tests=\"6\" failures=\"0\" skipped=\"1\">"
+        ),
         "{xml}"
     );
 }
@@ -131,14 +149,14 @@ fn a_behaviour_change_fails_every_deployment_with_the_first_difference() {
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     let row = shown.lines().find(|l| l.starts_with("svc2-req ")).unwrap();
-    assert_eq!(row.matches("FAIL").count(), 5, "{shown}");
+    assert_eq!(row.matches("FAIL").count(), 7, "{shown}");
     assert!(
         shown.contains(r#"$.value: expected "svc2_svc1_TESTVAL", found "svc2_svc1_testval""#),
         "{shown}"
     );
     assert!(
         shown.contains(
-            "scenario \"svc2-req\" (in-process, fidelity, server1, server2, server3): 1 difference"
+            "scenario \"svc2-req\" (in-process, fidelity, server1, server2, server3, server3-nats, server3-nats-x2): 1 difference"
         ),
         "{shown}"
     );
@@ -147,7 +165,7 @@ fn a_behaviour_change_fails_every_deployment_with_the_first_difference() {
         .lines()
         .find(|l| l.starts_with("svc2-req-empty"))
         .unwrap();
-    assert_eq!(other.matches("pass").count(), 5, "{shown}");
+    assert_eq!(other.matches("pass").count(), 7, "{shown}");
 }
 
 #[test]
@@ -191,7 +209,7 @@ fn a_broken_scenario_file_fails_the_run_naming_the_file_and_the_place() {
         .lines()
         .find(|l| l.starts_with("svc2-get-svc3-down"))
         .unwrap();
-    assert_eq!(row.matches("FAIL").count(), 5, "{shown}");
+    assert_eq!(row.matches("FAIL").count(), 7, "{shown}");
 
     let out = runner(&[
         "--dir",
@@ -520,7 +538,7 @@ fn paths_resolve_from_the_working_directory_and_a_deployment_that_cannot_start_f
     assert_eq!(out.status.code(), Some(1), "{shown}");
     let row = shown.lines().find(|l| l.starts_with("svc2-get ")).unwrap();
     assert_eq!(row.matches("pass").count(), 2, "{shown}");
-    assert_eq!(row.matches("FAIL").count(), 3, "{shown}");
+    assert_eq!(row.matches("FAIL").count(), 5, "{shown}");
     assert!(
         !shown.contains("svc2-bad-request"),
         "only the copied scenarios:\n{shown}"
@@ -561,7 +579,7 @@ fn the_cargo_test_cases_fail_on_a_behaviour_change_and_list_every_cell() {
             .unwrap()
     };
     let names: Vec<String> = trials().iter().map(|t| t.name().to_owned()).collect();
-    assert_eq!(names.len(), 6 * 5, "{names:?}");
+    assert_eq!(names.len(), 6 * 7, "{names:?}");
     assert!(
         names.contains(&"svc2-req::in-process".to_owned()),
         "{names:?}"

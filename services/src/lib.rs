@@ -45,7 +45,10 @@ pub fn all(builder: ServiceSetBuilder) -> ServiceSetBuilder {
 }
 
 /// The example cluster as a [`System`]: the four services, the seven server executables of the
-/// article's three layouts, and the layouts `server1`, `server2` and `server3`.
+/// article's three layouts, the layouts `server1`, `server2` and `server3` over HTTP, and two
+/// over a NATS broker: `server3-nats` (server3's four executables, `--nats` instead of peers)
+/// and `server3-nats-x2` (two replicas of each of them, sharing every service's requests in its
+/// queue group).
 ///
 /// | executable | local services | remote | exposes |
 /// |---|---|---|---|
@@ -78,7 +81,7 @@ pub fn system() -> System {
         )
         .server(
             "server2a",
-            "Runs svc1 and svc2, calls svc3 over HTTP (--peer svc3=ADDR) and exposes svc2.",
+            "Runs svc1 and svc2, calls svc3 over HTTP (--peer svc3=ADDR) or NATS (--nats URL) and exposes svc2.",
             &["svc1", "svc2"],
             &["svc2"],
         )
@@ -91,13 +94,13 @@ pub fn system() -> System {
         .server("server3a", "Runs svc1 and exposes it over HTTP.", &["svc1"], &["svc1"])
         .server(
             "server3b",
-            "Runs svc2, calls svc1 and svc3 over HTTP (--peer svc1=ADDR --peer svc3=ADDR) and exposes svc2.",
+            "Runs svc2, calls svc1 and svc3 over HTTP (--peer svc1=ADDR --peer svc3=ADDR) or NATS (--nats URL) and exposes svc2.",
             &["svc2"],
             &["svc2"],
         )
         .server(
             "server3c",
-            "Runs svc3, calls svc4 over HTTP (--peer svc4=ADDR) and exposes svc3.",
+            "Runs svc3, calls svc4 over HTTP (--peer svc4=ADDR) or NATS (--nats URL) and exposes svc3.",
             &["svc3"],
             &["svc3"],
         )
@@ -105,4 +108,15 @@ pub fn system() -> System {
         .layout("server1", &["server1"])
         .layout("server2", &["server2a", "server2b"])
         .layout("server3", &["server3a", "server3b", "server3c", "server3d"])
+        .nats_layout(
+            "server3-nats",
+            &["server3a", "server3b", "server3c", "server3d"],
+        )
+        .nats_layout(
+            "server3-nats-x2",
+            &[
+                "server3a", "server3a", "server3b", "server3b", "server3c", "server3c", "server3d",
+                "server3d",
+            ],
+        )
 }

@@ -9,6 +9,13 @@
 //! are kept for failure messages (and echoed to stderr with the server's name, which a test
 //! harness captures). [`Binaries`] finds the executables by name.
 //!
+//! A layout over NATS ([`System::nats_layout`](nano_server::System::nats_layout), feature
+//! `nats`) gets a broker of its own: a [`NatsBroker`] (a real `nats-server` on a port it picks
+//! on loopback) is started first and stopped last, every server gets `--nats URL` instead of
+//! peers, and an executable the layout lists twice runs as two replicas (`NAME-1`, `NAME-2`) in
+//! the same queue groups. No deployment depends on a broker that happens to run, and a missing
+//! `nats-server` fails the start with the command that installs it.
+//!
 //! A running layout is one more [`Deployment`](crate::Deployment):
 //! [`RunningLayout::into_deployment`] gives one that [`ParityCheck`](crate::ParityCheck) and the
 //! scenario replays use like any other, and that keeps the processes running.
@@ -24,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod broker;
 mod layout;
 mod process;
 
@@ -32,6 +40,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use broker::{NATS_SERVER_ENV, NatsBroker};
 pub use layout::RunningLayout;
 #[cfg(feature = "runner")]
 pub(crate) use layout::system_endpoints;
@@ -163,8 +172,8 @@ impl Binaries {
 /// How children are started.
 #[derive(Debug, Clone)]
 pub struct StartOptions {
-    /// Extra arguments for every server (e.g. `--grace-period 1s`); `--listen` and `--peer` are
-    /// set by the deployment.
+    /// Extra arguments for every server (e.g. `--grace-period 1s`); `--listen`, `--peer`,
+    /// `--nats` and the replicas' `--instance` are set by the deployment.
     pub args: Vec<String>,
     /// Extra environment variables for every server (e.g. `RUST_LOG=debug`).
     pub env: Vec<(String, String)>,

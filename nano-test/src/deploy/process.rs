@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use super::{DeployError, StartOptions};
 
 /// The environment variables the servers read their settings from; cleared for children so
 /// that the parent's environment does not change a deployment.
-const SERVER_ENV: [&str; 11] = [
+const SERVER_ENV: [&str; 15] = [
     "NANO_LISTEN",
     "NANO_PEERS",
     "NANO_TIMEOUT",
@@ -28,6 +28,10 @@ const SERVER_ENV: [&str; 11] = [
     "NANO_MAX_CONNECTIONS",
     "NANO_MAX_IN_FLIGHT",
     "NANO_MAX_RESPONSE_BYTES",
+    "NANO_NATS",
+    "NANO_NATS_PREFIX",
+    "NANO_NATS_CONNECT_TIMEOUT",
+    "NANO_INSTANCE",
 ];
 
 /// At most this many log lines are kept per process; older ones are dropped.
@@ -35,20 +39,20 @@ const MAX_LOG_LINES: usize = 10_000;
 
 /// Lines a child wrote to stderr, shared with the thread that reads them.
 #[derive(Default)]
-struct Log {
+pub(crate) struct Log {
     state: Mutex<LogState>,
     changed: Notify,
 }
 
 #[derive(Default)]
-struct LogState {
-    lines: Vec<String>,
+pub(crate) struct LogState {
+    pub(crate) lines: Vec<String>,
     /// The child closed stderr: it exited (or is exiting).
     closed: bool,
 }
 
 impl Log {
-    fn state(&self) -> MutexGuard<'_, LogState> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, LogState> {
         // A panic while holding the lock cannot leave the lines inconsistent; keep using them.
         self.state
             .lock()
@@ -65,13 +69,16 @@ impl Log {
         self.changed.notify_waiters();
     }
 
-    fn close(&self) {
+    pub(crate) fn close(&self) {
         self.state().closed = true;
         self.changed.notify_waiters();
     }
 
     /// Waits until `find` finds something in the lines, or the log closes (`None`).
-    async fn wait_for<T>(&self, mut find: impl FnMut(&[String]) -> Option<T>) -> Option<T> {
+    pub(crate) async fn wait_for<T>(
+        &self,
+        mut find: impl FnMut(&[String]) -> Option<T>,
+    ) -> Option<T> {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -98,6 +105,16 @@ pub struct ServerProcess {
     addr: SocketAddr,
     log: Arc<Log>,
     exit: Option<ExitStatus>,
+    /// How it was started by [`start`](ServerProcess::start), to start it again.
+    launch: Option<Launch>,
+}
+
+/// What [`ServerProcess::start`] started a process with.
+#[derive(Debug, Clone)]
+struct Launch {
+    path: PathBuf,
+    args: Vec<String>,
+    options: StartOptions,
 }
 
 impl fmt::Debug for ServerProcess {
@@ -125,13 +142,60 @@ impl ServerProcess {
         args: &[String],
         options: &StartOptions,
     ) -> Result<Self, DeployError> {
-        let mut command = Command::new(path);
-        command.args(["--listen", "127.0.0.1:0"]).args(args);
+        let launch = Launch {
+            path: path.to_owned(),
+            args: args.to_vec(),
+            options: options.clone(),
+        };
+        let mut process = Self::launch(name, &launch, "127.0.0.1:0").await?;
+        process.launch = Some(launch);
+        Ok(process)
+    }
+
+    async fn launch(name: &str, launch: &Launch, listen: &str) -> Result<Self, DeployError> {
+        let mut command = Command::new(&launch.path);
+        command.args(["--listen", listen]).args(&launch.args);
         for var in SERVER_ENV {
             command.env_remove(var);
         }
-        command.envs(options.env.iter().map(|(k, v)| (k, v)));
-        Self::spawn_with(name, command, options.startup_timeout, options.echo_logs).await
+        command.envs(launch.options.env.iter().map(|(k, v)| (k, v)));
+        Self::spawn_with(
+            name,
+            command,
+            launch.options.startup_timeout,
+            launch.options.echo_logs,
+        )
+        .await
+    }
+
+    /// Kills the process if it still runs and starts it again with the same executable,
+    /// arguments and options, listening on the same address (so that the servers that reach it
+    /// there find it again), then waits for it as [`start`](Self::start) does. The logs start
+    /// afresh with the new run.
+    ///
+    /// # Errors
+    ///
+    /// When the process was not made by [`start`](Self::start) (a [`spawn`](Self::spawn)ed
+    /// command cannot be repeated), or as [`start`](Self::start), e.g. when the address is taken
+    /// by now.
+    pub async fn restart(&mut self) -> Result<(), DeployError> {
+        let Some(launch) = self.launch.clone() else {
+            return Err(DeployError::new(format!(
+                "{} was spawned from a command of the caller's and cannot be started again",
+                self.name
+            )));
+        };
+        self.kill()?;
+        let mut fresh = Self::launch(&self.name, &launch, &self.addr.to_string()).await?;
+        fresh.launch = Some(launch);
+        // The old child was reaped by `kill`; dropping its handle here does nothing more.
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Whether the process has not exited (as far as this handle knows without waiting).
+    pub fn is_running(&mut self) -> bool {
+        self.exit.is_none() && matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Spawns a server from a prepared command (its stdio is replaced), waits for its ready line
@@ -176,6 +240,7 @@ impl ServerProcess {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
             exit: None,
+            launch: None,
         };
         let ready = tokio::time::timeout(
             startup_timeout,
@@ -329,7 +394,7 @@ impl Drop for ServerProcess {
 /// Reads the child's stderr line by line on a thread of its own (the pipe must be drained or the
 /// child blocks on logging), keeping each line and, when asked to, echoing it with the server's
 /// name.
-fn spawn_log_reader(name: &str, stderr: ChildStderr, log: Arc<Log>, echo: bool) {
+pub(crate) fn spawn_log_reader(name: &str, stderr: ChildStderr, log: Arc<Log>, echo: bool) {
     let name = name.to_owned();
     let spawned = std::thread::Builder::new()
         .name(format!("{name}-stderr"))

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "nats")]
+mod nats;
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,6 +31,16 @@ pub(crate) trait Wire: Send + Sync {
 
     /// Sends the recorded JSON and returns how the call ended.
     fn send_json(&self, call: JsonCall) -> BoxFuture<'static, CallOutcome>;
+}
+
+/// Why a request type the service does not declare cannot be sent over NATS: the client refuses
+/// it before anything is sent (and no server subscribes to such a subject).
+#[cfg_attr(not(any(feature = "runner", feature = "nats")), allow(dead_code))]
+pub(crate) fn undeclared_over_nats(service: &str, request: &str) -> String {
+    format!(
+        "{service} declares no request type {request}, so the NATS client refuses it before \
+         anything is sent"
+    )
 }
 
 /// A recorded request for [`Wire::send_json`].
@@ -186,10 +198,10 @@ impl Deployment {
     ///
     /// - a body that decodes is sent as the typed request;
     /// - over a transport ([`http`](Deployment::http), [`remote`](Deployment::remote), a running
-    ///   layout), a body that does not decode is sent as recorded, so the server's own decoding
-    ///   answers; a request type the service declares no endpoint for is
-    ///   [`NotApplicable`](Delivery::NotApplicable), as the transport's client would refuse it
-    ///   before sending;
+    ///   layout, a layout over NATS), a body that does not decode is sent as recorded, so the
+    ///   server's own decoding answers; a request type the service declares no endpoint for (no
+    ///   request type at all, over NATS) is [`NotApplicable`](Delivery::NotApplicable), as the
+    ///   transport's client would refuse it before sending;
     /// - in process, a body that does not decode is `NotApplicable`: only the sender's own
     ///   decoding would see it.
     ///

@@ -150,10 +150,19 @@ fn not_applicable(shared: &Shared, scenario: &Scenario, target: &Target) -> Opti
             if let Err(reason) = processes_to_stop(system, layout, scenario) {
                 return Some(reason);
             }
-            let routed = system.api(&root.service).is_some_and(|api| {
-                api.operation(&root.request)
-                    .is_some_and(|op| op.route().is_some())
-            });
+            let operation = system
+                .api(&root.service)
+                .and_then(|api| api.operation(&root.request));
+            let over_nats = system
+                .layout_spec(layout)
+                .is_some_and(|spec| spec.transport == nano_server::Transport::Nats);
+            if over_nats {
+                // A NATS client sends every declared request type, by its wire name.
+                return operation
+                    .is_none()
+                    .then(|| crate::parity::undeclared_over_nats(&root.service, &root.request));
+            }
+            let routed = operation.is_some_and(|op| op.route().is_some());
             (!routed).then(|| {
                 format!(
                     "{} declares no HTTP endpoint for {}, so the HTTP client refuses it before \

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::Delivery;
 use crate::deploy::{Binaries, RunningLayout, StartOptions};
 use crate::scenario::{Registry, Scenario, Unreachable, send_root};
 use crate::{
     CallNode, CallOutcome, CallRecorder, join_fragments, read_fragments, read_fragments_of,
 };
-use crate::{Delivery, Deployment};
 use anyhow::{Context, bail};
 use clap::Args;
 use nano::{Ctx, ServiceSet};
@@ -227,7 +227,7 @@ async fn record_on_servers(
     for name in &stop {
         deployment.stop(name)?;
     }
-    let clients = Deployment::remote(deployment.peers(), crate::deploy::system_endpoints(system))?;
+    let clients = deployment.clients()?;
     let ctx = Ctx::new();
     let outcome = match clients
         .send_recorded(&ctx, &template.root, registry)

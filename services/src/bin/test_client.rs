@@ -1,5 +1,5 @@
-//! `test_client`: calls svc2 over HTTP once, prints the response as JSON on stdout, and exits
-//! non-zero on error. See `--help`.
+//! `test_client`: calls svc2 over HTTP (or with `--nats URL` over a NATS broker) once, prints
+//! the response as JSON on stdout, and exits non-zero on error. See `--help`.
 
 use std::process::ExitCode;
 
@@ -22,8 +22,8 @@ enum RequestKind {
 #[derive(Debug, Parser)]
 #[command(
     name = "test_client",
-    about = "Calls svc2 over HTTP once, prints the response as JSON on stdout and exits 1 on error.",
-    after_help = "svc2 is called at 127.0.0.1:8000 unless --peer svc2=ADDR (or NANO_PEERS) says otherwise."
+    about = "Calls svc2 over HTTP (or NATS) once, prints the response as JSON on stdout and exits 1 on error.",
+    after_help = "svc2 is called at 127.0.0.1:8000 unless --peer svc2=ADDR (or NANO_PEERS) says otherwise, or over the broker with --nats URL (or NANO_NATS)."
 )]
 struct Args {
     /// Which request to send.
@@ -67,16 +67,18 @@ fn printable_code(err: &NanoError) -> &str {
 }
 
 async fn call(args: &Args) -> Result<String, NanoError> {
-    let mut peers = args.remote.peers();
-    if peers.get(svc2::NAME).is_none() {
-        peers.insert(svc2::NAME, DEFAULT_SVC2)?;
+    let mut remote = args.remote.clone();
+    // Over NATS the broker finds svc2; over HTTP it is at the servers' default address unless
+    // a peer says otherwise.
+    if remote.nats.is_none() && !remote.peers.iter().any(|p| p.name() == svc2::NAME) {
+        remote
+            .peers
+            .push(nano_http::Peer::new(svc2::NAME, DEFAULT_SVC2)?);
     }
-    let transport = nano_http::HttpTransport::builder()
-        .peers(peers)
-        .timeout(args.remote.timeout)
+    let remote = remote.connect(&services::system(), "test_client").await?;
+    let set = nano::ServiceSet::builder()
+        .shared(remote.api_client(&svc2::API)?)
         .build()?;
-    let svc2_client = transport.api_client(&svc2::API)?;
-    let set = nano::ServiceSet::builder().service(svc2_client).build()?;
     let svc2 = set.client("test_client", svc2::NAME)?;
     let ctx = Ctx::new();
     let json = match args.req {
