@@ -296,6 +296,91 @@ fn record_then_replay_round_trips_and_update_reports_unchanged() {
 }
 
 #[test]
+fn a_recording_made_over_nats_replays_identically_over_http_and_in_process() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scenarios-cli")
+        .join("nats-recorded");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_arg = dir.to_str().unwrap();
+    // Recorded on servers started with --nats and --record, the fragments of every process
+    // joined by request id; once on server3's executables, once on two replicas of each.
+    for (name, request, body, layout) in [
+        ("nats-get", "svc2.GetReq", "{}", "server3-nats"),
+        (
+            "nats-req",
+            "svc2.Req",
+            r#"{"param":"nats"}"#,
+            "server3-nats-x2",
+        ),
+        ("nats-bad", "svc2.Req", r#"{"param":42}"#, "server3-nats"),
+    ] {
+        let out = runner(&[
+            "record",
+            name,
+            "--request",
+            request,
+            "--body",
+            body,
+            "--layout",
+            layout,
+            "--dir",
+            dir_arg,
+        ]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+    }
+    let load = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
+            .unwrap()
+    };
+    let get = load("nats-get");
+    assert_eq!(
+        get["root"]["outcome"]["response"]["value"],
+        "svc2_svc3_svc4_getparam"
+    );
+    let svc3 = &get["root"]["calls"][0];
+    assert_eq!(svc3["service"], "svc3", "{get}");
+    assert_eq!(svc3["calls"][0]["service"], "svc4", "{get}");
+    let req = load("nats-req");
+    assert_eq!(req["root"]["calls"][0]["service"], "svc1", "{req}");
+    assert_eq!(
+        load("nats-bad")["root"]["outcome"]["error"]["code"],
+        "C-BAD-REQUEST"
+    );
+
+    // Replayed in process and on every HTTP layout, tree and outcome compared.
+    let out = runner(&[
+        "--dir",
+        dir_arg,
+        "--deployments",
+        "in-process,fidelity,server1,server2,server3",
+    ]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    for (name, cells) in [
+        ("nats-get", "pass pass pass pass pass"),
+        ("nats-req", "pass pass pass pass pass"),
+        ("nats-bad", "n/a [1] n/a [1] pass pass pass"),
+    ] {
+        let row = shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap();
+        assert_eq!(
+            row.split_whitespace().skip(1).collect::<Vec<_>>().join(" "),
+            cells,
+            "{shown}"
+        );
+    }
+    // Recorded again over HTTP, the scenario is the same file.
+    let out = runner(&[
+        "record", "--update", "nats-get", "--layout", "server3", "--dir", dir_arg,
+    ]);
+    assert!(text(&out).contains("nats-get: unchanged"), "{}", text(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn update_shows_what_changed() {
     let dir = scratch("update");
     let path = dir.join("svc2-get.json");

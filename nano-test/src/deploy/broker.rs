@@ -1,5 +1,6 @@
 //! [`NatsBroker`]: a real `nats-server` child process on a free loopback port.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -62,8 +63,12 @@ impl NatsBroker {
     /// When `nats-server` is not installed (the message says how to install it) or does not
     /// become ready within 10 s.
     pub async fn start() -> Result<Self, DeployError> {
+        Self::start_with(Self::binary()?).await
+    }
+
+    async fn start_with(binary: PathBuf) -> Result<Self, DeployError> {
         let mut broker = NatsBroker {
-            binary: Self::binary()?,
+            binary,
             port: 0,
             child: None,
             log: Arc::default(),
@@ -79,21 +84,11 @@ impl NatsBroker {
     ///
     /// When there is none, with the command that installs it.
     pub fn binary() -> Result<PathBuf, DeployError> {
-        if let Some(path) = std::env::var_os(NATS_SERVER_ENV) {
-            return Ok(PathBuf::from(path));
-        }
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .chain(EXTRA_DIRS.iter().map(PathBuf::from))
-            .map(|dir| dir.join("nats-server"))
-            .find(|candidate| candidate.is_file())
-            .ok_or_else(|| {
-                DeployError::new(format!(
-                    "nats-server is not installed, and a NATS deployment needs a real broker: \
-                     install it with `apt-get update && apt-get install -y nats-server` \
-                     (Debian/Ubuntu), or set {NATS_SERVER_ENV} to its path"
-                ))
-            })
+        find_binary(
+            std::env::var_os(NATS_SERVER_ENV),
+            &std::env::var_os("PATH").unwrap_or_default(),
+            &EXTRA_DIRS,
+        )
     }
 
     /// The URL clients connect to, e.g. `nats://127.0.0.1:41234`.
@@ -183,8 +178,93 @@ impl NatsBroker {
     }
 }
 
+/// The `nats-server` that `named` (the variable's value) names, or the first in `path`'s
+/// directories and then `extra`.
+fn find_binary(
+    named: Option<OsString>,
+    path: &OsStr,
+    extra: &[&str],
+) -> Result<PathBuf, DeployError> {
+    if let Some(named) = named {
+        return Ok(PathBuf::from(named));
+    }
+    std::env::split_paths(path)
+        .chain(extra.iter().map(PathBuf::from))
+        .map(|dir| dir.join("nats-server"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            DeployError::new(format!(
+                "nats-server is not installed, and a NATS deployment needs a real broker: \
+                 install it with `apt-get update && apt-get install -y nats-server` \
+                 (Debian/Ubuntu), or set {NATS_SERVER_ENV} to its path"
+            ))
+        })
+}
+
 impl Drop for NatsBroker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_nats_server_is_an_error_that_says_how_to_install_it() {
+        let err = find_binary(None, OsStr::new(""), &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("install it with `apt-get update && apt-get install -y nats-server`"),
+            "{err}"
+        );
+        let dir = std::env::temp_dir().join(format!("nano-broker-find-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("nats-server"), "").unwrap();
+        let found = find_binary(None, dir.as_os_str(), &[]).unwrap();
+        assert_eq!(found, dir.join("nats-server"));
+        let named = find_binary(Some("/opt/nats".into()), dir.as_os_str(), &[]).unwrap();
+        assert_eq!(named, PathBuf::from("/opt/nats"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_exits_at_start_is_an_error_with_its_logs() {
+        let err = NatsBroker::start_with(PathBuf::from("/bin/false"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("exited at start"), "{err}");
+        let err = NatsBroker::start_with(PathBuf::from("/nonexistent/nats-server"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot start /nonexistent/nats-server"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_broker_serves_stops_and_comes_back_on_its_port() {
+        let mut broker = NatsBroker::start().await.unwrap();
+        let port = broker.port();
+        assert_ne!(port, 0);
+        assert_eq!(broker.url(), format!("nats://127.0.0.1:{port}"));
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        assert!(broker.stop().is_some());
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "nothing listens after stop"
+        );
+        assert!(broker.stop().is_none(), "stopping twice does nothing");
+        broker.restart().await.unwrap();
+        assert_eq!(broker.port(), port);
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        assert!(
+            broker.logs().iter().any(|l| l.contains("Server is ready")),
+            "{:?}",
+            broker.logs()
+        );
     }
 }

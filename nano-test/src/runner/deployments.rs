@@ -157,7 +157,10 @@ pub(crate) fn processes_to_stop(
                 down.join(", ")
             ));
         }
-        stop.push(spec.name);
+        // Replicas of one server are planned once each and stopped together.
+        if !stop.contains(&spec.name) {
+            stop.push(spec.name);
+        }
     }
     Ok(stop)
 }
@@ -383,6 +386,11 @@ mod tests {
         assert_eq!(
             processes_to_stop(&system, "one", &scenario(&[], &[])),
             Ok(Vec::<String>::new())
+        );
+        // Over NATS with replicas, the server is named once: stopping it stops every replica.
+        assert_eq!(
+            processes_to_stop(&system, "three-twice", &leaf_down),
+            Ok(vec!["three-c".to_owned()])
         );
     }
 }

@@ -79,7 +79,8 @@ pub(crate) fn front_service() -> NewService {
 }
 
 /// The chain, with the three layouts of the nano article's shape: everything in one process
-/// (`one`), `front` apart from `mid` and `leaf` (`two`), one service per process (`three`).
+/// (`one`), `front` apart from `mid` and `leaf` (`two`), one service per process (`three`), and
+/// `three` over NATS with two replicas of `mid` and `leaf` (`three-twice`).
 pub(crate) fn system() -> System {
     System::new("the chain")
         .service(&front::API, front_service)
@@ -96,4 +97,8 @@ pub(crate) fn system() -> System {
         .layout("one", &["all"])
         .layout("two", &["two-a", "two-b"])
         .layout("three", &["three-a", "three-b", "three-c"])
+        .nats_layout(
+            "three-twice",
+            &["three-a", "three-b", "three-c", "three-b", "three-c"],
+        )
 }
