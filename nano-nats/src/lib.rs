@@ -9,6 +9,11 @@
 //! it under that name and its callers cannot tell. Both are made from a [`NatsTransport`], one
 //! broker connection that reconnects by itself.
 //!
+//! A server executable gets all of this from its command line: `nano_http::server::main` with
+//! nano-http's feature `nats` takes `--nats URL` and serves its exposed services with a
+//! [`NatsListener`] and reaches every remote service with a [`NatsClient`] (see the project's
+//! `docs/deploying.md`).
+//!
 //! What the wire decides is the HTTP wire's, through `nano_wire`: request and response JSON,
 //! the payload limit, the nesting depth, the deadline in whole milliseconds, and errors as
 //! `{"code","msg"}` with the same codes. Request id, caller name and deadline travel in the
@@ -40,9 +45,10 @@
 //! # #[tokio::main] async fn main() -> Result<(), nano::NanoError> {
 //! let nats = NatsTransport::connect("nats://127.0.0.1:4222").await?;
 //!
-//! // Server: svc1 on `nano.svc1.svc1.Req`, in the queue group `nano.svc1`.
+//! // Server: svc1 on `nano.svc1.svc1.Req`, in the queue group `nano.svc1`; once `subscribe`
+//! // returns, the broker has the subscription and requests wait for `serve_until`.
 //! let server_set = ServiceSet::builder().service(svc1::service(|_| Ok(Svc1))).build()?;
-//! let listener = nats.listener().expose_api(&svc1::API)?;
+//! let listener = nats.listener().expose_api(&svc1::API)?.subscribe().await?;
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 //! let server = tokio::spawn(nano_server::serve_until(server_set, vec![listener.boxed()], async {
 //!     let _ = stopped.await;
@@ -63,7 +69,7 @@
 //! |---|---|
 //! | [`NatsTransport`], [`NatsTransportBuilder`] | the broker connection, subject prefix, timeouts |
 //! | [`NatsListener`] | serving services of a set |
-//! | [`NatsClient`] | a remote service, as a `nano::Service` |
+//! | [`NatsClient`] | a remote service, as a `nano::Service`; `call_json` for a JSON body as it is |
 //! | the header constants, [`DEFAULT_PREFIX`] | the wire protocol's fixed parts |
 
 mod client;

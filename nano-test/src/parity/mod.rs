@@ -43,7 +43,8 @@ pub(crate) fn undeclared_over_nats(service: &str, request: &str) -> String {
     )
 }
 
-/// A recorded request for [`Wire::send_json`].
+/// A recorded request for [`Wire::send_json`] (only the transports' wires read it).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) struct JsonCall {
     pub(crate) ctx: Ctx,
     pub(crate) caller: String,
