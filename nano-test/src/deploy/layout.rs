@@ -72,6 +72,11 @@ impl RunningLayout {
             nats: None,
             broker: None,
         };
+        if transport == Transport::Nats && !cfg!(feature = "nats") {
+            return Err(DeployError::new(format!(
+                "layout {layout:?} runs over NATS, which needs the feature `nats` of nano-test"
+            )));
+        }
         let names = instance_names(&plan)?;
         // Every executable is found before anything starts.
         let paths = plan
@@ -79,11 +84,6 @@ impl RunningLayout {
             .map(|planned| binaries.path(&planned.server.name))
             .collect::<Result<Vec<_>, _>>()?;
         if transport == Transport::Nats {
-            if !cfg!(feature = "nats") {
-                return Err(DeployError::new(format!(
-                    "layout {layout:?} runs over NATS, which needs the feature `nats` of nano-test"
-                )));
-            }
             running.broker = Some(NatsBroker::start().await?);
         }
         for ((planned, instance), path) in plan.iter().zip(&names).zip(&paths) {
@@ -369,6 +369,53 @@ pub(crate) fn system_endpoints(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A system whose one server runs nothing, with a layout of it over each transport.
+    fn tiny() -> System {
+        System::new("tiny")
+            .server("idle", "Runs nothing.", &[], &[])
+            .layout("plain", &["idle"])
+            .nats_layout("brokered", &["idle", "idle"])
+    }
+
+    #[cfg(not(feature = "nats"))]
+    #[tokio::test]
+    async fn a_nats_layout_without_the_feature_is_refused_by_name() {
+        let err = RunningLayout::start(
+            &tiny(),
+            "brokered",
+            &Binaries::default(),
+            &StartOptions::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layout \"brokered\" runs over NATS, which needs the feature `nats` of nano-test"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_executable_is_named_before_anything_starts() {
+        for layout in ["plain", "brokered"] {
+            let err = RunningLayout::start(
+                &tiny(),
+                layout,
+                &Binaries::in_dir("/nonexistent"),
+                &StartOptions::default(),
+            )
+            .await
+            .unwrap_err();
+            if layout == "brokered" && !cfg!(feature = "nats") {
+                continue;
+            }
+            assert!(
+                err.to_string()
+                    .starts_with("executable \"idle\" not found at /nonexistent/idle"),
+                "{layout}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn replicas_are_numbered_and_single_servers_keep_their_name() {

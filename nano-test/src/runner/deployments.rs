@@ -296,6 +296,15 @@ pub(crate) fn server_binaries(config: &Config) -> Result<Binaries, String> {
         let release = exe.components().any(|c| c.as_os_str() == "release");
         let mut command = Command::new(cargo);
         command.args(["build", "--quiet", "-p", package, "--bins"]);
+        // What cargo set for this process (it runs as `cargo run` or `cargo test`) describes
+        // this package, not the build: left in, build scripts that watch such variables (ring's
+        // watch CARGO_PKG_NAME and CARGO_MANIFEST_DIR) would run again here, and then again in
+        // the next outer build, which would rebuild everything after them both times.
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(set_by_cargo_for_the_package) {
+                command.env_remove(name);
+            }
+        }
         if release {
             command.arg("--release");
         }
@@ -333,9 +342,46 @@ pub(crate) fn server_binaries(config: &Config) -> Result<Binaries, String> {
     Ok(binaries)
 }
 
+/// Whether cargo sets the variable `name` for a package's own executables, tests and build
+/// scripts (rather than taking it from the user).
+fn set_by_cargo_for_the_package(name: &str) -> bool {
+    [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_BIN_",
+        "CARGO_CRATE_",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
+        || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_package_variables_cargo_sets_are_told_from_the_users() {
+        for ours in [
+            "CARGO_PKG_NAME",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_BIN_EXE_server1",
+            "CARGO_CRATE_NAME",
+            "OUT_DIR",
+            "CARGO_TARGET_TMPDIR",
+        ] {
+            assert!(set_by_cargo_for_the_package(ours), "{ours}");
+        }
+        for users in [
+            "CARGO_TARGET_DIR",
+            "CARGO_HOME",
+            "CARGO_INCREMENTAL",
+            "CARGO_PROFILE_DEV_DEBUG",
+            "RUSTFLAGS",
+        ] {
+            assert!(!set_by_cargo_for_the_package(users), "{users}");
+        }
+    }
 
     fn scenario(unreachable: &[&str], services_called: &[&str]) -> Scenario {
         let node = |service: &str| crate::CallNode {
