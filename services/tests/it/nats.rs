@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nano::{Ctx, NanoError, codes};
-use nano_test::deploy::{RunningLayout, StartOptions};
+use nano_test::deploy::{RunningLayout, ServerProcess, StartOptions};
 use services::api::{svc2, svc3};
 
 use crate::support::{PATIENCE, binaries, http};
@@ -125,6 +125,50 @@ async fn the_executables_serve_and_call_over_nats_and_come_back_after_a_broker_r
         let process = layout.process_mut(&name).unwrap();
         assert!(process.is_running(), "{name} was not restarted");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_given_next_to_nats_is_called_over_http_and_the_rest_over_the_broker() {
+    let mut layout = RunningLayout::start(
+        &services::system(),
+        "server3-nats",
+        &binaries(),
+        &StartOptions::default(),
+    )
+    .await
+    .unwrap();
+    let url = layout.broker().unwrap().url();
+    // svc1 leaves the broker and is served over HTTP only; svc2 moves to a server that reaches
+    // it there, and svc3 still over the broker.
+    layout.stop("server3a").unwrap();
+    layout.stop("server3b").unwrap();
+    let options = StartOptions {
+        echo_logs: false,
+        ..StartOptions::default()
+    };
+    let svc1 = ServerProcess::start(
+        "server3a-http",
+        &binaries().path("server3a").unwrap(),
+        &[],
+        &options,
+    )
+    .await
+    .unwrap();
+    let peer = format!("svc1={}", svc1.addr());
+    let _svc2 = ServerProcess::start(
+        "server3b-mixed",
+        &binaries().path("server3b").unwrap(),
+        &["--nats".into(), url.clone(), "--peer".into(), peer],
+        &options,
+    )
+    .await
+    .unwrap();
+    let out = test_client_over_nats(&url, &["--req", "req", "--param", "m"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), r#"{"value":"svc2_svc1_m"}"#);
+    let out = test_client_over_nats(&url, &["--req", "getreq"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), r#"{"value":"svc2_svc3_svc4_getparam"}"#);
 }
 
 /// Runs a server executable that is expected to fail at start, bounded by [`PATIENCE`].
