@@ -49,6 +49,10 @@ pub use insta;
 /// [`Endpoint`](nano_http::Endpoint) tables.
 #[cfg(feature = "http")]
 pub use nano_http;
+/// The NATS transport the deployments of NATS layouts call services with, for
+/// [`deploy::RunningLayout::nats`] and [`Deployment::remote_nats`].
+#[cfg(feature = "nats")]
+pub use nano_nats;
 /// The property-testing library of [`property`], for strategies and `prop_assert!`.
 #[cfg(feature = "property")]
 pub use proptest;
