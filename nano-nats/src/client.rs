@@ -4,14 +4,14 @@ use std::collections::HashMap;
 use std::fmt;
 
 use async_nats::connection::State;
-use async_nats::{HeaderMap, RequestErrorKind};
+use async_nats::{HeaderMap, RequestErrorKind, Subject};
 use bytes::Bytes;
 use nano::{AnyRequest, Api, Ctx, ErrorBody, NanoError, Outcome, Service, codes};
 use nano_wire::Endpoint;
 
 use crate::protocol::{
-    CLIENT_NAME_HEADER, DEADLINE_HEADER, ERROR_HEADER, REQ_ID_HEADER, check_subject_part,
-    fits_header, subject,
+    CLIENT_NAME_NAME, DEADLINE_NAME, ERROR_NAME, REQ_ID_NAME, check_subject_part, fits_header,
+    subject,
 };
 use crate::transport::NatsTransport;
 
@@ -47,7 +47,8 @@ pub struct NatsClient {
 
 #[derive(Clone)]
 struct Route {
-    subject: String,
+    /// Made once: a clone shares the bytes, where sending a `String` copies them on every call.
+    subject: Subject,
     endpoint: Endpoint,
 }
 
@@ -59,7 +60,7 @@ impl NatsClient {
             let request = operation.request_type();
             check_subject_part("wire name", request.name())?;
             routes.entry(request.name()).or_insert_with(|| Route {
-                subject: subject(&transport.prefix, api.name(), request.name()),
+                subject: Subject::from(subject(&transport.prefix, api.name(), request.name())),
                 endpoint: Endpoint::assumed(request),
             });
         }
@@ -86,12 +87,12 @@ impl NatsClient {
         let caller = ctx.caller();
         let mut headers = HeaderMap::new();
         headers.insert(
-            REQ_ID_HEADER,
+            REQ_ID_NAME.clone(),
             self.header_value(ctx.request_id().as_str(), "request id")?,
         );
         if let Some(caller) = caller {
             headers.insert(
-                CLIENT_NAME_HEADER,
+                CLIENT_NAME_NAME.clone(),
                 self.header_value(caller, "caller name")?,
             );
         }
@@ -104,7 +105,7 @@ impl NatsClient {
                     self.name(),
                 ));
             };
-            headers.insert(DEADLINE_HEADER, millis.to_string());
+            headers.insert(DEADLINE_NAME.clone(), millis.to_string());
             if remaining <= timeout {
                 timeout = remaining;
                 deadline_is_limit = true;
@@ -126,15 +127,15 @@ impl NatsClient {
                 self.transport.url()
             )));
         }
+        // One timer covers handing the request to the connection and waiting for the reply, so
+        // the request is sent without async-nats's own.
         let sent = self.transport.nats.send_request(
             route.subject.clone(),
             async_nats::Request::new()
                 .payload(Bytes::from(payload))
                 .headers(headers)
-                .timeout(Some(timeout)),
+                .timeout(None),
         );
-        // The client's own timeout covers the wait for the reply; this one also covers handing
-        // the request to the connection.
         let reply = match tokio::time::timeout(timeout, sent).await {
             Err(_elapsed) => return Err(timed_out()),
             Ok(Err(err)) => {
@@ -184,7 +185,7 @@ impl NatsClient {
         let is_error = reply
             .headers
             .as_ref()
-            .and_then(|headers| headers.get(ERROR_HEADER))
+            .and_then(|headers| headers.get(ERROR_NAME.clone()))
             .is_some_and(|value| value.as_str().eq_ignore_ascii_case("true"));
         if is_error {
             return Err(serde_json::from_slice::<ErrorBody>(&reply.payload)

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
@@ -10,11 +11,11 @@ use futures_util::StreamExt;
 use nano::{Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
 use nano_server::{Listener, Shutdown};
 use nano_wire::{DEFAULT_BODY_LIMIT, Endpoint};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use crate::protocol::{CallHeaders, ERROR_HEADER, check_subject_part, queue_group, subject};
+use crate::protocol::{CallHeaders, ERROR_NAME, check_subject_part, queue_group, subject};
 use crate::transport::NatsTransport;
 
 /// The default time requests in flight may take to finish after shutdown was requested.
@@ -63,8 +64,10 @@ struct Shared {
     nats: async_nats::Client,
     body_limit: usize,
     default_caller: String,
-    /// Fired at the end of the grace period: running calls are cut off.
-    cut_off: Cancellation,
+    /// Set at the end of the grace period: running calls are cut off.
+    cut_off: AtomicBool,
+    /// Wakes the calls waiting when `cut_off` is set.
+    cut_off_now: Notify,
     in_flight: Arc<Semaphore>,
 }
 
@@ -224,7 +227,8 @@ impl Listener for NatsListener {
             nats: nats.clone(),
             body_limit: self.body_limit,
             default_caller: self.default_caller,
-            cut_off: Cancellation::new(),
+            cut_off: AtomicBool::new(false),
+            cut_off_now: Notify::new(),
             in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
         });
         let handlers = TaskTracker::new();
@@ -264,7 +268,8 @@ impl Listener for NatsListener {
             .is_err()
         {
             tracing::warn!(target: "nano_nats", "cutting off requests still running after the grace period");
-            shared.cut_off.cancel();
+            shared.cut_off.store(true, Ordering::SeqCst);
+            shared.cut_off_now.notify_waiters();
             let _ = tokio::time::timeout(Duration::from_secs(1), handlers.wait()).await;
         }
         // Replies are written by the connection's own task; wait until the broker has them.
@@ -322,27 +327,42 @@ async fn read(
         let Ok(permit) = Arc::clone(&shared.in_flight).acquire_owned().await else {
             return Ok(());
         };
-        let route = Arc::clone(&route);
-        let shared = Arc::clone(&shared);
-        handlers.spawn(async move {
+        let (route, shared) = (Arc::clone(&route), Arc::clone(&shared));
+        let mut handler = Box::pin(async move {
             answer(&shared, &route, message).await;
             drop(permit);
         });
+        // A request whose service answers without waiting (the usual case for a handler that
+        // computes its answer) is done in its first poll, here; one that waits goes on in a task
+        // of its own, so it holds up nothing. Moving it is sound: every future wakes the waker of
+        // its latest poll, which is then the task's. Done here, it also needs no wake-up of
+        // another worker thread and no task of its own.
+        if futures_util::FutureExt::now_or_never(&mut handler).is_none() {
+            handlers.spawn(handler);
+        }
     }
 }
 
 /// Handles one request and publishes its reply.
 async fn answer(shared: &Shared, route: &Route, message: Message) {
-    let Some(reply) = message.reply.clone() else {
+    let Message {
+        subject,
+        reply,
+        headers: request_headers,
+        payload: request_payload,
+        ..
+    } = message;
+    let Some(reply) = reply else {
         // Nobody waits for an answer to a plain publish, and a service call always has one.
-        tracing::debug!(target: "nano_nats", subject = ?message.subject.as_str(), "ignored a message without a reply subject");
+        tracing::debug!(target: "nano_nats", subject = ?subject.as_str(), "ignored a message without a reply subject");
         return;
     };
-    let (mut headers, mut payload) = match handle(shared, route, &message).await {
-        Ok(json) => (None, json),
-        Err(err) => error_reply(&route.service, &err),
-    };
-    let max_payload = shared.nats.server_info().max_payload;
+    let (mut headers, mut payload) =
+        match handle(shared, route, request_headers.as_ref(), &request_payload).await {
+            Ok(json) => (None, json),
+            Err(err) => error_reply(&route.service, &err),
+        };
+    let max_payload = shared.nats.max_payload();
     let header_len = headers.as_ref().map_or(0, header_size);
     if max_payload > 0 && payload.len() + header_len > max_payload {
         let err = NanoError::new(
@@ -370,10 +390,15 @@ async fn answer(shared: &Shared, route: &Route, message: Message) {
 }
 
 /// Decodes the request, calls the service and encodes the response.
-async fn handle(shared: &Shared, route: &Route, message: &Message) -> Result<Bytes, NanoError> {
-    let call = CallHeaders::parse(message.headers.as_ref())?;
-    nano_wire::check_body_len(message.payload.len(), shared.body_limit)?;
-    let request = nano_wire::decode_body(&route.endpoint, &message.payload)?;
+async fn handle(
+    shared: &Shared,
+    route: &Route,
+    headers: Option<&HeaderMap>,
+    payload: &[u8],
+) -> Result<Bytes, NanoError> {
+    let call = CallHeaders::parse(headers)?;
+    nano_wire::check_body_len(payload.len(), shared.body_limit)?;
+    let request = nano_wire::decode_body(&route.endpoint, payload)?;
     let caller = call.caller.unwrap_or(shared.default_caller.as_str());
     let owned;
     let client = if caller == shared.default_caller {
@@ -382,26 +407,53 @@ async fn handle(shared: &Shared, route: &Route, message: &Message) -> Result<Byt
         owned = shared.set.client(caller, &route.service)?;
         &owned
     };
-    let mut ctx =
-        Ctx::with_request_id(call.request_id).with_cancellation(shared.cut_off.child_token());
+    // The request's own cancellation, fired when it is cut off (and its handler dropped), so
+    // that work it spawned stops too.
+    let cancellation = Cancellation::new();
+    let mut ctx = Ctx::with_request_id(call.request_id).with_cancellation(cancellation.clone());
     if let Some(deadline) = call
         .budget
         .and_then(|budget| Instant::now().checked_add(budget))
     {
         ctx = ctx.with_deadline(deadline);
     }
-    let response = tokio::select! {
-        // The cut-off first: it also cancels the call's context, and the caller should learn
-        // that the server went away rather than that its call was cancelled.
+    let guard = CancelOnDrop(Some(cancellation));
+    let cut_off = || NanoError::unavailable("the server shut down before the request finished");
+    // Made before the flag is read, so it sees every notification from then on; it costs
+    // nothing (no lock) unless the call has to wait.
+    let cut_off_now = shared.cut_off_now.notified();
+    if shared.cut_off.load(Ordering::SeqCst) {
+        return Err(cut_off());
+    }
+    let outcome = tokio::select! {
         biased;
-        () = shared.cut_off.cancelled() => {
-            return Err(NanoError::unavailable("the server shut down before the request finished"));
-        }
-        outcome = client.call_any(&ctx, request) => outcome?,
+        outcome = client.call_any(&ctx, request) => outcome,
+        // The caller learns that the server went away; dropping the handler cancels the
+        // request's context.
+        () = cut_off_now => return Err(cut_off()),
     };
+    guard.disarm();
+    let response = outcome?;
     Ok(nano_wire::encode_response(&route.endpoint, &response)?
         .map(Bytes::from)
         .unwrap_or_default())
+}
+
+/// Cancels a request's context when its handler is dropped before it finished.
+struct CancelOnDrop(Option<Cancellation>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(cancellation) = self.0.take() {
+            cancellation.cancel();
+        }
+    }
 }
 
 /// The reply to a failed request: the error body, marked as one.
@@ -410,7 +462,7 @@ fn error_reply(service: &str, err: &NanoError) -> (Option<HeaderMap>, Bytes) {
     // An `ErrorBody` is two strings; it always serializes.
     let json = serde_json::to_vec(&body).unwrap_or_default();
     let mut headers = HeaderMap::new();
-    headers.insert(ERROR_HEADER, "true");
+    headers.insert(ERROR_NAME.clone(), "true");
     (Some(headers), Bytes::from(json))
 }
 

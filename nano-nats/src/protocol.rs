@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, HeaderName};
 use nano::{NanoError, RequestId, codes};
 
 /// The default first token of every subject and queue group.
@@ -19,6 +19,13 @@ pub const DEADLINE_HEADER: &str = "Nano-Deadline-Ms";
 /// Set (to `true`) on a reply whose payload is an error body `{"code","msg"}` rather than the
 /// response.
 pub const ERROR_HEADER: &str = "Nano-Error";
+
+// The header names as async-nats holds them, made once: naming a header by a `&str` copies the
+// name into a fresh allocation on every insert and lookup.
+pub(crate) static REQ_ID_NAME: HeaderName = HeaderName::from_static(REQ_ID_HEADER);
+pub(crate) static CLIENT_NAME_NAME: HeaderName = HeaderName::from_static(CLIENT_NAME_HEADER);
+pub(crate) static DEADLINE_NAME: HeaderName = HeaderName::from_static(DEADLINE_HEADER);
+pub(crate) static ERROR_NAME: HeaderName = HeaderName::from_static(ERROR_HEADER);
 
 /// The subject a request type of a service is served on: `<prefix>.<service>.<wire name>`.
 pub(crate) fn subject(prefix: &str, service: &str, wire_name: &str) -> String {
@@ -75,15 +82,29 @@ impl<'h> CallHeaders<'h> {
                 budget: None,
             });
         };
-        let request_id = match id_header(headers, REQ_ID_HEADER)? {
+        // One pass over the map instead of a hashed lookup per header; the first value of a
+        // repeated header counts, as with `HeaderMap::get`.
+        let (mut request_id, mut caller, mut deadline) = (None, None, None);
+        for (name, values) in headers.iter() {
+            let slot = if *name == REQ_ID_NAME {
+                &mut request_id
+            } else if *name == CLIENT_NAME_NAME {
+                &mut caller
+            } else if *name == DEADLINE_NAME {
+                &mut deadline
+            } else {
+                continue;
+            };
+            *slot = values.first().map(|value| value.as_str());
+        }
+        let request_id = match id_value(REQ_ID_HEADER, request_id)? {
             Some(id) => RequestId::from(id),
             None => RequestId::generate(),
         };
-        let caller = id_header(headers, CLIENT_NAME_HEADER)?;
-        let budget = match headers.get(DEADLINE_HEADER) {
+        let caller = id_value(CLIENT_NAME_HEADER, caller)?;
+        let budget = match deadline {
             None => None,
-            Some(value) => {
-                let text = value.as_str();
+            Some(text) => {
                 let millis: u64 = text.trim().parse().map_err(|_| {
                     NanoError::bad_request(format!(
                         "invalid {DEADLINE_HEADER} header {:?}, expected whole milliseconds",
@@ -101,9 +122,9 @@ impl<'h> CallHeaders<'h> {
     }
 }
 
-fn id_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, NanoError> {
-    match headers.get(name) {
-        Some(value) => nano_wire::id_value(name, value.as_str().as_bytes()),
+fn id_value<'h>(header: &str, value: Option<&'h str>) -> Result<Option<&'h str>, NanoError> {
+    match value {
+        Some(value) => nano_wire::id_value(header, value.as_bytes()),
         None => Ok(None),
     }
 }

@@ -59,7 +59,7 @@ async fn requests_in_flight_past_the_grace_period_are_cut_off_with_a_code() -> T
     let broker = Broker::start();
     let transport = NatsTransport::connect(&broker.url()).await?;
     let echo = Echo::default();
-    let started = echo.started.clone();
+    let (started, cancelled) = (echo.started.clone(), echo.cancelled.clone());
     let server = Server::start(&transport, echo, |l| {
         l.grace_period(Duration::from_millis(100))
     })
@@ -78,6 +78,10 @@ async fn requests_in_flight_past_the_grace_period_are_cut_off_with_a_code() -> T
     let err = in_flight.await?.unwrap_err();
     assert_eq!(err.code(), codes::UNAVAILABLE, "{err}");
     assert!(err.to_string().contains("shut down"), "{err}");
+    // The work the handler spawned was told to stop (the wait only guards against a hang).
+    tokio::time::timeout(Duration::from_secs(10), cancelled.notified())
+        .await
+        .map_err(|_| "the cut-off request's context was never cancelled")?;
     Ok(())
 }
 
