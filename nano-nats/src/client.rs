@@ -7,12 +7,9 @@ use async_nats::connection::State;
 use async_nats::{HeaderMap, RequestErrorKind, Subject};
 use bytes::Bytes;
 use nano::{AnyRequest, Api, Ctx, ErrorBody, NanoError, Outcome, Service, codes};
-use nano_wire::Endpoint;
+use nano_wire::{Endpoint, nats};
 
-use crate::protocol::{
-    CLIENT_NAME_NAME, DEADLINE_NAME, ERROR_NAME, REQ_ID_NAME, check_subject_part, fits_header,
-    subject,
-};
+use crate::protocol::{CLIENT_NAME_NAME, DEADLINE_NAME, ERROR_NAME, REQ_ID_NAME};
 use crate::transport::NatsTransport;
 
 /// A [`Service`] that forwards every request to a remote service over NATS request-reply, so the
@@ -28,7 +25,7 @@ use crate::transport::NatsTransport;
 /// |---|---|
 /// | request type the API does not declare | `C-BAD-REQUEST-TYPE` |
 /// | request id or caller name that cannot be sent in a header | `S-ENCODE` |
-/// | request larger than the broker's `max_payload` | `C-PAYLOAD-TOO-LARGE` |
+/// | request larger than the broker's `max_payload`, headers included (refused unsent) | `C-PAYLOAD-TOO-LARGE` |
 /// | not connected to the broker (e.g. while it restarts) | `S-UNAVAILABLE` |
 /// | no replica of the service subscribed (no responders) | `S-UNAVAILABLE` |
 /// | timeout or caller's deadline reached | `S-TIMEOUT` |
@@ -54,14 +51,12 @@ struct Route {
 
 impl NatsClient {
     pub(crate) fn new(transport: NatsTransport, api: &'static Api) -> Result<Self, NanoError> {
-        check_subject_part("service name", api.name())?;
         let mut routes = HashMap::new();
-        for operation in api.operations() {
-            let request = operation.request_type();
-            check_subject_part("wire name", request.name())?;
-            routes.entry(request.name()).or_insert_with(|| Route {
-                subject: Subject::from(subject(&transport.prefix, api.name(), request.name())),
-                endpoint: Endpoint::assumed(request),
+        for endpoint in nats::endpoints(api)? {
+            let name = endpoint.request_type().name();
+            routes.entry(name).or_insert_with(|| Route {
+                subject: Subject::from(nats::subject(&transport.prefix, api.name(), name)),
+                endpoint,
             });
         }
         Ok(NatsClient {
@@ -85,19 +80,14 @@ impl NatsClient {
             .ok_or_else(|| NanoError::bad_request_type(request.name()))?;
         let payload = nano_wire::encode_request(&route.endpoint, request)?.unwrap_or_default();
         let caller = ctx.caller();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            REQ_ID_NAME.clone(),
-            self.header_value(ctx.request_id().as_str(), "request id")?,
-        );
+        let request_id = ctx.request_id().as_str();
+        nats::check_header_value(self.name(), "request id", request_id)?;
         if let Some(caller) = caller {
-            headers.insert(
-                CLIENT_NAME_NAME.clone(),
-                self.header_value(caller, "caller name")?,
-            );
+            nats::check_header_value(self.name(), "caller name", caller)?;
         }
         let mut timeout = self.transport.timeout;
         let mut deadline_is_limit = false;
+        let mut deadline_ms = None;
         if let Some(remaining) = ctx.remaining() {
             let Some(millis) = nano_wire::deadline_millis(remaining) else {
                 return Err(nano_wire::out_of_time(
@@ -105,11 +95,25 @@ impl NatsClient {
                     self.name(),
                 ));
             };
-            headers.insert(DEADLINE_NAME.clone(), millis.to_string());
+            deadline_ms = Some(millis);
             if remaining <= timeout {
                 timeout = remaining;
                 deadline_is_limit = true;
             }
+        }
+        // The broker refuses a message over its `max_payload`, headers included; the caller
+        // learns it before anything is sent.
+        let header_len = nats::request_header_len(request_id, caller, deadline_ms);
+        let payload_len = payload.len();
+        let max_payload = self.transport.nats.max_payload();
+        nats::check_request_size(self.name(), header_len, payload_len, max_payload)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(REQ_ID_NAME.clone(), request_id.to_owned());
+        if let Some(caller) = caller {
+            headers.insert(CLIENT_NAME_NAME.clone(), caller.to_owned());
+        }
+        if let Some(millis) = deadline_ms {
+            headers.insert(DEADLINE_NAME.clone(), millis.to_string());
         }
         let timed_out = || {
             if deadline_is_limit {
@@ -145,14 +149,10 @@ impl NatsClient {
                         "no server serves {} (no responders)",
                         self.describe(route)
                     )),
-                    RequestErrorKind::MaxPayloadExceeded => NanoError::wrap(
-                        err,
-                        format!(
-                            "the request to {} is larger than the broker accepts",
-                            self.describe(route)
-                        ),
-                    )
-                    .with_code(codes::PAYLOAD_TOO_LARGE),
+                    // Checked above; the broker's limit may have changed since.
+                    RequestErrorKind::MaxPayloadExceeded => {
+                        nats::request_too_large(self.name(), header_len + payload_len, max_payload)
+                    }
                     RequestErrorKind::InvalidSubject => {
                         NanoError::wrap(err, format!("cannot send to {}", self.describe(route)))
                             .with_code(codes::ENCODE)
@@ -194,21 +194,6 @@ impl NatsClient {
                 .unwrap_or_else(|| bad("an error reply that is not an error body".to_owned())));
         }
         nano_wire::decode_response(self.name(), &route.endpoint, None, &reply.payload)
-    }
-
-    /// A header value from text a caller chose (a request id, a service name).
-    fn header_value(&self, text: &str, what: &str) -> Result<String, NanoError> {
-        if fits_header(text) {
-            Ok(text.to_owned())
-        } else {
-            Err(NanoError::new(
-                codes::ENCODE,
-                format!(
-                    "cannot build the request to service {:?}: the {what} {text:?} cannot be sent in a header",
-                    self.name()
-                ),
-            ))
-        }
     }
 
     fn describe(&self, route: &Route) -> String {

@@ -10,12 +10,13 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use nano::{Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
 use nano_server::{Listener, Shutdown};
+use nano_wire::nats::{self, Reply};
 use nano_wire::{DEFAULT_BODY_LIMIT, Endpoint};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use crate::protocol::{CallHeaders, ERROR_NAME, check_subject_part, queue_group, subject};
+use crate::protocol::{CallHeaders, ERROR_NAME};
 use crate::transport::NatsTransport;
 
 /// The default time requests in flight may take to finish after shutdown was requested.
@@ -97,10 +98,7 @@ impl NatsListener {
                 format!("service {:?} is already exposed", api.name()),
             ));
         }
-        check_subject_part("service name", api.name())?;
-        for operation in api.operations() {
-            check_subject_part("wire name", operation.request_type().name())?;
-        }
+        nats::endpoints(api)?;
         self.apis.push(api);
         Ok(self)
     }
@@ -164,13 +162,16 @@ impl NatsListener {
             }
             let client = set.client(&self.default_caller, service)?;
             let name: Arc<str> = Arc::from(service);
-            for operation in api.operations() {
-                let request = operation.request_type();
+            for endpoint in nats::endpoints(api)? {
                 routes.push((
-                    subject(&self.transport.prefix, service, request.name()),
+                    nats::subject(
+                        &self.transport.prefix,
+                        service,
+                        endpoint.request_type().name(),
+                    ),
                     Arc::new(Route {
                         service: Arc::clone(&name),
-                        endpoint: Endpoint::assumed(request),
+                        endpoint,
                         client: client.clone(),
                     }),
                 ));
@@ -200,7 +201,7 @@ impl Listener for NatsListener {
         let nats = self.transport.nats.clone();
         let mut subscriptions = Vec::with_capacity(routes.len());
         for (subject, route) in routes {
-            let group = queue_group(&self.transport.prefix, &route.service);
+            let group = nats::queue_group(&self.transport.prefix, &route.service);
             let subscriber = nats
                 .queue_subscribe(subject.clone(), group)
                 .await
@@ -357,32 +358,18 @@ async fn answer(shared: &Shared, route: &Route, message: Message) {
         tracing::debug!(target: "nano_nats", subject = ?subject.as_str(), "ignored a message without a reply subject");
         return;
     };
-    let (mut headers, mut payload) =
-        match handle(shared, route, request_headers.as_ref(), &request_payload).await {
-            Ok(json) => (None, json),
-            Err(err) => error_reply(&route.service, &err),
-        };
-    let max_payload = shared.nats.max_payload();
-    let header_len = headers.as_ref().map_or(0, header_size);
-    if max_payload > 0 && payload.len() + header_len > max_payload {
-        let err = NanoError::new(
-            codes::SERVER_ERROR,
-            format!(
-                "service {:?} answered with {} bytes, more than the NATS broker's max_payload of {max_payload}",
-                route.service,
-                payload.len()
-            ),
-        );
-        (headers, payload) = error_reply(&route.service, &err);
-    }
-    let published = match headers {
-        Some(headers) => {
+    let outcome = handle(shared, route, request_headers.as_ref(), &request_payload).await;
+    // The reply as the wire decides it, an oversized one replaced by an error saying so.
+    let published = match nats::reply(&route.service, outcome, shared.nats.max_payload()) {
+        Reply::Response(payload) => shared.nats.publish(reply, Bytes::from(payload)).await,
+        Reply::Error(payload) => {
+            let mut headers = HeaderMap::new();
+            headers.insert(ERROR_NAME.clone(), "true");
             shared
                 .nats
-                .publish_with_headers(reply, headers, payload)
+                .publish_with_headers(reply, headers, Bytes::from(payload))
                 .await
         }
-        None => shared.nats.publish(reply, payload).await,
     };
     if let Err(err) = published {
         tracing::warn!(target: "nano_nats", %err, service = ?&*route.service, "cannot publish a reply");
@@ -395,7 +382,7 @@ async fn handle(
     route: &Route,
     headers: Option<&HeaderMap>,
     payload: &[u8],
-) -> Result<Bytes, NanoError> {
+) -> Result<Vec<u8>, NanoError> {
     let call = CallHeaders::parse(headers)?;
     nano_wire::check_body_len(payload.len(), shared.body_limit)?;
     let request = nano_wire::decode_body(&route.endpoint, payload)?;
@@ -434,9 +421,7 @@ async fn handle(
     };
     guard.disarm();
     let response = outcome?;
-    Ok(nano_wire::encode_response(&route.endpoint, &response)?
-        .map(Bytes::from)
-        .unwrap_or_default())
+    Ok(nano_wire::encode_response(&route.endpoint, &response)?.unwrap_or_default())
 }
 
 /// Cancels a request's context when its handler is dropped before it finished.
@@ -454,26 +439,4 @@ impl Drop for CancelOnDrop {
             cancellation.cancel();
         }
     }
-}
-
-/// The reply to a failed request: the error body, marked as one.
-fn error_reply(service: &str, err: &NanoError) -> (Option<HeaderMap>, Bytes) {
-    let body = nano_wire::error_body(service, err);
-    // An `ErrorBody` is two strings; it always serializes.
-    let json = serde_json::to_vec(&body).unwrap_or_default();
-    let mut headers = HeaderMap::new();
-    headers.insert(ERROR_NAME.clone(), "true");
-    (Some(headers), Bytes::from(json))
-}
-
-/// An upper bound of the bytes `headers` take on the wire.
-fn header_size(headers: &HeaderMap) -> usize {
-    // "NATS/1.0\r\n", each "Name: value\r\n", and the closing "\r\n".
-    let mut size = 12;
-    for (name, values) in headers.iter() {
-        for value in values {
-            size += AsRef::<[u8]>::as_ref(name).len() + value.as_str().len() + 4;
-        }
-    }
-    size
 }

@@ -1,24 +1,15 @@
-//! The fixed parts of the NATS wire: subject and queue-group names, header names, and how a
-//! listener reads the protocol headers of a request.
+//! The fixed parts of the NATS wire as async-nats holds them, and how a listener reads the
+//! protocol headers of a request.
 
 use std::time::Duration;
 
 use async_nats::{HeaderMap, HeaderName};
-use nano::{NanoError, RequestId, codes};
+use nano::{NanoError, RequestId};
 
-/// The default first token of every subject and queue group.
-pub const DEFAULT_PREFIX: &str = "nano";
-
-/// The request id of the call tree, as in HTTP's `X-Nano-Req-Id`.
-pub const REQ_ID_HEADER: &str = "Nano-Req-Id";
-/// The calling service's name, as in HTTP's `X-Nano-Client-Name`.
-pub const CLIENT_NAME_HEADER: &str = "Nano-Client-Name";
-/// The time left to the caller's deadline in whole milliseconds, as in HTTP's
-/// `X-Nano-Deadline-Ms`.
-pub const DEADLINE_HEADER: &str = "Nano-Deadline-Ms";
-/// Set (to `true`) on a reply whose payload is an error body `{"code","msg"}` rather than the
-/// response.
-pub const ERROR_HEADER: &str = "Nano-Error";
+// The wire's fixed parts are `nano_wire::nats`'s, which the transport-fidelity hook reads too.
+pub use nano_wire::nats::{
+    CLIENT_NAME_HEADER, DEADLINE_HEADER, DEFAULT_PREFIX, ERROR_HEADER, REQ_ID_HEADER,
+};
 
 // The header names as async-nats holds them, made once: naming a header by a `&str` copies the
 // name into a fresh allocation on every insert and lookup.
@@ -26,37 +17,6 @@ pub(crate) static REQ_ID_NAME: HeaderName = HeaderName::from_static(REQ_ID_HEADE
 pub(crate) static CLIENT_NAME_NAME: HeaderName = HeaderName::from_static(CLIENT_NAME_HEADER);
 pub(crate) static DEADLINE_NAME: HeaderName = HeaderName::from_static(DEADLINE_HEADER);
 pub(crate) static ERROR_NAME: HeaderName = HeaderName::from_static(ERROR_HEADER);
-
-/// The subject a request type of a service is served on: `<prefix>.<service>.<wire name>`.
-pub(crate) fn subject(prefix: &str, service: &str, wire_name: &str) -> String {
-    format!("{prefix}.{service}.{wire_name}")
-}
-
-/// The queue group every replica of a service joins, so that the broker hands each request to
-/// one of them: `<prefix>.<service>`.
-pub(crate) fn queue_group(prefix: &str, service: &str) -> String {
-    format!("{prefix}.{service}")
-}
-
-/// Checks that `text` can be part of a subject: one or more tokens separated by `.`, none empty
-/// and none holding whitespace or a wildcard (`*`, `>`).
-pub(crate) fn check_subject_part(what: &str, text: &str) -> Result<(), NanoError> {
-    let valid = !text.is_empty()
-        && text.split('.').all(|token| {
-            !token.is_empty()
-                && token
-                    .chars()
-                    .all(|c| !c.is_whitespace() && !c.is_control() && c != '*' && c != '>')
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(NanoError::new(
-            codes::INIT_FAILED,
-            format!("the {what} {text:?} cannot be part of a NATS subject"),
-        ))
-    }
-}
 
 /// What a listener takes from the headers of a request before calling a service.
 #[derive(Debug)]
@@ -138,15 +98,10 @@ fn shown(text: &str) -> String {
     shown
 }
 
-/// Whether `text` can be sent as a header value: NATS headers are lines, so no control
-/// characters.
-pub(crate) fn fits_header(text: &str) -> bool {
-    !text.chars().any(char::is_control)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nano::codes;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -182,19 +137,6 @@ mod tests {
             let err = CallHeaders::parse(Some(&map)).unwrap_err();
             assert_eq!(err.code(), codes::BAD_REQUEST, "{name}: {value}");
             assert!(err.to_string().contains(name), "{err}");
-        }
-    }
-
-    #[test]
-    fn subjects_are_made_of_valid_tokens() {
-        assert_eq!(subject("nano", "svc3", "svc3.Req"), "nano.svc3.svc3.Req");
-        assert_eq!(queue_group("nano", "svc3"), "nano.svc3");
-        for good in ["nano", "a.b", "svc-1_x"] {
-            assert!(check_subject_part("prefix", good).is_ok(), "{good}");
-        }
-        for bad in ["", "a..b", ".a", "a b", "a*", "a.>", "a\n"] {
-            let err = check_subject_part("prefix", bad).unwrap_err();
-            assert_eq!(err.code(), codes::INIT_FAILED, "{bad:?}");
         }
     }
 }

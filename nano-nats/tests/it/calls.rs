@@ -288,3 +288,38 @@ fn public_types_are_send_and_sync() {
     check::<nano_nats::NatsClient>();
     check::<nano_nats::NatsListener>();
 }
+
+#[tokio::test]
+async fn the_clients_size_check_counts_headers_as_the_broker_does() -> TestResult {
+    let broker = Broker::start();
+    let transport = NatsTransport::connect(&broker.url()).await?;
+    let max = transport.nats().max_payload();
+    assert_eq!(max, nano_wire::nats::DEFAULT_MAX_PAYLOAD, "the broker's default");
+    let (id, caller, millis) = ("0123456789abcdef0123456789abcdef", "caller", 1234_u64);
+    let header_len = nano_wire::nats::request_header_len(id, Some(caller), Some(millis));
+    // async-nats refuses what it counts as over the limit; the same headers and a payload that
+    // makes exactly the limit by nano-wire's count must pass, one byte more must not.
+    for (extra, refused) in [(0, false), (1, true)] {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(REQ_ID_HEADER, id);
+        headers.insert(nano_nats::CLIENT_NAME_HEADER, caller);
+        headers.insert(DEADLINE_HEADER, millis.to_string());
+        let payload = Bytes::from(vec![b'x'; max - header_len + extra]);
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(payload)
+            .timeout(Some(Duration::from_secs(5)));
+        let err = transport
+            .nats()
+            .send_request("nano.nobody.Here", request)
+            .await
+            .unwrap_err();
+        let expected = if refused {
+            async_nats::RequestErrorKind::MaxPayloadExceeded
+        } else {
+            async_nats::RequestErrorKind::NoResponders
+        };
+        assert_eq!(err.kind(), expected, "{extra} byte(s) over: {err}");
+    }
+    Ok(())
+}
