@@ -124,6 +124,13 @@ pub fn check_header_value(service: &str, what: &str, text: &str) -> Result<(), N
     Ok(())
 }
 
+/// A header value as the listener reads it: without the whitespace around it, which the NATS
+/// client library drops when it parses a message. The listener then applies the id rule
+/// ([`id_value`](crate::id_value)) to what is left.
+pub fn header_value_as_received(sent: &str) -> &str {
+    sent.trim()
+}
+
 /// The bytes a header block of `headers` (name, value) takes in a message: `NATS/1.0\r\n`,
 /// `<name>: <value>\r\n` for each, and the closing `\r\n`; nothing at all without headers.
 /// This is what the broker counts against `max_payload`.

@@ -294,7 +294,11 @@ async fn the_clients_size_check_counts_headers_as_the_broker_does() -> TestResul
     let broker = Broker::start();
     let transport = NatsTransport::connect(&broker.url()).await?;
     let max = transport.nats().max_payload();
-    assert_eq!(max, nano_wire::nats::DEFAULT_MAX_PAYLOAD, "the broker's default");
+    assert_eq!(
+        max,
+        nano_wire::nats::DEFAULT_MAX_PAYLOAD,
+        "the broker's default"
+    );
     let (id, caller, millis) = ("0123456789abcdef0123456789abcdef", "caller", 1234_u64);
     let header_len = nano_wire::nats::request_header_len(id, Some(caller), Some(millis));
     // async-nats refuses what it counts as over the limit; the same headers and a payload that
