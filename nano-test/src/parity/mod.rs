@@ -32,6 +32,7 @@ pub(crate) trait Wire: Send + Sync {
 }
 
 /// A recorded request for [`Wire::send_json`].
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) struct JsonCall {
     pub(crate) ctx: Ctx,
     pub(crate) caller: String,
