@@ -1,8 +1,9 @@
 //! [`NatsListener`]: the server side, services of a set subscribed in queue groups.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
@@ -56,12 +57,55 @@ pub struct NatsListener {
 struct Route {
     service: Arc<str>,
     endpoint: Endpoint,
-    client: Client,
+    callers: Arc<Callers>,
+}
+
+/// How many callers' clients a listener keeps per service; past that, the client of a new
+/// caller is made for each of its requests. Callers are service names, so a system has few;
+/// the bound is for a peer that sends many names.
+const MAX_KEPT_CALLERS: usize = 256;
+
+/// The clients a service is called through, by caller name: making one looks the service up in
+/// the set, wraps it in the set's hooks and finds the process's copy of the caller → callee edge
+/// under a global lock, which is not worth doing for every request.
+struct Callers {
+    set: ServiceSet,
+    service: Arc<str>,
+    kept: RwLock<HashMap<String, Client>>,
+}
+
+impl Callers {
+    fn new(set: &ServiceSet, service: &str, default_caller: &str) -> Result<Self, NanoError> {
+        let mut kept = HashMap::new();
+        kept.insert(
+            default_caller.to_owned(),
+            set.client(default_caller, service)?,
+        );
+        Ok(Callers {
+            set: set.clone(),
+            service: Arc::from(service),
+            kept: RwLock::new(kept),
+        })
+    }
+
+    /// The client calls from `caller` go through, as `set.client(caller, service)` makes it.
+    fn client(&self, caller: &str) -> Result<Client, NanoError> {
+        let read = |kept: &HashMap<String, Client>| kept.get(caller).cloned();
+        if let Some(client) = read(&self.kept.read().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(client);
+        }
+        let client = self.set.client(caller, &self.service)?;
+        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < MAX_KEPT_CALLERS {
+            kept.entry(caller.to_owned())
+                .or_insert_with(|| client.clone());
+        }
+        Ok(client)
+    }
 }
 
 /// What every request handler of a listener shares.
 struct Shared {
-    set: ServiceSet,
     nats: async_nats::Client,
     body_limit: usize,
     default_caller: String,
@@ -160,8 +204,8 @@ impl NatsListener {
                     ));
                 }
             }
-            let client = set.client(&self.default_caller, service)?;
-            let name: Arc<str> = Arc::from(service);
+            let callers = Arc::new(Callers::new(set, service, &self.default_caller)?);
+            let name = Arc::clone(&callers.service);
             for endpoint in nats::endpoints(api)? {
                 routes.push((
                     nats::subject(
@@ -172,7 +216,7 @@ impl NatsListener {
                     Arc::new(Route {
                         service: Arc::clone(&name),
                         endpoint,
-                        client: client.clone(),
+                        callers: Arc::clone(&callers),
                     }),
                 ));
             }
@@ -224,7 +268,6 @@ impl Listener for NatsListener {
         );
 
         let shared = Arc::new(Shared {
-            set,
             nats: nats.clone(),
             body_limit: self.body_limit,
             default_caller: self.default_caller,
@@ -387,13 +430,7 @@ async fn handle(
     nano_wire::check_body_len(payload.len(), shared.body_limit)?;
     let request = nano_wire::decode_body(&route.endpoint, payload)?;
     let caller = call.caller.unwrap_or(shared.default_caller.as_str());
-    let owned;
-    let client = if caller == shared.default_caller {
-        &route.client
-    } else {
-        owned = shared.set.client(caller, &route.service)?;
-        &owned
-    };
+    let client = route.callers.client(caller)?;
     // The request's own cancellation, fired when it is cut off (and its handler dropped), so
     // that work it spawned stops too.
     let cancellation = Cancellation::new();

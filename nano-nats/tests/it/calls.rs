@@ -327,3 +327,34 @@ async fn the_clients_size_check_counts_headers_as_the_broker_does() -> TestResul
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn each_caller_is_the_callees_caller_however_many_there_are() -> TestResult {
+    let broker = Broker::start();
+    let transport = NatsTransport::connect(&broker.url()).await?;
+    let server = Server::start(&transport, Echo::default(), |l| l).await;
+    let set = client_set(&transport);
+    // More callers than the listener keeps clients for, some of them again.
+    let callers: Vec<String> = (0..300)
+        .map(|i| format!("caller-{i}"))
+        .chain(["caller-0".to_owned(), "caller-299".to_owned()])
+        .collect();
+    for caller in &callers {
+        let said = set
+            .client(caller, "echo")?
+            .call(&Ctx::new(), Say::default())
+            .await?;
+        assert_eq!(&said.caller, caller);
+    }
+    // Without a caller name, the listener's default caller.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(REQ_ID_HEADER, "r-1");
+    let reply = transport
+        .nats()
+        .request_with_headers("nano.echo.echo.Say", headers, Bytes::from_static(b"{}"))
+        .await?;
+    let said: crate::support::Said = serde_json::from_slice(&reply.payload)?;
+    assert_eq!(said.caller, nano_nats::DEFAULT_CALLER);
+    server.stop().await?;
+    Ok(())
+}
