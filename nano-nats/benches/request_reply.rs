@@ -25,7 +25,8 @@
 //! call in a fresh random order (seeded), p50 and p99. `BENCH_VARIANTS=nats,raw,raw-headers,http`
 //! selects variants (the ratios need `raw`). The last line is the headline: nano-nats against
 //! raw async-nats; the line before it compares nano-nats with raw async-nats sending the same
-//! headers. `cargo test --benches` runs every variant briefly, untimed.
+//! headers. `cargo test --benches` (which runs the executable without `--bench`) runs every
+//! variant briefly and prints no figures; run the executable itself with `--bench` to measure.
 
 #[path = "../tests/it/broker.rs"]
 mod broker;
@@ -119,7 +120,7 @@ impl Settings {
         };
         anyhow::ensure!(!variants.is_empty(), "BENCH_VARIANTS selects no variant");
         if quick {
-            // `cargo test --benches`: every variant once, briefly, so the bench cannot rot.
+            // Every variant briefly, so the bench cannot rot.
             return Ok(Settings {
                 rounds: 1,
                 seconds: 0.05,
@@ -175,7 +176,8 @@ impl Variant {
 }
 
 fn main() -> anyhow::Result<()> {
-    let quick = std::env::args().any(|arg| arg == "--test");
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs the executable without it.
+    let quick = !std::env::args().any(|arg| arg == "--bench");
     let settings = Settings::from_env(quick)?;
     let broker = broker::Broker::start();
     let url = broker.url();
