@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use nano::{Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
 use nano_server::{Listener, Shutdown};
 use nano_wire::nats::{self, Reply};
 use nano_wire::{DEFAULT_BODY_LIMIT, Endpoint};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -113,7 +113,7 @@ struct Shared {
     cut_off: AtomicBool,
     /// Wakes the calls waiting when `cut_off` is set.
     cut_off_now: Notify,
-    in_flight: Arc<Semaphore>,
+    in_flight: Arc<InFlight>,
 }
 
 impl NatsListener {
@@ -273,7 +273,7 @@ impl Listener for NatsListener {
             default_caller: self.default_caller,
             cut_off: AtomicBool::new(false),
             cut_off_now: Notify::new(),
-            in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
+            in_flight: Arc::new(InFlight::new(self.max_in_flight)),
         });
         let handlers = TaskTracker::new();
         let mut readers = tokio::task::JoinSet::new();
@@ -368,13 +368,11 @@ async fn read(
                 "the connection to the NATS broker closed",
             ));
         };
-        let Ok(permit) = Arc::clone(&shared.in_flight).acquire_owned().await else {
-            return Ok(());
-        };
+        let slot = InFlight::enter(&shared.in_flight).await;
         let (route, shared) = (Arc::clone(&route), Arc::clone(&shared));
         let mut handler = Box::pin(async move {
             answer(&shared, &route, message).await;
-            drop(permit);
+            drop(slot);
         });
         // A request whose service answers without waiting (the usual case for a handler that
         // computes its answer) is done in its first poll, here; one that waits goes on in a task
@@ -383,6 +381,56 @@ async fn read(
         // another worker thread and no task of its own.
         if futures_util::FutureExt::now_or_never(&mut handler).is_none() {
             handlers.spawn(handler);
+        }
+    }
+}
+
+/// The count of requests being handled, and the wait for a free slot at the limit. Atomics
+/// rather than a semaphore, whose release takes a lock on every request; only a reader at the
+/// limit waits, on a `Notify`.
+struct InFlight {
+    count: AtomicUsize,
+    max: usize,
+    freed: Notify,
+}
+
+impl InFlight {
+    fn new(max: usize) -> Self {
+        InFlight {
+            count: AtomicUsize::new(0),
+            max,
+            freed: Notify::new(),
+        }
+    }
+
+    /// Takes a slot, waiting until one is free.
+    async fn enter(in_flight: &Arc<InFlight>) -> InFlightSlot {
+        loop {
+            // Made before the count is read: it sees every release from then on.
+            let freed = in_flight.freed.notified();
+            let count = in_flight.count.load(Ordering::Acquire);
+            if count < in_flight.max {
+                if in_flight
+                    .count
+                    .compare_exchange(count, count + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return InFlightSlot(Arc::clone(in_flight));
+                }
+                continue;
+            }
+            freed.await;
+        }
+    }
+}
+
+/// One request's slot, given back when dropped.
+struct InFlightSlot(Arc<InFlight>);
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == self.0.max {
+            self.0.freed.notify_waiters();
         }
     }
 }

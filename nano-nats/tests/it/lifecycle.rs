@@ -195,3 +195,34 @@ async fn a_broker_restart_gives_coded_errors_during_the_outage_and_service_resum
     server.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn past_the_in_flight_limit_requests_wait_for_a_free_slot() -> TestResult {
+    let broker = Broker::start();
+    let transport = NatsTransport::connect(&broker.url()).await?;
+    let echo = Echo::default();
+    let started = echo.started.clone();
+    let server = Server::start(&transport, echo.clone(), |l| l.max_in_flight(1)).await;
+    started.notified().await;
+    let probes = echo.served();
+    let set = client_set(&transport);
+    let slow = Say {
+        param: "slow".into(),
+        delay_ms: 300,
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let (client, slow) = (set.client("caller", "echo")?, slow.clone());
+        calls.spawn(async move { client.call(&Ctx::new(), slow).await });
+    }
+    // Causal, not timed: each request starts only once the one before it was served.
+    for n in 0..3 {
+        started.notified().await;
+        assert_eq!(echo.served(), probes + n, "request {n} started with another in flight");
+    }
+    while let Some(said) = calls.join_next().await {
+        assert_eq!(said??.value, "echo_slow");
+    }
+    server.stop().await?;
+    Ok(())
+}
