@@ -39,6 +39,14 @@ pub const DEFAULT_CALLER: &str = "nats";
 /// with the header `Nano-Error: true`. A reply larger than the broker's `max_payload` is
 /// replaced by an `S-ERROR` reply saying so.
 ///
+/// A request whose service answers without waiting (a handler that computes its answer, or
+/// calls in-process services that do) is handled by the subscription's reader itself, with no
+/// task of its own; one that waits goes on in its own task, and the reader reads the next. So a
+/// handler that computes for long without awaiting holds up the next requests of its request
+/// type in this process, as it holds up its worker thread anyway: move such work to
+/// `tokio::task::spawn_blocking`. At most [`max_in_flight`](NatsListener::max_in_flight)
+/// requests are handled at once; past that, the readers wait for one to finish.
+///
 /// On shutdown the subscriptions are drained (the broker sends them nothing more, and what it
 /// had sent is still handled), requests in flight finish within the grace period, and then any
 /// still running are cancelled and answered `S-UNAVAILABLE`.
