@@ -286,8 +286,9 @@ impl HttpListener {
     }
 
     /// Authenticates the request types `auth` protects with the set's auth service, as the
-    /// table on [`EdgeAuth`] says. The auth service must be in the set the listener serves; it
-    /// need not be exposed.
+    /// table on [`EdgeAuth`] says. When the listener exposes a protected request type, the auth
+    /// service must be in the set it serves (it need not be exposed); a listener that exposes
+    /// none needs no auth service.
     ///
     /// ```no_run
     /// # use nano_http::HttpListener;
@@ -327,7 +328,15 @@ impl HttpListener {
                 ));
             }
         }
+        let guarded = |auth: &EdgeAuth| {
+            self.exposed.iter().any(|(_, endpoints)| {
+                endpoints
+                    .iter()
+                    .any(|e| auth.is_protected(e.request_type().name()))
+            })
+        };
         if let Some(auth) = &self.auth
+            && guarded(auth)
             && !set.contains(auth.service())
         {
             return Err(NanoError::new(

@@ -403,7 +403,14 @@ impl TestSetBuilder {
         for hook in self.hooks {
             builder = builder.hook(hook);
         }
-        if let Some(fidelity) = &self.fidelity {
+        // The edge runs where the listener would, behind the simulated wire from the test.
+        let fidelity = match (self.fidelity, &self.edge) {
+            (Some(fidelity), Some(edge)) => {
+                Some(fidelity.keep_metadata_from(self.caller.clone(), edge.key()))
+            }
+            (fidelity, _) => fidelity,
+        };
+        if let Some(fidelity) = &fidelity {
             builder = builder.hook(fidelity.clone());
         }
         for mock in &self.mocks {
@@ -420,7 +427,7 @@ impl TestSetBuilder {
                 return Err(err);
             }
         };
-        if let Some(fidelity) = &self.fidelity {
+        if let Some(fidelity) = &fidelity {
             fidelity.learn_apis(&set)?;
         }
         Ok(TestSet {

@@ -36,12 +36,17 @@
 //! ```
 
 pub mod api;
+mod auth;
 mod mailer;
 mod signup;
 mod users;
 
 use nano_server::System;
 
+pub use auth::{
+    ADMIN_SCOPE, Auth, MIN_SECRET, SECRET_ENV, TOKEN_LIFETIME, TokenSecret, USER_SCOPE, auth,
+    auth_with, edge,
+};
 pub use mailer::{
     ApiKey, DEFAULT_TIMEOUT, KEY_ENV, MailConfig, Mailer, TIMEOUT_ENV, URL_ENV, mailer, mailer_with,
 };
@@ -54,18 +59,22 @@ pub fn system() -> System {
         .service(&api::signup::API, signup)
         .service(&api::users::API, users)
         .service(&api::mailer::API, mailer)
+        .service(&api::auth::API, auth)
+        .auth(edge())
         .server(
             "signup-all",
-            "Runs signup, users and mailer in one process; exposes signup. \
+            "Runs signup, users, mailer and auth in one process; exposes signup. \
              Database: SIGNUP_DB (a file path; unset: in memory). Mail provider: \
-             SIGNUP_MAIL_URL and SIGNUP_MAIL_KEY (unset: mails stay pending).",
-            &["signup", "users", "mailer"],
+             SIGNUP_MAIL_URL and SIGNUP_MAIL_KEY (unset: mails stay pending). Token secret: \
+             SIGNUP_TOKEN_SECRET (unset: a random one per process).",
+            &["signup", "users", "mailer", "auth"],
             &["signup"],
         )
         .server(
             "signup-front",
-            "Runs signup; calls users and mailer over HTTP (--peer users=ADDR --peer mailer=ADDR).",
-            &["signup"],
+            "Runs signup and auth; calls users and mailer over HTTP (--peer users=ADDR --peer \
+             mailer=ADDR). Token secret: SIGNUP_TOKEN_SECRET (unset: a random one per process).",
+            &["signup", "auth"],
             &["signup"],
         )
         .server(

@@ -9,7 +9,9 @@ use nano::{Ctx, NanoError, NewService};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 use crate::api::codes;
-use crate::api::users::{self, Create, Created, Get, GetByEmail, MarkWelcomed, User};
+use crate::api::users::{
+    self, Count, Counted, Create, Created, Get, GetByEmail, MarkWelcomed, User,
+};
 
 /// The environment variable that names the database file (unset, empty or `:memory:`: in memory).
 pub const DB_ENV: &str = "SIGNUP_DB";
@@ -240,6 +242,16 @@ impl users::Handler for Users {
                 return Err(NanoError::not_found("no such account"));
             }
             find(conn, "id", &req.id)
+        })
+        .await
+    }
+
+    async fn count(&self, _ctx: &Ctx, _req: Count) -> Result<Counted, NanoError> {
+        self.with_db(|conn| {
+            let accounts = conn
+                .query_row("SELECT COUNT(*) FROM accounts", [], |row| row.get(0))
+                .map_err(database)?;
+            Ok(Counted { accounts })
         })
         .await
     }

@@ -77,7 +77,7 @@ async fn the_split_layout_signs_up_once_sends_one_mail_and_logs_no_key() -> Resu
         ("ada@example.com", Mail::Sent)
     );
     let retried = client.call(&ctx, sign_up("ada@example.com", "k-1")).await?;
-    assert_eq!(retried, first);
+    assert_eq!((retried.user_id, retried.mail), (first.user_id, first.mail));
     let err = client
         .call(&ctx, sign_up("ada@example.com", ""))
         .await
