@@ -35,6 +35,7 @@ fn signup_client(db: &Path, mail: &Mock) -> Result<Client> {
         .service(signup::signup())
         .service(users_on(Database::File(db.to_owned())))
         .service(mail.service())
+        .service(signup::auth_with(signup::TokenSecret::random()?))
         .build()?;
     Ok(set.client("test", api::NAME)?)
 }
