@@ -46,7 +46,7 @@
 //! let trees = join_fragments(read_fragments(&dir)?);
 //! assert_eq!(trees.len(), 1);
 //! assert_eq!(trees[0].request, "greeter.Greet");
-//! assert_eq!(trees[0].outcome, CallOutcome::Response(serde_json::json!({"text": "hello ada"})));
+//! assert_eq!(trees[0].outcome, CallOutcome::Response(serde_json::json!({"text": "hello ada"}).into()));
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(())
 //! # }
@@ -56,12 +56,14 @@
 //! |---|---|
 //! | [`CallRecorder`], [`CallRecord`] | recording the calls of a set, in memory, as flat records and as trees |
 //! | [`CallNode`], [`CallOutcome`], [`FORMAT_VERSION`] | the call-tree model and its JSON form |
+//! | [`Json`] | a recorded body, kept as its compact text |
 //! | [`DirectoryRecorder`], [`RecordLimits`] | recording on servers: fragment files under a size cap |
 //! | [`Fragment`], [`read_fragments`], [`read_fragments_of`], [`join_fragments`], [`FragmentError`] | reading a recording back and joining it by request id |
 
 mod deep;
 mod directory;
 mod fragment;
+mod json;
 mod recorder;
 mod tree;
 
@@ -69,6 +71,7 @@ pub use directory::{
     DEFAULT_RECORD_MAX_BYTES, DEFAULT_RECORD_QUEUE, DirectoryRecorder, RecordLimits,
 };
 pub use fragment::{Fragment, FragmentError, join_fragments, read_fragments, read_fragments_of};
+pub use json::Json;
 pub use recorder::{CallRecord, CallRecorder};
 pub use tree::{CallNode, CallOutcome, FORMAT_VERSION};
 

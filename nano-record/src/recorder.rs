@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use nano::{AnyRequest, ClientHook, Ctx, Edge, Outcome, Service, SharedService};
 use serde_json::Value;
 
+use crate::Json;
 use crate::deep::deep;
 use crate::tree::{CallNode, CallOutcome};
 
@@ -41,10 +42,11 @@ impl CallRecord {
             service: self.edge.callee().to_owned(),
             request: self.request.name().to_owned(),
             request_id: self.ctx.request_id().to_string(),
-            body: self
-                .request
-                .to_json_value()
-                .unwrap_or_else(|err| Value::String(format!("[cannot encode: {err}]"))),
+            body: Json::from(
+                self.request
+                    .to_json_value()
+                    .unwrap_or_else(|err| Value::String(format!("[cannot encode: {err}]"))),
+            ),
             outcome: self
                 .outcome
                 .as_ref()

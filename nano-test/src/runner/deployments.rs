@@ -340,7 +340,7 @@ mod tests {
             service: service.into(),
             request: format!("{service}.Req"),
             request_id: String::new(),
-            body: serde_json::json!({}),
+            body: serde_json::json!({}).into(),
             outcome: CallOutcome::Unfinished,
             calls: Vec::new(),
         };

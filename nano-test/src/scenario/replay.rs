@@ -167,7 +167,9 @@ fn compare_level(
     out: &mut Vec<ReplayProblem>,
 ) {
     let target = Target::new(expected.service.clone(), expected.request.clone());
-    if let Err(mismatches) = spec.compare(&target, &expected.body, &actual.body) {
+    if let Err(mismatches) =
+        spec.compare(&target, &expected.body.to_value(), &actual.body.to_value())
+    {
         out.push(ReplayProblem {
             call: node_name(expected),
             detail: mismatches.about("request").to_string(),
@@ -463,7 +465,10 @@ impl RecordedService {
         let found = state.calls.iter_mut().find(|c| {
             !c.used
                 && c.node.request == request.name()
-                && self.spec.compare(&target, &c.node.body, &body).is_ok()
+                && self
+                    .spec
+                    .compare(&target, &c.node.body.to_value(), &body)
+                    .is_ok()
         });
         if let Some(recorded) = found {
             recorded.used = true;
@@ -473,12 +478,14 @@ impl RecordedService {
             .calls
             .iter()
             .find(|c| !c.used && c.node.request == request.name())
-            .map(|c| match self.spec.compare(&target, &c.node.body, &body) {
-                Err(mismatches) => {
-                    format!("\nclosest recorded call:\n{}", mismatches.about("request"))
-                }
-                Ok(()) => String::new(),
-            })
+            .map(
+                |c| match self.spec.compare(&target, &c.node.body.to_value(), &body) {
+                    Err(mismatches) => {
+                        format!("\nclosest recorded call:\n{}", mismatches.about("request"))
+                    }
+                    Ok(()) => String::new(),
+                },
+            )
             .unwrap_or_default();
         let detail = format!("unexpected: made with body {body} but not recorded{closest}");
         if report_miss {
@@ -556,7 +563,7 @@ impl RecordedService {
                 service: self.name.clone(),
                 request: name.to_owned(),
                 request_id: String::new(),
-                body,
+                body: body.into(),
                 outcome: CallOutcome::from_outcome(&outcome),
                 calls: Vec::new(),
             });
