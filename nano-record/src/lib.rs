@@ -5,6 +5,10 @@
 //! and [`read_fragments_of`] and [`join_fragments`] put the fragments several processes recorded
 //! for one request back together into one tree.
 //!
+//! Every tree has its secrets redacted: the values of fields such as `password`, `token` or
+//! `api_key` become `"[redacted]"` ([`Redaction`]), unless a test opts in with
+//! [`CallRecorder::with_redaction`]`(Redaction::keep_secrets())`.
+//!
 //! This crate is what servers need to record (`--record`) without depending on the testing
 //! toolkit; `nano-test` builds scenario files, comparisons and replays on the same model.
 //!
@@ -65,6 +69,7 @@ mod directory;
 mod fragment;
 mod json;
 mod recorder;
+mod redact;
 mod tree;
 
 pub use directory::{
@@ -73,6 +78,7 @@ pub use directory::{
 pub use fragment::{Fragment, FragmentError, join_fragments, read_fragments, read_fragments_of};
 pub use json::Json;
 pub use recorder::{CallRecord, CallRecorder};
+pub use redact::{REDACTED, Redaction, SECRET_FIELDS};
 pub use tree::{CallNode, CallOutcome, FORMAT_VERSION};
 
 #[cfg(test)]
