@@ -383,7 +383,8 @@ impl TestSetBuilder {
         self
     }
 
-    /// The spec for snapshots and for mocks that were not given their own.
+    /// The spec for snapshots, for the recorded call trees and for mocks that were not given
+    /// their own; with [`Spec::keep_secrets`] the trees keep their secrets too.
     #[must_use]
     pub fn spec(mut self, spec: Spec) -> Self {
         self.spec = spec;
@@ -398,7 +399,8 @@ impl TestSetBuilder {
     /// What [`ServiceSetBuilder::build`] reports (a missing dependency, a duplicate name, a
     /// failed init).
     pub fn build(self) -> Result<TestSet, NanoError> {
-        let recorder = CallRecorder::new();
+        // The spec's opt-in to secrets is the recorder's too.
+        let recorder = CallRecorder::with_redaction(self.spec.secrets());
         let mut builder = self.builder.hook(recorder.clone());
         for hook in self.hooks {
             builder = builder.hook(hook);

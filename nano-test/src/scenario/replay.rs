@@ -192,7 +192,10 @@ fn compare_level(
             }
             None => out.push(ReplayProblem {
                 call: node_name(child),
-                detail: format!("missing: recorded with body {} but not made", child.body),
+                detail: format!(
+                    "missing: recorded with body {} but not made",
+                    spec.secrets().redact_json(&child.body)
+                ),
             }),
         }
     }
@@ -200,7 +203,10 @@ fn compare_level(
         if !used[index] {
             out.push(ReplayProblem {
                 call: node_name(extra),
-                detail: format!("unexpected: made with body {} but not recorded", extra.body),
+                detail: format!(
+                    "unexpected: made with body {} but not recorded",
+                    spec.secrets().redact_json(&extra.body)
+                ),
             });
         }
     }
@@ -487,7 +493,8 @@ impl RecordedService {
                 },
             )
             .unwrap_or_default();
-        let detail = format!("unexpected: made with body {body} but not recorded{closest}");
+        let shown = self.spec.secrets().redacted(&body);
+        let detail = format!("unexpected: made with body {shown} but not recorded{closest}");
         if report_miss {
             state.unexpected.push(ReplayProblem {
                 call: describe(caller, &self.name, request.name()),

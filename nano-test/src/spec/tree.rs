@@ -49,8 +49,8 @@ impl Spec {
             mismatches: vec![Mismatch {
                 path: "$".into(),
                 kind: MismatchKind::Different,
-                expected: Some(expected.to_value()),
-                actual: Some(actual.to_value()),
+                expected: Some(self.secrets().redact_outcome(expected).to_value()),
+                actual: Some(self.secrets().redact_outcome(actual).to_value()),
             }],
             diff: String::new(),
         }))
