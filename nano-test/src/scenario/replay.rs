@@ -253,6 +253,24 @@ pub async fn replay_set(
     builder: ServiceSetBuilder,
     compare_tree: bool,
 ) -> Result<(), ReplayFailure> {
+    replay_set_at_edge(scenario, registry, builder, compare_tree, None).await
+}
+
+/// [`replay_set`] with the root request going through `edge` first, as a server's listener
+/// sends it: a request type the edge protects needs a token, and a scenario carries none, so
+/// such a root is answered `C-UNAUTHORIZED` exactly as over HTTP. The runner replays this way
+/// in process when the system has an edge (`nano_server::System::auth`).
+///
+/// # Errors
+///
+/// As [`replay_set`].
+pub async fn replay_set_at_edge(
+    scenario: &Scenario,
+    registry: &Registry,
+    builder: ServiceSetBuilder,
+    compare_tree: bool,
+    edge: Option<&nano_wire::EdgeAuth>,
+) -> Result<(), ReplayFailure> {
     let mode = "whole set";
     let fail = |detail: String| {
         ReplayFailure::new(
@@ -276,9 +294,19 @@ pub async fn replay_set(
     let client = set
         .client(&root.caller, &root.service)
         .map_err(|err| fail(err.to_string()))?;
-    let outcome = send_root(scenario, registry, &client, &replay_ctx())
-        .await
-        .map_err(|err| fail(err.to_string()))?;
+    let admitted = match edge {
+        Some(edge) => {
+            edge.admit(&set, replay_ctx(), &root.service, &root.request, None)
+                .await
+        }
+        None => Ok(replay_ctx()),
+    };
+    let outcome = match admitted {
+        Ok(ctx) => send_root(scenario, registry, &client, &ctx)
+            .await
+            .map_err(|err| fail(err.to_string()))?,
+        Err(refused) => CallOutcome::from_error(&refused),
+    };
 
     let mut problems: Vec<ReplayProblem> = compare_outcome(&scenario.spec, root, &outcome)
         .into_iter()
