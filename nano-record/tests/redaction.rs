@@ -6,15 +6,21 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
+/// A sign-in with a secret in its request.
 pub struct Login {
+    /// Not a secret.
     pub email: String,
+    /// A secret.
     pub password: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
+/// An answer with a secret.
 pub struct Session {
+    /// Not a secret.
     pub user: String,
+    /// A secret.
     pub token: String,
 }
 

@@ -228,7 +228,10 @@ async fn every_token_case_is_answered_alike_in_process_and_over_http() -> Result
 
     // No server logged a token.
     let logs: Vec<String> = layout.processes().iter().flat_map(|p| p.logs()).collect();
-    assert!(!logs.iter().any(|line| line.contains("correct horse")), "{logs:#?}");
+    assert!(
+        !logs.iter().any(|line| line.contains("correct horse")),
+        "{logs:#?}"
+    );
     for secret in [&signed_up.token, &user, &admin] {
         let bare = secret.trim_start_matches("Bearer ");
         assert!(!logs.iter().any(|line| line.contains(bare)), "{logs:#?}");

@@ -9,15 +9,15 @@ use serde_json::json;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Login {
-    pub email: String,
-    pub password: String,
+pub(crate) struct Login {
+    pub(crate) email: String,
+    pub(crate) password: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Session {
-    pub token: String,
+pub(crate) struct Session {
+    pub(crate) token: String,
 }
 
 mod vault {
