@@ -638,3 +638,17 @@ fn two_invariants_of_one_name_fail_the_run() {
         .unwrap_err();
     assert_eq!(failure.message, r#"two invariants are named "same""#);
 }
+
+#[test]
+fn the_plan_format_document_s_examples_load_as_plans() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/fault-plan-format.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut loaded = 0;
+    for block in text.split("```json").skip(1) {
+        let json = block.split("```").next().unwrap();
+        let plan = FaultPlan::from_json(json).unwrap_or_else(|err| panic!("{err}:\n{json}"));
+        assert!(plan.injects_faults() && plan.may_crash());
+        loaded += 1;
+    }
+    assert_eq!(loaded, 1);
+}
