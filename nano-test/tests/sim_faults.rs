@@ -212,10 +212,7 @@ async fn every_response_lost_at_rate_one_and_every_request_still_acted_on() {
     // Straight to the service, past the network: all three are there.
     let direct = set.service(ledger::NAME).unwrap();
     let listed = direct
-        .handle(
-            net.ctx(),
-            nano::AnyRequest::new(List {}),
-        )
+        .handle(net.ctx(), nano::AnyRequest::new(List {}))
         .await
         .unwrap();
     let listed: Entries = listed.downcast().unwrap();
@@ -287,19 +284,25 @@ async fn a_crash_fails_the_calls_in_flight_rebuilds_the_state_and_later_calls_re
     let ledger = set.client("test", ledger::NAME).unwrap();
     ledger.call(&net.ctx(), record("a")).await.unwrap();
     let before = ledger.call(&net.ctx(), record("b")).await.unwrap();
-    assert_eq!(before, Recorded { instance: 1, held: 2 });
-
-    let slow_ctx = net.ctx();
-    let (in_flight, crashing) = tokio::join!(
-        ledger.call(&slow_ctx, Slow { ms: 100 }),
-        async {
-            tokio::time::sleep(ms(10)).await;
-            ledger.call(&net.ctx(), record("c")).await
+    assert_eq!(
+        before,
+        Recorded {
+            instance: 1,
+            held: 2
         }
     );
+
+    let slow_ctx = net.ctx();
+    let (in_flight, crashing) = tokio::join!(ledger.call(&slow_ctx, Slow { ms: 100 }), async {
+        tokio::time::sleep(ms(10)).await;
+        ledger.call(&net.ctx(), record("c")).await
+    });
     let in_flight = in_flight.unwrap_err();
     assert_eq!(in_flight.code(), codes::UNAVAILABLE);
-    assert_eq!(in_flight.message(), "ledger crashed while handling the call");
+    assert_eq!(
+        in_flight.message(),
+        "ledger crashed while handling the call"
+    );
     let crashing = crashing.unwrap_err();
     assert_eq!(crashing.code(), codes::UNAVAILABLE);
     assert_eq!(
@@ -317,13 +320,16 @@ async fn a_crash_fails_the_calls_in_flight_rebuilds_the_state_and_later_calls_re
         }
     );
     let next = ledger.call(&net.ctx(), record("d")).await.unwrap();
-    assert_eq!(next, Recorded { instance: 2, held: 1 });
+    assert_eq!(
+        next,
+        Recorded {
+            instance: 2,
+            held: 1
+        }
+    );
     assert_eq!(net.counts().crashed, 1);
     let trace = net.trace();
-    assert_eq!(
-        trace[3].faults,
-        [InjectedFault::Crash { down_us: 0 }]
-    );
+    assert_eq!(trace[3].faults, [InjectedFault::Crash { down_us: 0 }]);
     assert!(trace[3].failed_by_network());
     // The slow call failed by the crash, not by a fault of its own.
     assert!(trace[2].faults.is_empty());
@@ -338,13 +344,7 @@ async fn a_crash_fails_the_calls_in_flight_rebuilds_the_state_and_later_calls_re
 #[tokio::test(start_paused = true)]
 async fn a_crashed_service_is_down_for_its_down_time_and_keeps_its_dependencies() {
     let notes = Arc::new(AtomicU64::new(0));
-    let plan = FaultPlan::new(6).nth_call_to(
-        ledger::NAME,
-        2,
-        Fault::Crash {
-            down_ms: ms(50),
-        },
-    );
+    let plan = FaultPlan::new(6).nth_call_to(ledger::NAME, 2, Fault::Crash { down_ms: ms(50) });
     let net = Network::new(plan);
     let set = ServiceSet::builder()
         .service(net.restartable(ledgers(true)))
@@ -353,7 +353,10 @@ async fn a_crashed_service_is_down_for_its_down_time_and_keeps_its_dependencies(
         .build()
         .unwrap();
     // The set knows the dependency the ledger asked for while it was built.
-    assert_eq!(set.dependencies(ledger::NAME), Some(&["audit".to_owned()][..]));
+    assert_eq!(
+        set.dependencies(ledger::NAME),
+        Some(&["audit".to_owned()][..])
+    );
     let ledger = set.client("test", ledger::NAME).unwrap();
     ledger.call(&net.ctx(), record("a")).await.unwrap();
     let crashed = ledger.call(&net.ctx(), record("b")).await.unwrap_err();
@@ -367,7 +370,13 @@ async fn a_crashed_service_is_down_for_its_down_time_and_keeps_its_dependencies(
     );
     tokio::time::sleep(ms(60)).await;
     let back = ledger.call(&net.ctx(), record("d")).await.unwrap();
-    assert_eq!(back, Recorded { instance: 2, held: 1 });
+    assert_eq!(
+        back,
+        Recorded {
+            instance: 2,
+            held: 1
+        }
+    );
     // The new instance tells audit through the same client, behind the simulated network.
     assert_eq!(notes.load(Ordering::Relaxed), 2);
     let audited: Vec<u64> = net
@@ -565,7 +574,11 @@ fn a_broken_named_invariant_is_reported_by_name_and_shrunk_to_the_duplicate() {
     );
     let broken: Vec<_> = failure.original.report.broken_invariants().collect();
     assert_eq!(broken, [NO_DUPLICATES]);
-    let kept = failure.original.report.invariant(ACKNOWLEDGED_KEPT).unwrap();
+    let kept = failure
+        .original
+        .report
+        .invariant(ACKNOWLEDGED_KEPT)
+        .unwrap();
     assert_eq!((kept.passed, kept.failed), (1, 0));
     // Latency and lost responses do not record twice; one duplicate does.
     assert!(failure.original.schedule.len() > 5, "{failure}");
@@ -576,7 +589,10 @@ fn a_broken_named_invariant_is_reported_by_name_and_shrunk_to_the_duplicate() {
         "every entry is recorded once: 1 entries recorded twice"
     );
     let text = failure.to_string();
-    assert!(text.contains("seed: 10 (replay with NANO_SIM_SEED=10)"), "{text}");
+    assert!(
+        text.contains("seed: 10 (replay with NANO_SIM_SEED=10)"),
+        "{text}"
+    );
     assert!(text.contains("test -> ledger call #"), "{text}");
     assert!(text.contains(": delivered twice"), "{text}");
 }
@@ -616,8 +632,7 @@ fn shrinking_keeps_to_the_invariant_that_broke() {
 #[test]
 fn check_panics_naming_the_broken_invariant() {
     let plan = FaultPlan::new(12).nth_call_to(ledger::NAME, 3, Fault::Duplicate);
-    let panic = std::panic::catch_unwind(|| ledger_simulation(plan).check(record_ten))
-        .unwrap_err();
+    let panic = std::panic::catch_unwind(|| ledger_simulation(plan).check(record_ten)).unwrap_err();
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(
         message.contains(
@@ -626,7 +641,10 @@ fn check_panics_naming_the_broken_invariant() {
         "{message}"
     );
     assert!(message.contains("NANO_SIM_SEED=12"), "{message}");
-    assert!(message.contains("test -> ledger call #3: delivered twice"), "{message}");
+    assert!(
+        message.contains("test -> ledger call #3: delivered twice"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -405,7 +405,9 @@ fn chaos_is_deterministic_per_seed() {
         "{shown}"
     );
     assert!(
-        shown.contains("  - svc2 answers a new request once the faults stop: 120 passed, 0 failed\n"),
+        shown.contains(
+            "  - svc2 answers a new request once the faults stop: 120 passed, 0 failed\n"
+        ),
         "{shown}"
     );
     // The example plan injects every kind of fault it names.
@@ -450,7 +452,9 @@ fn chaos_reports_a_broken_system_invariant_by_name_with_its_counts() {
         "{shown}"
     );
     assert!(
-        shown.contains(r#"invariant "svc2 answers a new request once the faults stop" passed 2, failed 1"#),
+        shown.contains(
+            r#"invariant "svc2 answers a new request once the faults stop" passed 2, failed 1"#
+        ),
         "{shown}"
     );
     assert!(
@@ -466,7 +470,10 @@ fn chaos_reports_a_broken_system_invariant_by_name_with_its_counts() {
         shown.contains("  - svc2 answers a new request once the faults stop: 4 passed, 2 failed"),
         "{shown}"
     );
-    assert!(shown.contains("2 scenario(s) broke an invariant"), "{shown}");
+    assert!(
+        shown.contains("2 scenario(s) broke an invariant"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -211,9 +211,7 @@ fn simulation(plan: FaultPlan) -> Simulation<World> {
     Simulation::new(plan)
         .invariant(ACCOUNT_EXISTS, async |world: &World| {
             for answer in &world.answers {
-                let get = users::Get {
-                    id: answer.user_id,
-                };
+                let get = users::Get { id: answer.user_id };
                 let account = world.users.call(&world.net.ctx(), get).await?;
                 if account.email != answer.email {
                     return Err(format!(
@@ -228,9 +226,7 @@ fn simulation(plan: FaultPlan) -> Simulation<World> {
         .invariant(ONE_MAIL, async |world: &World| {
             let mails = world.mails.0.lock().unwrap();
             match mails.iter().find(|(_, count)| **count > 1) {
-                Some((id, count)) => {
-                    Err(format!("account {id} got {count} welcome mails").into())
-                }
+                Some((id, count)) => Err(format!("account {id} got {count} welcome mails").into()),
                 None => Ok(()),
             }
         })
@@ -303,7 +299,10 @@ fn the_simulator_finds_the_sign_up_without_idempotency_key_and_shrinks_it_to_one
     assert!(original.contains(only), "{failure}");
     assert_eq!(
         failure.minimal.message,
-        format!("one welcome mail per account: account {} got 2 welcome mails", only.call.nth)
+        format!(
+            "one welcome mail per account: account {} got 2 welcome mails",
+            only.call.nth
+        )
     );
 
     // The report says how to replay it, with the seed.
@@ -327,8 +326,8 @@ fn the_simulator_finds_the_sign_up_without_idempotency_key_and_shrinks_it_to_one
         "{text}"
     );
     // And `check`, the assertion tests use, fails with that report.
-    let panic = std::panic::catch_unwind(|| simulation.check(|net| sign_ups(net, unkeyed)))
-        .unwrap_err();
+    let panic =
+        std::panic::catch_unwind(|| simulation.check(|net| sign_ups(net, unkeyed))).unwrap_err();
     let message = panic.downcast_ref::<String>().unwrap();
     assert_eq!(message.trim_end(), text.trim_end());
 }
@@ -364,7 +363,10 @@ fn the_real_sign_up_passes_the_same_plan_and_the_fault_that_breaks_the_other() {
         })
         .unwrap();
     assert_eq!(replayed.faults.duplicated, 1);
-    assert!(replayed.invariants.iter().all(|c| c.failed == 0), "{replayed}");
+    assert!(
+        replayed.invariants.iter().all(|c| c.failed == 0),
+        "{replayed}"
+    );
 }
 
 #[test]
@@ -394,8 +396,16 @@ fn the_invariants_catch_what_they_name() {
         .unwrap_err();
     let broken: Vec<_> = failure.report.broken_invariants().collect();
     assert_eq!(broken, [ACCOUNT_EXISTS, ONE_MAIL, MAILED_WHEN_SENT]);
-    assert!(failure.message.contains("C-NOT-FOUND") || failure.message.contains("no such account"), "{}", failure.message);
-    assert!(failure.message.contains("account 1 got 2 welcome mails"), "{}", failure.message);
+    assert!(
+        failure.message.contains("C-NOT-FOUND") || failure.message.contains("no such account"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("account 1 got 2 welcome mails"),
+        "{}",
+        failure.message
+    );
     assert!(
         failure
             .message

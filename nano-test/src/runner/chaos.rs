@@ -136,8 +136,11 @@ pub(crate) const INVARIANTS: [&str; 5] = [
     "the root call finishes",
 ];
 
+/// One of the runner's own checks: why the request breaks it, if it does.
+type BuiltinCheck = fn(&ChaosRequest) -> Result<(), String>;
+
 /// The checks of [`INVARIANTS`], in the same order.
-const CHECKS: [fn(&ChaosRequest) -> Result<(), String>; 5] = [
+const CHECKS: [BuiltinCheck; 5] = [
     ends_by_the_deadline,
     failures_are_coded,
     root_failures_come_from_below,
@@ -438,9 +441,9 @@ fn failures_are_coded(request: &ChaosRequest) -> Result<(), String> {
         return Err(format!("{} failed with an uncoded error", uncoded.call));
     }
     match &request.outcome {
-        CallOutcome::Error { code, message } if code.is_empty() => Err(format!(
-            "the root failed with an uncoded error: {message}"
-        )),
+        CallOutcome::Error { code, message } if code.is_empty() => {
+            Err(format!("the root failed with an uncoded error: {message}"))
+        }
         _ => Ok(()),
     }
 }
@@ -546,7 +549,11 @@ mod tests {
 
     /// The chain's root request, recorded in-process.
     fn recorded() -> Scenario {
-        record(&test_system::system(), front::NAME, Ask { text: "x".into() })
+        record(
+            &test_system::system(),
+            front::NAME,
+            Ask { text: "x".into() },
+        )
     }
 
     /// The runner's own invariants, without any of a system.
@@ -600,7 +607,12 @@ mod tests {
         };
         // The real front keeps mid's S-UNAVAILABLE.
         let report = run(false).unwrap();
-        assert!(report.invariants.iter().all(|c| (c.passed, c.failed) == (1, 0)));
+        assert!(
+            report
+                .invariants
+                .iter()
+                .all(|c| (c.passed, c.failed) == (1, 0))
+        );
         let failure = run(true).unwrap_err();
         assert_eq!(
             failure.message,
@@ -764,19 +776,34 @@ mod tests {
             "{failure}"
         );
         assert_eq!(
-            failure.original.report.invariant(INVARIANTS[3]).unwrap().failed,
+            failure
+                .original
+                .report
+                .invariant(INVARIANTS[3])
+                .unwrap()
+                .failed,
             1
         );
         assert_eq!(
-            failure.original.report.invariant(AT_MOST_ONCE).unwrap().failed,
+            failure
+                .original
+                .report
+                .invariant(AT_MOST_ONCE)
+                .unwrap()
+                .failed,
             1
         );
         assert_eq!(failure.minimal.schedule.len(), 1, "{failure}");
         let only = &failure.minimal.schedule[0];
         assert_eq!(only.fault, InjectedFault::Duplicate);
-        assert_eq!((only.call.caller.as_str(), only.call.callee.as_str()), ("adder", "tally"));
+        assert_eq!(
+            (only.call.caller.as_str(), only.call.callee.as_str()),
+            ("adder", "tally")
+        );
         assert!(
-            failure.to_string().contains("replay with tally-chaos --seed 1"),
+            failure
+                .to_string()
+                .contains("replay with tally-chaos --seed 1"),
             "{failure}"
         );
     }
@@ -787,9 +814,13 @@ mod tests {
         // code, and the next request reaches a new tally that counts from zero.
         let mut plan = FaultPlan::new(5);
         for nth in [3, 6, 9] {
-            plan = plan.nth_call_to(tally::NAME, nth, Fault::Crash {
-                down_ms: Duration::ZERO,
-            });
+            plan = plan.nth_call_to(
+                tally::NAME,
+                nth,
+                Fault::Crash {
+                    down_ms: Duration::ZERO,
+                },
+            );
         }
         let (result, outcomes) = chaos_tally(plan);
         let report = result.unwrap();

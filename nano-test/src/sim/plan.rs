@@ -721,8 +721,9 @@ mod tests {
             assert!(err.message().contains(expected), "{json}: {err}");
             assert!(err.message().contains("line 1"), "{json}: {err}");
         }
-        let err = FaultPlan::from_json(r#"{"scripted": [{"nth": 1, "fault": {"kind": "explode"}}]}"#)
-            .unwrap_err();
+        let err =
+            FaultPlan::from_json(r#"{"scripted": [{"nth": 1, "fault": {"kind": "explode"}}]}"#)
+                .unwrap_err();
         assert!(err.message().contains("unknown variant `explode`"), "{err}");
         assert!(err.message().contains("lose_response"), "{err}");
         let err = FaultPlan::from_json(
@@ -738,7 +739,10 @@ mod tests {
             .all_edges(EdgeFaults::new().drop_rate(0.5).duplicate_rate(0.5))
             .nth_call_to("a", 1, Fault::LoseResponse);
         assert!(!plan.may_crash());
-        assert!(plan.calls_to("a", EdgeFaults::new().crash_rate(0.1)).may_crash());
+        assert!(
+            plan.calls_to("a", EdgeFaults::new().crash_rate(0.1))
+                .may_crash()
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use nano::{
-    Api, AnyRequest, Cancellation, Client, Ctx, NanoError, NewService, Outcome, Service,
+    AnyRequest, Api, Cancellation, Client, Ctx, NanoError, NewService, Outcome, Service,
     ServiceSet, SharedService, codes,
 };
 use tokio::time::Instant;
@@ -22,6 +22,10 @@ use super::network::Network;
 
 /// The constructor of a restartable service.
 type Make = Box<dyn Fn() -> NewService + Send + Sync>;
+
+/// The dependencies a first instance asked for while its own set built it, each with the slot
+/// its forwarder reads the real set's client from.
+type Asked = Arc<Mutex<Vec<(String, Arc<OnceLock<Client>>)>>>;
 
 /// One restartable service: how to build it, the clients it depends on, its current life.
 pub(crate) struct Process {
@@ -44,7 +48,9 @@ struct Life {
 
 impl Process {
     fn life(&self) -> MutexGuard<'_, Life> {
-        self.life.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.life
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Throws the current instance away, failing the calls in flight at it, and builds the next
@@ -188,7 +194,7 @@ pub(crate) fn restartable(
         // The first instance asks for its dependencies while its own set builds; each gets a
         // forwarder now and the real set's client right after, resolved through `deps` so the
         // real set records the dependency.
-        let asked: Arc<Mutex<Vec<(String, Arc<OnceLock<Client>>)>>> = Arc::default();
+        let asked: Asked = Arc::default();
         let set = ServiceSet::builder()
             .service(first)
             .fallback({

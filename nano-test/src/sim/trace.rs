@@ -85,11 +85,9 @@ impl fmt::Display for InjectedFault {
             InjectedFault::LoseResponse => f.write_str("response lost"),
             InjectedFault::Duplicate => f.write_str("delivered twice"),
             InjectedFault::Crash { down_us: 0 } => f.write_str("callee crashed"),
-            InjectedFault::Crash { down_us } => write!(
-                f,
-                "callee crashed, down {} ms",
-                *down_us as f64 / 1000.0
-            ),
+            InjectedFault::Crash { down_us } => {
+                write!(f, "callee crashed, down {} ms", *down_us as f64 / 1000.0)
+            }
         }
     }
 }
