@@ -2,8 +2,9 @@
 //! welcome mails to one account when its request is delivered twice (as a retrying transport or
 //! client delivers it). The simulation runs the real `users` on an in-memory SQLite database, the
 //! real `auth`, and a fake `mailer` that counts the mails it is asked to send, on the simulator's
-//! paused clock: the real `mailer` talks HTTP to a provider, which the paused clock cannot wait
-//! for, and the point here is what `signup` asks of it.
+//! paused clock. The real `mailer` either talks HTTP to a provider, which the paused clock cannot
+//! wait for, or answers from its sandbox, which keeps no count; the point here is how often
+//! `signup` asks.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
