@@ -13,7 +13,8 @@
 //! It runs the server's local services (built from their dependencies; every dependency that is
 //! not local is reached over HTTP at the address `--peer NAME=ADDR` gives it), exposes the
 //! services the [`ServerSpec`] names on `--listen`, logs to stderr with `RUST_LOG`, records with
-//! `--record DIR`, writes the machine-readable ready line (`NANO_LISTENING addr=… server=…
+//! `--record DIR`, authenticates the request types the system's edge protects
+//! ([`System::auth`](nano_server::System::auth)), writes the machine-readable ready line (`NANO_LISTENING addr=… server=…
 //! service=…`, see [`nano_server::parse_ready_line`]) once bound, and shuts down gracefully on
 //! SIGINT/SIGTERM, whose handlers are installed before the ready line is written.
 
@@ -281,6 +282,9 @@ pub async fn run(system: &System, server: &ServerSpec, args: &ServerArgs) -> Res
         .request_timeout(args.request_timeout)
         .max_connections(args.max_connections)
         .max_in_flight(args.max_in_flight);
+    if let Some(auth) = system.edge_auth() {
+        listener = listener.auth(auth.clone());
+    }
     for name in &server.exposes {
         let api = system.api(name).ok_or_else(|| {
             NanoError::new(

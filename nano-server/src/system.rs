@@ -8,6 +8,7 @@ use nano::{
     AnyRequest, Api, Ctx, NanoError, NewService, Outcome, Service, ServiceSetBuilder,
     SharedService, codes,
 };
+use nano_wire::EdgeAuth;
 
 /// A user's system: its services (how to construct each, and its declared API), the server
 /// executables (which services each runs and which it exposes; the services it reaches remotely
@@ -15,7 +16,9 @@ use nano::{
 /// form a deployment).
 ///
 /// The server main, the deployments of the test toolkit and the scenario runner all read their
-/// facts from here, so nothing in them is specific to one system.
+/// facts from here, so nothing in them is specific to one system. That includes the edge's
+/// authentication ([`auth`](System::auth)): every server's listener and every in-process
+/// replay of the runner apply it.
 ///
 /// ```
 /// use nano::{Client, Ctx, NanoError};
@@ -56,6 +59,7 @@ pub struct System {
     services: Vec<ServiceEntry>,
     servers: Vec<ServerSpec>,
     layouts: Vec<Layout>,
+    auth: Option<EdgeAuth>,
 }
 
 /// Makes a fresh, unbuilt service each time it is called.
@@ -107,7 +111,22 @@ impl System {
             services: Vec::new(),
             servers: Vec::new(),
             layouts: Vec::new(),
+            auth: None,
         }
+    }
+
+    /// Authenticates calls at the system's edge with `auth`: the request types it protects need
+    /// a bearer token that its auth service (a service of this system) accepts, wherever a
+    /// server exposes them and wherever the runner replays them in process.
+    #[must_use]
+    pub fn auth(mut self, auth: EdgeAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The edge's authentication, when the system has one.
+    pub fn edge_auth(&self) -> Option<&EdgeAuth> {
+        self.auth.as_ref()
     }
 
     /// Adds a service: its declared API and a function that makes it (e.g. the `service(…)`
@@ -341,7 +360,8 @@ impl System {
     }
 
     /// Checks the description: unique names, every server's services known and what it exposes
-    /// local, and every layout deployable ([`plan`](System::plan)).
+    /// local, the auth service known and in every server that exposes a protected request type,
+    /// and every layout deployable ([`plan`](System::plan)).
     ///
     /// # Errors
     ///
@@ -383,8 +403,48 @@ impl System {
                 )));
             }
         }
+        if let Some(auth) = &self.auth {
+            self.check_auth(auth)?;
+        }
         for layout in &self.layouts {
             self.plan(&layout.name)?;
+        }
+        Ok(())
+    }
+
+    /// The auth service exists, and every server exposing a protected request type has it, in
+    /// the process or as a dependency of its local services.
+    fn check_auth(&self, auth: &EdgeAuth) -> Result<(), NanoError> {
+        if self.entry(auth.service()).is_none() {
+            return Err(self.unknown(auth.service()));
+        }
+        for server in &self.servers {
+            let guarded = server.exposes.iter().find_map(|name| {
+                let api = self.api(name)?;
+                let operation = api
+                    .operations()
+                    .iter()
+                    .find(|op| auth.is_protected(op.request.name()))?;
+                Some((name, operation.request.name()))
+            });
+            let Some((service, request)) = guarded else {
+                continue;
+            };
+            if !server.local.iter().any(|local| local == auth.service())
+                && !self
+                    .remote_services(server)?
+                    .iter()
+                    .any(|r| r == auth.service())
+            {
+                return Err(NanoError::new(
+                    codes::INIT_FAILED,
+                    format!(
+                        "server {:?} exposes {request} of {service:?}, which needs a token, but has no {:?} to verify it",
+                        server.name,
+                        auth.service()
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -414,6 +474,7 @@ impl fmt::Debug for System {
             .field("services", &self.service_names())
             .field("servers", &self.servers)
             .field("layouts", &self.layouts)
+            .field("auth", &self.auth)
             .finish()
     }
 }

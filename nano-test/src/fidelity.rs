@@ -98,6 +98,8 @@ use nano_wire::nats::{self, Reply};
 pub struct TransportFidelity {
     wire: Wire,
     keep_metadata: Vec<String>,
+    /// (caller, key): metadata that crosses on calls from that caller only.
+    keep_metadata_from: Vec<(String, String)>,
     body_limit: usize,
     max_payload: usize,
     /// Endpoint tables by service; shared by clones, so a set's hook learns its APIs after the
@@ -117,6 +119,7 @@ impl Default for TransportFidelity {
         TransportFidelity {
             wire: Wire::Http,
             keep_metadata: Vec::new(),
+            keep_metadata_from: Vec::new(),
             body_limit: nano_wire::DEFAULT_BODY_LIMIT,
             max_payload: nats::DEFAULT_MAX_PAYLOAD,
             tables: Arc::default(),
@@ -196,6 +199,16 @@ impl TransportFidelity {
         self
     }
 
+    /// Lets the metadata entry `key` cross on calls from `caller` only: for a caller that stands
+    /// for the clients of a server whose listener sets the entry on its side of the wire, such
+    /// as the identity an edge authenticated ([`TestSet::call_at_edge`](crate::TestSet::call_at_edge)
+    /// sets this up). Calls between services still lose it, as they do over a wire.
+    #[must_use]
+    pub fn keep_metadata_from(mut self, caller: impl Into<String>, key: impl Into<String>) -> Self {
+        self.keep_metadata_from.push((caller.into(), key.into()));
+        self
+    }
+
     /// Sets the largest request body the simulated listener accepts (default
     /// `nano_wire::DEFAULT_BODY_LIMIT`, the listener's default).
     #[must_use]
@@ -265,10 +278,16 @@ impl TransportFidelity {
     }
 
     /// The context the callee gets: the caller's context without what a wire does not carry.
-    fn wire_ctx(&self, ctx: &Ctx, cancellation: Cancellation) -> Ctx {
+    fn wire_ctx(&self, caller: &str, ctx: &Ctx, cancellation: Cancellation) -> Ctx {
+        let from_caller = self
+            .keep_metadata_from
+            .iter()
+            .filter(|(from, _)| from == caller)
+            .map(|(_, key)| key);
         let kept: Vec<(String, String)> = self
             .keep_metadata
             .iter()
+            .chain(from_caller)
             .filter_map(|key| Some((key.clone(), ctx.metadata(key)?.to_owned())))
             .collect();
         let mut wire = ctx
@@ -346,7 +365,7 @@ impl OverTheWire {
         let req = nano_wire::decode_body(endpoint, body)?;
         let cancellation = Cancellation::new();
         let mut hang_up = HangUpOnDrop(Some(cancellation.clone()));
-        let mut wire_ctx = self.hook.wire_ctx(ctx, cancellation);
+        let mut wire_ctx = self.hook.wire_ctx(caller, ctx, cancellation);
         if let Some(deadline) = deadline {
             wire_ctx = wire_ctx.with_deadline(deadline);
         }
