@@ -218,7 +218,11 @@ async fn past_the_in_flight_limit_requests_wait_for_a_free_slot() -> TestResult 
     // Causal, not timed: each request starts only once the one before it was served.
     for n in 0..3 {
         started.notified().await;
-        assert_eq!(echo.served(), probes + n, "request {n} started with another in flight");
+        assert_eq!(
+            echo.served(),
+            probes + n,
+            "request {n} started with another in flight"
+        );
     }
     while let Some(said) = calls.join_next().await {
         assert_eq!(said??.value, "echo_slow");
