@@ -10,6 +10,8 @@ use nano::{
 };
 use nano_wire::EdgeAuth;
 
+use crate::Setting;
+
 /// A user's system: its services (how to construct each, and its declared API), the server
 /// executables (which services each runs and which it exposes; the services it reaches remotely
 /// follow from the dependencies its local services ask for) and named layouts (which executables
@@ -60,6 +62,8 @@ pub struct System {
     servers: Vec<ServerSpec>,
     layouts: Vec<Layout>,
     auth: Option<EdgeAuth>,
+    /// The system's own settings, each with the services that read it.
+    settings: Vec<(Setting, Vec<String>)>,
 }
 
 /// Makes a fresh, unbuilt service each time it is called.
@@ -112,7 +116,28 @@ impl System {
             servers: Vec::new(),
             layouts: Vec::new(),
             auth: None,
+            settings: Vec::new(),
         }
+    }
+
+    /// Declares a setting that the services named in `services` read when they are made: the
+    /// server executables running any of them take it as a flag (and its environment
+    /// variable), shown in their `--help`.
+    #[must_use]
+    pub fn setting(mut self, setting: Setting, services: &[&str]) -> Self {
+        let services = services.iter().map(|s| (*s).to_owned()).collect();
+        self.settings.push((setting, services));
+        self
+    }
+
+    /// The settings a server takes: those read by any of the services it runs, in the order
+    /// they were declared.
+    pub fn settings_for(&self, server: &ServerSpec) -> Vec<Setting> {
+        self.settings
+            .iter()
+            .filter(|(_, services)| services.iter().any(|s| server.local.contains(s)))
+            .map(|(setting, _)| *setting)
+            .collect()
     }
 
     /// Authenticates calls at the system's edge with `auth`: the request types it protects need
@@ -406,8 +431,27 @@ impl System {
         if let Some(auth) = &self.auth {
             self.check_auth(auth)?;
         }
+        self.check_settings()?;
         for layout in &self.layouts {
             self.plan(&layout.name)?;
+        }
+        Ok(())
+    }
+
+    /// Every setting is read by services of the system, and no two share a flag or a variable.
+    fn check_settings(&self) -> Result<(), NanoError> {
+        let invalid = |message: String| NanoError::new(codes::INIT_FAILED, message);
+        let (mut flags, mut envs) = (BTreeSet::new(), BTreeSet::new());
+        for (setting, services) in &self.settings {
+            if let Some(name) = services.iter().find(|name| self.entry(name).is_none()) {
+                return Err(self.unknown(name));
+            }
+            if !flags.insert(setting.flag()) {
+                return Err(invalid(format!("two settings are --{}", setting.flag())));
+            }
+            if !envs.insert(setting.env()) {
+                return Err(invalid(format!("two settings read {}", setting.env())));
+            }
         }
         Ok(())
     }
@@ -475,6 +519,7 @@ impl fmt::Debug for System {
             .field("servers", &self.servers)
             .field("layouts", &self.layouts)
             .field("auth", &self.auth)
+            .field("settings", &self.settings)
             .finish()
     }
 }
