@@ -60,6 +60,7 @@
 //! |---|---|
 //! | [`Endpoint`], [`Method`] | declaring how a service's request types travel over HTTP |
 //! | [`HttpListener`] | serving services, with limits on bodies, time, connections and requests in flight, and a shutdown that answers every request |
+//! | [`HttpListener::auth`] with a `nano_wire::EdgeAuth` | bearer tokens on the request types it protects, checked by the set's auth service before the body is read: `401` `C-UNAUTHORIZED`, `403` `C-FORBIDDEN`, the user's id in the context's metadata |
 //! | [`HttpTransport`], [`HttpClient`] | calling remote services through a keep-alive pool, with a limit on answers and one retry of requests that never reached a handler |
 //! | [`Peers`], [`Peer`] | static discovery: service name → address, from code, flags or `NANO_PEERS` |
 //! | [`status_for`], [`is_valid_id`], the header constants | the wire protocol's fixed parts |

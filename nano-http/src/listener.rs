@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
+use http::header::{
+    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION,
+};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -19,6 +21,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use nano::{AnyRequest, Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
 use nano_server::{Listener, Shutdown};
+use nano_wire::EdgeAuth;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -84,6 +87,12 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Request ids and caller names must satisfy [`is_valid_id`](crate::is_valid_id) (`400`
 /// otherwise).
 ///
+/// With [`auth`](HttpListener::auth), the request types its [`EdgeAuth`] protects need
+/// `Authorization: Bearer <token>`: the listener asks the set's auth service about the token
+/// before it reads the body, answers `401` `C-UNAUTHORIZED` or `403` `C-FORBIDDEN` when it is
+/// refused, and otherwise calls the service with the authenticated user in the root context's
+/// metadata. Tokens are never logged.
+///
 /// On shutdown the listener refuses every new request (also on connections the kernel had
 /// already accepted) with that `503` and `Connection: close`, stops accepting, lets requests in
 /// flight finish for at most the [grace period](HttpListener::grace_period), gives open
@@ -124,6 +133,7 @@ pub struct HttpListener {
     request_timeout: Duration,
     max_connections: usize,
     max_in_flight: usize,
+    auth: Option<EdgeAuth>,
 }
 
 impl HttpListener {
@@ -160,6 +170,7 @@ impl HttpListener {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            auth: None,
         })
     }
 
@@ -274,6 +285,32 @@ impl HttpListener {
         self
     }
 
+    /// Authenticates the request types `auth` protects with the set's auth service, as the
+    /// table on [`EdgeAuth`] says. When the listener exposes a protected request type, the auth
+    /// service must be in the set it serves (it need not be exposed); a listener that exposes
+    /// none needs no auth service.
+    ///
+    /// ```no_run
+    /// # use nano_http::HttpListener;
+    /// # use nano_wire::{AuthQuery, EdgeAuth};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Verify { pub token: String }
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Verified { pub user: String }
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct WhoAmI {}
+    /// # impl nano::Request for Verify { type Response = Verified; const NAME: &'static str = "auth.Verify"; }
+    /// # impl nano::Request for WhoAmI { type Response = Verified; const NAME: &'static str = "front.WhoAmI"; }
+    /// # async fn run() -> Result<(), nano::NanoError> {
+    /// let edge = EdgeAuth::new("auth", |q: AuthQuery| Verify { token: q.token }, |v: Verified| v.user)
+    ///     .protect::<WhoAmI>();
+    /// let listener = HttpListener::bind("127.0.0.1:8000").await?.auth(edge);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn auth(mut self, auth: EdgeAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
     fn routes(&self, set: &ServiceSet) -> Result<HashMap<String, PathRoutes>, NanoError> {
         for api in &self.apis {
             if let Some(held) = set
@@ -290,6 +327,25 @@ impl HttpListener {
                     ),
                 ));
             }
+        }
+        let guarded = |auth: &EdgeAuth| {
+            self.exposed.iter().any(|(_, endpoints)| {
+                endpoints
+                    .iter()
+                    .any(|e| auth.is_protected(e.request_type().name()))
+            })
+        };
+        if let Some(auth) = &self.auth
+            && guarded(auth)
+            && !set.contains(auth.service())
+        {
+            return Err(NanoError::new(
+                codes::UNKNOWN_SERVICE,
+                format!(
+                    "the HTTP listener authenticates with service {:?}, which is not in the set",
+                    auth.service()
+                ),
+            ));
         }
         let mut routes: HashMap<String, PathRoutes> = HashMap::new();
         for (service, endpoints) in &self.exposed {
@@ -333,6 +389,7 @@ impl fmt::Debug for HttpListener {
             .field("request_timeout", &self.request_timeout)
             .field("max_connections", &self.max_connections)
             .field("max_in_flight", &self.max_in_flight)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -349,6 +406,7 @@ impl Listener for HttpListener {
             set,
             body_limit: self.body_limit,
             default_caller: self.default_caller,
+            auth: self.auth,
             request_timeout: self.request_timeout,
             max_in_flight: self.max_in_flight,
             in_flight: AtomicUsize::new(0),
@@ -541,6 +599,7 @@ struct State {
     routes: HashMap<String, PathRoutes>,
     body_limit: usize,
     default_caller: String,
+    auth: Option<EdgeAuth>,
     request_timeout: Duration,
     max_in_flight: usize,
     /// Requests being read or handled. Counted with atomics rather than a semaphore, whose
@@ -714,6 +773,17 @@ impl State {
             ));
         };
         let caller = call.caller.unwrap_or(self.default_caller.as_str());
+        let ctx = root_ctx(call);
+        // Before the body is read: an unauthenticated client cannot make the server hold one.
+        let ctx = match &self.auth {
+            Some(auth) => {
+                let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+                let request = route.endpoint.request_type().name();
+                auth.admit(&self.set, ctx, &routes.service, request, authorization)
+                    .await?
+            }
+            None => ctx,
+        };
         if route.endpoint.has_body() {
             // Refused before the body is read.
             check_content_type(&parts.headers)?;
@@ -729,33 +799,24 @@ impl State {
             owned = self.set.client(caller, &routes.service)?;
             &owned
         };
-        let response = self.call(client, call, request).await?;
+        let response = self.call(client, &ctx, request).await?;
         match nano_wire::encode_response(&route.endpoint, &response)? {
             Some(json) => Ok(json_response(StatusCode::OK, json)),
             None => Ok(Response::new(Full::default())),
         }
     }
 
-    /// Calls the service with a root context; the call is cut short when the client goes away or
-    /// the grace period of a shutdown ends.
+    /// Calls the service with the root context; the call is cut short when the client goes away
+    /// or the grace period of a shutdown ends.
     async fn call(
         &self,
         client: &Client,
-        call: &CallHeaders<'_>,
+        ctx: &Ctx,
         request: AnyRequest,
     ) -> Result<nano::AnyResponse, NanoError> {
-        let cancellation = Cancellation::new();
-        let mut ctx =
-            Ctx::with_request_id(call.request_id.clone()).with_cancellation(cancellation.clone());
-        if let Some(deadline) = call
-            .budget
-            .and_then(|budget| Instant::now().checked_add(budget))
-        {
-            ctx = ctx.with_deadline(deadline);
-        }
         // Hyper drops this future when the client goes away; the guard then tells the request
         // tree, including work it spawned, to stop.
-        let guard = CancelOnDrop(Some(cancellation));
+        let guard = CancelOnDrop(ctx.cancellation().cloned());
         let cut_off = || NanoError::unavailable("the server shut down before the request finished");
         // Created before the flag is read: it sees every notification from then on, and costs
         // nothing (no lock) unless the call has to wait.
@@ -765,7 +826,7 @@ impl State {
         }
         let outcome = tokio::select! {
             biased;
-            outcome = client.call_any(&ctx, request) => outcome,
+            outcome = client.call_any(ctx, request) => outcome,
             () = cut_off_now => return Err(cut_off()),
         };
         guard.disarm();
@@ -815,6 +876,21 @@ impl State {
             )),
         }
     }
+}
+
+/// The root context of a request: its request id, its deadline, and a cancellation that
+/// [`State::call`] fires when the client goes away.
+fn root_ctx(call: &CallHeaders<'_>) -> Ctx {
+    let cancellation = Cancellation::new();
+    let mut ctx =
+        Ctx::with_request_id(call.request_id.clone()).with_cancellation(cancellation.clone());
+    if let Some(deadline) = call
+        .budget
+        .and_then(|budget| Instant::now().checked_add(budget))
+    {
+        ctx = ctx.with_deadline(deadline);
+    }
+    ctx
 }
 
 /// A request body read whole: usually one chunk, kept as it is; otherwise copied into one buffer.

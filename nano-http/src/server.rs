@@ -13,16 +13,20 @@
 //! It runs the server's local services (built from their dependencies; every dependency that is
 //! not local is reached over HTTP at the address `--peer NAME=ADDR` gives it), exposes the
 //! services the [`ServerSpec`] names on `--listen`, logs to stderr with `RUST_LOG`, records with
-//! `--record DIR`, writes the machine-readable ready line (`NANO_LISTENING addr=… server=…
-//! service=…`, see [`nano_server::parse_ready_line`]) once bound, and shuts down gracefully on
-//! SIGINT/SIGTERM, whose handlers are installed before the ready line is written.
+//! `--record DIR`, authenticates the request types the system's edge protects
+//! ([`System::auth`](nano_server::System::auth)), writes the machine-readable ready line
+//! (`NANO_LISTENING addr=… server=… service=…`, see [`nano_server::parse_ready_line`]) once
+//! bound, and shuts down gracefully on SIGINT/SIGTERM, whose handlers are installed before the
+//! ready line is written.
 //!
 //! With the feature `nats`, `--nats URL` (or `NANO_NATS`) puts the server on a NATS broker
 //! instead: the exposed services are served there (a `nano_nats::NatsListener`, one queue
 //! group per service, so replicas of a server share the requests), every remote service that no
 //! `--peer` names is called there, and `--listen` serves only `GET /health-check`. The ready
 //! line is written once the subscriptions reached the broker. A broker that cannot be reached
-//! within `--nats-connect-timeout` ends the server with exit status 1 and the reason.
+//! within `--nats-connect-timeout` ends the server with exit status 1 and the reason. The NATS
+//! listener has no edge authentication: over the broker, the request types
+//! [`System::auth`](nano_server::System::auth) protects are served without asking for a token.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +35,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use nano::{Api, NanoError, ServiceSet, ServiceSetBuilder, SharedService, codes};
 use nano_record::{DirectoryRecorder, RecordLimits};
-use nano_server::{BoxListener, Listener, ServerSpec, System, TracingHook, ready_line};
+use nano_server::{BoxListener, Listener, ServerSpec, Setting, System, TracingHook, ready_line};
 
 use crate::{HttpListener, HttpTransport, Peer, Peers};
 
@@ -297,18 +301,58 @@ const NATS_HELP: &str = "";
 pub const DEFAULT_LOG_FILTER: &str = "info,nano::call=warn,async_nats=warn";
 
 impl ServerArgs {
-    /// Parses the process's arguments for the executable `server`; prints help or a usage error
-    /// and exits when asked to or when they are invalid.
-    pub fn parse_for(server: &ServerSpec) -> ServerArgs {
+    /// Parses the process's arguments for the executable `server` of `system`: the flags of
+    /// every server, and the system's own [`Setting`]s that its services read (whose values it
+    /// records for [`Setting::value`]). Prints help or a usage error and exits when asked to or
+    /// when they are invalid.
+    pub fn parse_for(system: &System, server: &ServerSpec) -> ServerArgs {
+        let settings = system.settings_for(server);
+        let matches = Self::command_for(server, &settings).get_matches();
+        let args = ServerArgs::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+        let given = settings
+            .iter()
+            .filter_map(|setting| {
+                let value = matches.get_one::<String>(setting.flag())?;
+                Some((setting.flag(), value.clone()))
+            })
+            .collect();
+        nano_server::set_given_settings(given);
+        args
+    }
+
+    /// The command line of the executable `server`, with `settings` as flags of their own.
+    fn command_for(server: &ServerSpec, settings: &[Setting]) -> clap::Command {
         let name: &'static str = Box::leak(server.name.clone().into_boxed_str());
-        let command = ServerArgs::command()
+        let mut command = ServerArgs::command()
             .name(name)
             .bin_name(name)
             .about(server.about.clone())
             .after_help(format!("{ENV_HELP}{NATS_HELP}").replace("{name}", name));
-        let matches = command.get_matches();
-        ServerArgs::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+        if !settings.is_empty() {
+            command = command.next_help_heading("Settings of this system");
+        }
+        for setting in settings {
+            command = command.arg(
+                clap::Arg::new(setting.flag())
+                    .long(setting.flag())
+                    .env(setting.env())
+                    .value_name(setting.value_name())
+                    .help(setting.help()),
+            );
+        }
+        command
     }
+}
+
+/// The first of `settings` whose flag or variable is one of the server main's own.
+fn clashing_setting(settings: &[Setting]) -> Option<Setting> {
+    let command = ServerArgs::command();
+    settings.iter().copied().find(|setting| {
+        SERVER_ENV.contains(&setting.env())
+            || command
+                .get_arguments()
+                .any(|arg| arg.get_long() == Some(setting.flag()) || arg.get_id() == setting.flag())
+    })
 }
 
 /// Sends tracing output to stderr, filtered by `RUST_LOG` (default [`DEFAULT_LOG_FILTER`]),
@@ -338,7 +382,17 @@ pub fn main(system: &System, server: &str) -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
-    let args = ServerArgs::parse_for(spec);
+    if let Some(clash) = clashing_setting(&system.settings_for(spec)) {
+        eprintln!(
+            "error: system {:?} declares the setting --{} (or its variable {}), which every \
+             server already takes",
+            system.name(),
+            clash.flag(),
+            clash.env()
+        );
+        return ExitCode::FAILURE;
+    }
+    let args = ServerArgs::parse_for(system, spec);
     init_tracing();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -426,6 +480,11 @@ pub async fn run(system: &System, server: &ServerSpec, args: &ServerArgs) -> Res
         .request_timeout(args.request_timeout)
         .max_connections(args.max_connections)
         .max_in_flight(args.max_in_flight);
+    // Over NATS the HTTP listener answers only the health check, which needs no token; the
+    // NATS listener has no authentication of its own.
+    if let Some(auth) = system.edge_auth() {
+        http = http.auth(auth.clone());
+    }
     let addr = http.local_addr();
     let mut listeners: Vec<BoxListener> = Vec::with_capacity(2);
     match over_nats(&remote, args, &exposed).await? {
@@ -683,5 +742,83 @@ mod tests {
         listed.sort();
         found.sort();
         assert_eq!(found, listed);
+    }
+
+    static BACK_DB: Setting =
+        Setting::new("back-db", "PAIR_BACK_DB", "PATH", "Where back keeps things");
+
+    #[test]
+    fn a_system_setting_is_a_flag_of_the_servers_running_its_services_only() {
+        let system = system()
+            .server("back-server", "Runs back.", &["back"], &["back"])
+            .setting(BACK_DB, &["back"]);
+        system.validate().unwrap();
+        let back = system.server_spec("back-server").unwrap();
+        let front = system.server_spec("front-server").unwrap();
+        assert_eq!(system.settings_for(back), [BACK_DB]);
+        assert!(system.settings_for(front).is_empty());
+
+        let command = ServerArgs::command_for(back, &system.settings_for(back));
+        command.clone().debug_assert();
+        let help = command.clone().render_long_help().to_string();
+        assert!(help.contains("--back-db <PATH>"), "{help}");
+        assert!(help.contains("PAIR_BACK_DB"), "{help}");
+        let matches = command
+            .try_get_matches_from(["back-server", "--back-db", "/tmp/x.db"])
+            .unwrap();
+        assert_eq!(matches.get_one::<String>("back-db").unwrap(), "/tmp/x.db");
+        let front_command = ServerArgs::command_for(front, &system.settings_for(front));
+        let err = front_command
+            .try_get_matches_from(["front-server", "--back-db", "/tmp/x.db"])
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn a_setting_that_takes_a_servers_own_flag_or_variable_is_refused() {
+        let own_flag = Setting::new("listen", "PAIR_LISTEN", "ADDR", "clashes by flag");
+        let own_env = Setting::new("where", "NANO_LISTEN", "ADDR", "clashes by variable");
+        let fine = Setting::new("where", "PAIR_WHERE", "ADDR", "its own");
+        assert_eq!(clashing_setting(&[fine, own_flag]), Some(own_flag));
+        assert_eq!(clashing_setting(&[own_env]), Some(own_env));
+        assert_eq!(clashing_setting(&[fine]), None);
+        let replica = Setting::new("replica", "NANO_INSTANCE", "NAME", "clashes by variable");
+        assert_eq!(clashing_setting(&[fine, replica]), Some(replica));
+    }
+
+    #[cfg(feature = "nats")]
+    #[test]
+    fn a_setting_that_takes_a_nats_flag_or_variable_is_refused() {
+        let own_flag = Setting::new("nats-prefix", "PAIR_PREFIX", "PREFIX", "clashes by flag");
+        let own_env = Setting::new("broker", "NANO_NATS", "URL", "clashes by variable");
+        assert_eq!(clashing_setting(&[own_flag]), Some(own_flag));
+        assert_eq!(clashing_setting(&[own_env]), Some(own_env));
+    }
+
+    #[test]
+    fn two_settings_of_one_flag_or_variable_or_of_an_unknown_service_are_refused() {
+        let one = Setting::new("db", "PAIR_DB", "PATH", "one");
+        let same_flag = Setting::new("db", "PAIR_OTHER", "PATH", "same flag");
+        let same_env = Setting::new("other", "PAIR_DB", "PATH", "same variable");
+        let err = system()
+            .setting(one, &["back"])
+            .setting(same_flag, &["front"]);
+        assert!(
+            err.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("two settings are --db")
+        );
+        let err = system()
+            .setting(one, &["back"])
+            .setting(same_env, &["front"]);
+        assert!(
+            err.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("two settings read PAIR_DB")
+        );
+        let err = system().setting(one, &["nowhere"]).validate().unwrap_err();
+        assert!(err.to_string().contains("nowhere"), "{err}");
     }
 }

@@ -40,7 +40,7 @@ pub(crate) static NOT_PROCESSED_HEADER_NAME: HeaderName =
 
 /// The HTTP status an error with `code` is answered with.
 ///
-/// `C-BAD-REQUEST` 400, `C-NOT-FOUND` 404, `C-METHOD-NOT-ALLOWED` 405, `C-REQUEST-TIMEOUT` 408,
+/// `C-BAD-REQUEST` 400, `C-UNAUTHORIZED` 401, `C-FORBIDDEN` 403, `C-NOT-FOUND` 404, `C-METHOD-NOT-ALLOWED` 405, `C-REQUEST-TIMEOUT` 408,
 /// `C-PAYLOAD-TOO-LARGE` 413, `C-BAD-CONTENT-TYPE` 415, any other `C-…` 400; everything else,
 /// including an empty code, 500. The one exception is the listener's own refusal of a request
 /// it never handed to a service ([`NOT_PROCESSED_HEADER`]), which is `503` with `S-UNAVAILABLE`.
@@ -49,6 +49,8 @@ pub(crate) static NOT_PROCESSED_HEADER_NAME: HeaderName =
 /// use nano_http::status_for;
 ///
 /// assert_eq!(status_for("C-NOT-FOUND").as_u16(), 404);
+/// assert_eq!(status_for("C-UNAUTHORIZED").as_u16(), 401);
+/// assert_eq!(status_for("C-FORBIDDEN").as_u16(), 403);
 /// assert_eq!(status_for("C-ANYTHING").as_u16(), 400);
 /// assert_eq!(status_for("S-TIMEOUT").as_u16(), 500);
 /// assert_eq!(status_for("").as_u16(), 500);
@@ -56,6 +58,8 @@ pub(crate) static NOT_PROCESSED_HEADER_NAME: HeaderName =
 pub fn status_for(code: &str) -> StatusCode {
     match code {
         codes::BAD_REQUEST => StatusCode::BAD_REQUEST,
+        nano_wire::codes::UNAUTHORIZED => StatusCode::UNAUTHORIZED,
+        nano_wire::codes::FORBIDDEN => StatusCode::FORBIDDEN,
         codes::NOT_FOUND => StatusCode::NOT_FOUND,
         codes::METHOD_NOT_ALLOWED => StatusCode::METHOD_NOT_ALLOWED,
         REQUEST_TIMEOUT_CODE => StatusCode::REQUEST_TIMEOUT,

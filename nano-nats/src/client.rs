@@ -4,15 +4,12 @@ use std::collections::HashMap;
 use std::fmt;
 
 use async_nats::connection::State;
-use async_nats::{HeaderMap, RequestErrorKind};
+use async_nats::{HeaderMap, RequestErrorKind, Subject};
 use bytes::Bytes;
 use nano::{AnyRequest, Api, Ctx, ErrorBody, NanoError, Outcome, Service, codes};
-use nano_wire::Endpoint;
+use nano_wire::{Endpoint, nats};
 
-use crate::protocol::{
-    CLIENT_NAME_HEADER, DEADLINE_HEADER, ERROR_HEADER, REQ_ID_HEADER, check_subject_part,
-    fits_header, subject,
-};
+use crate::protocol::{CLIENT_NAME_NAME, DEADLINE_NAME, ERROR_NAME, REQ_ID_NAME};
 use crate::transport::NatsTransport;
 
 /// A [`Service`] that forwards every request to a remote service over NATS request-reply, so the
@@ -28,7 +25,7 @@ use crate::transport::NatsTransport;
 /// |---|---|
 /// | request type the API does not declare | `C-BAD-REQUEST-TYPE` |
 /// | request id or caller name that cannot be sent in a header | `S-ENCODE` |
-/// | request larger than the broker's `max_payload` | `C-PAYLOAD-TOO-LARGE` |
+/// | request larger than the broker's `max_payload`, headers included (refused unsent) | `C-PAYLOAD-TOO-LARGE` |
 /// | not connected to the broker (e.g. while it restarts) | `S-UNAVAILABLE` |
 /// | no replica of the service subscribed (no responders) | `S-UNAVAILABLE` |
 /// | timeout or caller's deadline reached | `S-TIMEOUT` |
@@ -47,20 +44,19 @@ pub struct NatsClient {
 
 #[derive(Clone)]
 struct Route {
-    subject: String,
+    /// Made once: a clone shares the bytes, where sending a `String` copies them on every call.
+    subject: Subject,
     endpoint: Endpoint,
 }
 
 impl NatsClient {
     pub(crate) fn new(transport: NatsTransport, api: &'static Api) -> Result<Self, NanoError> {
-        check_subject_part("service name", api.name())?;
         let mut routes = HashMap::new();
-        for operation in api.operations() {
-            let request = operation.request_type();
-            check_subject_part("wire name", request.name())?;
-            routes.entry(request.name()).or_insert_with(|| Route {
-                subject: subject(&transport.prefix, api.name(), request.name()),
-                endpoint: Endpoint::assumed(request),
+        for endpoint in nats::endpoints(api)? {
+            let name = endpoint.request_type().name();
+            routes.entry(name).or_insert_with(|| Route {
+                subject: Subject::from(nats::subject(&transport.prefix, api.name(), name)),
+                endpoint,
             });
         }
         Ok(NatsClient {
@@ -81,13 +77,13 @@ impl NatsClient {
     /// as it is, whether or not it decodes as that type, and returns the response JSON: what a
     /// client in another language sends, and how a recorded request is replayed over NATS.
     /// `caller` is sent as the caller's name (default: the context's caller). A response of
-    /// type `()` is `null`.
+    /// type `()` is `null`. The request is checked and sent as a typed call's is.
     ///
     /// # Errors
     ///
     /// As a typed call: the remote service's error (a body that does not decode is
     /// `C-BAD-REQUEST` from the listener), `C-BAD-REQUEST-TYPE` for a request type the API does
-    /// not declare, and the transport failures of [`NatsClient`]; a reply that is not JSON is
+    /// not declare, and the other failures of [`NatsClient`]; a reply that is not JSON is
     /// `S-BAD-RESPONSE`.
     pub async fn call_json(
         &self,
@@ -128,7 +124,9 @@ impl NatsClient {
         nano_wire::decode_response(self.name(), &route.endpoint, None, &reply)
     }
 
-    /// Sends one request along `route` and returns the payload of a successful reply.
+    /// Sends one request along `route` as `caller` and returns the payload of a successful
+    /// reply: the header values and the size are checked before anything is sent, and one
+    /// timer covers the whole exchange.
     async fn exchange(
         &self,
         ctx: &Ctx,
@@ -136,19 +134,14 @@ impl NatsClient {
         route: &Route,
         payload: Vec<u8>,
     ) -> Result<Bytes, NanoError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            REQ_ID_HEADER,
-            self.header_value(ctx.request_id().as_str(), "request id")?,
-        );
+        let request_id = ctx.request_id().as_str();
+        nats::check_header_value(self.name(), "request id", request_id)?;
         if let Some(caller) = caller {
-            headers.insert(
-                CLIENT_NAME_HEADER,
-                self.header_value(caller, "caller name")?,
-            );
+            nats::check_header_value(self.name(), "caller name", caller)?;
         }
         let mut timeout = self.transport.timeout;
         let mut deadline_is_limit = false;
+        let mut deadline_ms = None;
         if let Some(remaining) = ctx.remaining() {
             let Some(millis) = nano_wire::deadline_millis(remaining) else {
                 return Err(nano_wire::out_of_time(
@@ -156,11 +149,25 @@ impl NatsClient {
                     self.name(),
                 ));
             };
-            headers.insert(DEADLINE_HEADER, millis.to_string());
+            deadline_ms = Some(millis);
             if remaining <= timeout {
                 timeout = remaining;
                 deadline_is_limit = true;
             }
+        }
+        // The broker refuses a message over its `max_payload`, headers included; the caller
+        // learns it before anything is sent.
+        let header_len = nats::request_header_len(request_id, caller, deadline_ms);
+        let payload_len = payload.len();
+        let max_payload = self.transport.nats.max_payload();
+        nats::check_request_size(self.name(), header_len, payload_len, max_payload)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(REQ_ID_NAME.clone(), request_id.to_owned());
+        if let Some(caller) = caller {
+            headers.insert(CLIENT_NAME_NAME.clone(), caller.to_owned());
+        }
+        if let Some(millis) = deadline_ms {
+            headers.insert(DEADLINE_NAME.clone(), millis.to_string());
         }
         let timed_out = || {
             if deadline_is_limit {
@@ -178,15 +185,15 @@ impl NatsClient {
                 self.transport.url()
             )));
         }
+        // One timer covers handing the request to the connection and waiting for the reply, so
+        // the request is sent without async-nats's own.
         let sent = self.transport.nats.send_request(
             route.subject.clone(),
             async_nats::Request::new()
                 .payload(Bytes::from(payload))
                 .headers(headers)
-                .timeout(Some(timeout)),
+                .timeout(None),
         );
-        // The client's own timeout covers the wait for the reply; this one also covers handing
-        // the request to the connection.
         let reply = match tokio::time::timeout(timeout, sent).await {
             Err(_elapsed) => return Err(timed_out()),
             Ok(Err(err)) => {
@@ -196,14 +203,10 @@ impl NatsClient {
                         "no server serves {} (no responders)",
                         self.describe(route)
                     )),
-                    RequestErrorKind::MaxPayloadExceeded => NanoError::wrap(
-                        err,
-                        format!(
-                            "the request to {} is larger than the broker accepts",
-                            self.describe(route)
-                        ),
-                    )
-                    .with_code(codes::PAYLOAD_TOO_LARGE),
+                    // Checked above; the broker's limit may have changed since.
+                    RequestErrorKind::MaxPayloadExceeded => {
+                        nats::request_too_large(self.name(), header_len + payload_len, max_payload)
+                    }
                     RequestErrorKind::InvalidSubject => {
                         NanoError::wrap(err, format!("cannot send to {}", self.describe(route)))
                             .with_code(codes::ENCODE)
@@ -236,7 +239,7 @@ impl NatsClient {
         let is_error = reply
             .headers
             .as_ref()
-            .and_then(|headers| headers.get(ERROR_HEADER))
+            .and_then(|headers| headers.get(ERROR_NAME.clone()))
             .is_some_and(|value| value.as_str().eq_ignore_ascii_case("true"));
         if is_error {
             return Err(serde_json::from_slice::<ErrorBody>(&reply.payload)
@@ -245,21 +248,6 @@ impl NatsClient {
                 .unwrap_or_else(|| bad("an error reply that is not an error body".to_owned())));
         }
         Ok(reply.payload)
-    }
-
-    /// A header value from text a caller chose (a request id, a service name).
-    fn header_value(&self, text: &str, what: &str) -> Result<String, NanoError> {
-        if fits_header(text) {
-            Ok(text.to_owned())
-        } else {
-            Err(NanoError::new(
-                codes::ENCODE,
-                format!(
-                    "cannot build the request to service {:?}: the {what} {text:?} cannot be sent in a header",
-                    self.name()
-                ),
-            ))
-        }
     }
 
     fn describe(&self, route: &Route) -> String {

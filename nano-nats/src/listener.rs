@@ -1,7 +1,9 @@
 //! [`NatsListener`]: the server side, services of a set subscribed in queue groups.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
@@ -9,12 +11,13 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use nano::{Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
 use nano_server::{Listener, Shutdown};
+use nano_wire::nats::{self, Reply};
 use nano_wire::{DEFAULT_BODY_LIMIT, Endpoint};
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use crate::protocol::{CallHeaders, ERROR_HEADER, check_subject_part, queue_group, subject};
+use crate::protocol::{CallHeaders, ERROR_NAME};
 use crate::transport::NatsTransport;
 
 /// The default time requests in flight may take to finish after shutdown was requested.
@@ -35,6 +38,14 @@ pub const DEFAULT_CALLER: &str = "nats";
 /// `set.client(caller, service)` with a root `Ctx` → the response JSON, or `{"code","msg"}`
 /// with the header `Nano-Error: true`. A reply larger than the broker's `max_payload` is
 /// replaced by an `S-ERROR` reply saying so.
+///
+/// A request whose service answers without waiting (a handler that computes its answer, or
+/// calls in-process services that do) is handled by the subscription's reader itself, with no
+/// task of its own; one that waits goes on in its own task, and the reader reads the next. So a
+/// handler that computes for long without awaiting holds up the next requests of its request
+/// type in this process, as it holds up its worker thread anyway: move such work to
+/// `tokio::task::spawn_blocking`. At most [`max_in_flight`](NatsListener::max_in_flight)
+/// requests are handled at once; past that, the readers wait for one to finish.
 ///
 /// On shutdown the subscriptions are drained (the broker sends them nothing more, and what it
 /// had sent is still handled), requests in flight finish within the grace period, and then any
@@ -57,18 +68,63 @@ pub struct NatsListener {
 struct Route {
     service: Arc<str>,
     endpoint: Endpoint,
-    client: Client,
+    callers: Arc<Callers>,
+}
+
+/// How many callers' clients a listener keeps per service; past that, the client of a new
+/// caller is made for each of its requests. Callers are service names, so a system has few;
+/// the bound is for a peer that sends many names.
+const MAX_KEPT_CALLERS: usize = 256;
+
+/// The clients a service is called through, by caller name: making one looks the service up in
+/// the set, wraps it in the set's hooks and finds the process's copy of the caller → callee edge
+/// under a global lock, which is not worth doing for every request.
+struct Callers {
+    set: ServiceSet,
+    service: Arc<str>,
+    kept: RwLock<HashMap<String, Client>>,
+}
+
+impl Callers {
+    fn new(set: &ServiceSet, service: &str, default_caller: &str) -> Result<Self, NanoError> {
+        let mut kept = HashMap::new();
+        kept.insert(
+            default_caller.to_owned(),
+            set.client(default_caller, service)?,
+        );
+        Ok(Callers {
+            set: set.clone(),
+            service: Arc::from(service),
+            kept: RwLock::new(kept),
+        })
+    }
+
+    /// The client calls from `caller` go through, as `set.client(caller, service)` makes it.
+    fn client(&self, caller: &str) -> Result<Client, NanoError> {
+        let read = |kept: &HashMap<String, Client>| kept.get(caller).cloned();
+        if let Some(client) = read(&self.kept.read().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(client);
+        }
+        let client = self.set.client(caller, &self.service)?;
+        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < MAX_KEPT_CALLERS {
+            kept.entry(caller.to_owned())
+                .or_insert_with(|| client.clone());
+        }
+        Ok(client)
+    }
 }
 
 /// What every request handler of a listener shares.
 struct Shared {
-    set: ServiceSet,
     nats: async_nats::Client,
     body_limit: usize,
     default_caller: String,
-    /// Fired at the end of the grace period: running calls are cut off.
-    cut_off: Cancellation,
-    in_flight: Arc<Semaphore>,
+    /// Set at the end of the grace period: running calls are cut off.
+    cut_off: AtomicBool,
+    /// Wakes the calls waiting when `cut_off` is set.
+    cut_off_now: Notify,
+    in_flight: Arc<InFlight>,
 }
 
 impl NatsListener {
@@ -99,25 +155,26 @@ impl NatsListener {
     ///
     /// # Errors
     ///
-    /// `S-UNAVAILABLE` when the broker cannot be reached.
+    /// `S-UNAVAILABLE` when the broker cannot be reached or does not confirm the
+    /// subscriptions.
     pub async fn subscribe(mut self) -> Result<Self, NanoError> {
-        let nats = self.transport.nats.clone();
+        let client = self.transport.nats.clone();
         for api in &self.apis {
-            let group = queue_group(&self.transport.prefix, api.name());
-            for operation in api.operations() {
-                let subject = subject(
+            let group = nats::queue_group(&self.transport.prefix, api.name());
+            for endpoint in nats::endpoints(api)? {
+                let subject = nats::subject(
                     &self.transport.prefix,
                     api.name(),
-                    operation.request_type().name(),
+                    endpoint.request_type().name(),
                 );
                 if self.subscribed.iter().any(|(held, _)| *held == subject) {
                     continue;
                 }
-                let subscriber = queue_subscribe(&nats, &subject, &group).await?;
+                let subscriber = queue_subscribe(&client, &subject, &group).await?;
                 self.subscribed.push((subject, subscriber));
             }
         }
-        flush(&nats).await?;
+        confirm_subscriptions(&client).await?;
         Ok(self)
     }
 
@@ -135,10 +192,7 @@ impl NatsListener {
                 format!("service {:?} is already exposed", api.name()),
             ));
         }
-        check_subject_part("service name", api.name())?;
-        for operation in api.operations() {
-            check_subject_part("wire name", operation.request_type().name())?;
-        }
+        nats::endpoints(api)?;
         self.apis.push(api);
         Ok(self)
     }
@@ -200,16 +254,19 @@ impl NatsListener {
                     ));
                 }
             }
-            let client = set.client(&self.default_caller, service)?;
-            let name: Arc<str> = Arc::from(service);
-            for operation in api.operations() {
-                let request = operation.request_type();
+            let callers = Arc::new(Callers::new(set, service, &self.default_caller)?);
+            let name = Arc::clone(&callers.service);
+            for endpoint in nats::endpoints(api)? {
                 routes.push((
-                    subject(&self.transport.prefix, service, request.name()),
+                    nats::subject(
+                        &self.transport.prefix,
+                        service,
+                        endpoint.request_type().name(),
+                    ),
                     Arc::new(Route {
                         service: Arc::clone(&name),
-                        endpoint: Endpoint::assumed(request),
-                        client: client.clone(),
+                        endpoint,
+                        callers: Arc::clone(&callers),
                     }),
                 ));
             }
@@ -243,13 +300,14 @@ impl Listener for NatsListener {
             let subscriber = match subscribed.iter().position(|(held, _)| *held == subject) {
                 Some(found) => subscribed.swap_remove(found).1,
                 None => {
-                    let group = queue_group(&self.transport.prefix, &route.service);
+                    let group = nats::queue_group(&self.transport.prefix, &route.service);
                     queue_subscribe(&nats, &subject, &group).await?
                 }
             };
             subscriptions.push((subscriber, route));
         }
-        flush(&nats).await?;
+        // From the broker's confirmation on, requests reach this process.
+        confirm_subscriptions(&nats).await?;
         tracing::info!(
             target: "nano_nats",
             subjects = subscriptions.len(),
@@ -258,12 +316,12 @@ impl Listener for NatsListener {
         );
 
         let shared = Arc::new(Shared {
-            set,
             nats: nats.clone(),
             body_limit: self.body_limit,
             default_caller: self.default_caller,
-            cut_off: Cancellation::new(),
-            in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
+            cut_off: AtomicBool::new(false),
+            cut_off_now: Notify::new(),
+            in_flight: Arc::new(InFlight::new(self.max_in_flight)),
         });
         let handlers = TaskTracker::new();
         let mut readers = tokio::task::JoinSet::new();
@@ -302,7 +360,8 @@ impl Listener for NatsListener {
             .is_err()
         {
             tracing::warn!(target: "nano_nats", "cutting off requests still running after the grace period");
-            shared.cut_off.cancel();
+            shared.cut_off.store(true, Ordering::SeqCst);
+            shared.cut_off_now.notify_waiters();
             let _ = tokio::time::timeout(Duration::from_secs(1), handlers.wait()).await;
         }
         // Replies are written by the connection's own task; wait until the broker has them.
@@ -316,11 +375,12 @@ impl Listener for NatsListener {
 
 /// A subscription to `subject` in the queue group `group`.
 async fn queue_subscribe(
-    nats: &async_nats::Client,
+    client: &async_nats::Client,
     subject: &str,
     group: &str,
 ) -> Result<Subscriber, NanoError> {
-    nats.queue_subscribe(subject.to_owned(), group.to_owned())
+    client
+        .queue_subscribe(subject.to_owned(), group.to_owned())
         .await
         .map_err(|err| {
             NanoError::wrap(err, format!("cannot subscribe to {subject}"))
@@ -336,16 +396,17 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 /// messages in order, so a message this connection sends to itself comes back only after the
 /// subscriptions before it took effect. (async-nats' `flush` only writes the socket, and the
 /// client has no public ping.)
-async fn flush(nats: &async_nats::Client) -> Result<(), NanoError> {
+async fn confirm_subscriptions(client: &async_nats::Client) -> Result<(), NanoError> {
     let unavailable = |err: &dyn fmt::Display| {
         NanoError::unavailable(format!("cannot reach the NATS broker: {err}"))
     };
-    let inbox = nats.new_inbox();
-    let mut probe = nats
+    let inbox = client.new_inbox();
+    let mut probe = client
         .subscribe(inbox.clone())
         .await
         .map_err(|err| unavailable(&err))?;
-    nats.publish(inbox, Bytes::new())
+    client
+        .publish(inbox, Bytes::new())
         .await
         .map_err(|err| unavailable(&err))?;
     match tokio::time::timeout(CONFIRM_TIMEOUT, probe.next()).await {
@@ -400,50 +461,99 @@ async fn read(
                 "the connection to the NATS broker closed",
             ));
         };
-        let Ok(permit) = Arc::clone(&shared.in_flight).acquire_owned().await else {
-            return Ok(());
-        };
-        let route = Arc::clone(&route);
-        let shared = Arc::clone(&shared);
-        handlers.spawn(async move {
+        let slot = InFlight::enter(&shared.in_flight).await;
+        let (route, shared) = (Arc::clone(&route), Arc::clone(&shared));
+        let mut handler = Box::pin(async move {
             answer(&shared, &route, message).await;
-            drop(permit);
+            drop(slot);
         });
+        // A request whose service answers without waiting (the usual case for a handler that
+        // computes its answer) is done in its first poll, here; one that waits goes on in a task
+        // of its own, so it holds up nothing. Moving it is sound: every future wakes the waker of
+        // its latest poll, which is then the task's. Done here, it also needs no wake-up of
+        // another worker thread and no task of its own.
+        if futures_util::FutureExt::now_or_never(&mut handler).is_none() {
+            handlers.spawn(handler);
+        }
+    }
+}
+
+/// The count of requests being handled, and the wait for a free slot at the limit. Atomics
+/// rather than a semaphore, whose release takes a lock on every request; only a reader at the
+/// limit waits, on a `Notify`.
+struct InFlight {
+    count: AtomicUsize,
+    max: usize,
+    freed: Notify,
+}
+
+impl InFlight {
+    fn new(max: usize) -> Self {
+        InFlight {
+            count: AtomicUsize::new(0),
+            max,
+            freed: Notify::new(),
+        }
+    }
+
+    /// Takes a slot, waiting until one is free.
+    async fn enter(in_flight: &Arc<InFlight>) -> InFlightSlot {
+        loop {
+            // Made before the count is read: it sees every release from then on.
+            let freed = in_flight.freed.notified();
+            let count = in_flight.count.load(Ordering::Acquire);
+            if count < in_flight.max {
+                if in_flight
+                    .count
+                    .compare_exchange(count, count + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return InFlightSlot(Arc::clone(in_flight));
+                }
+                continue;
+            }
+            freed.await;
+        }
+    }
+}
+
+/// One request's slot, given back when dropped.
+struct InFlightSlot(Arc<InFlight>);
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == self.0.max {
+            self.0.freed.notify_waiters();
+        }
     }
 }
 
 /// Handles one request and publishes its reply.
 async fn answer(shared: &Shared, route: &Route, message: Message) {
-    let Some(reply) = message.reply.clone() else {
+    let Message {
+        subject,
+        reply,
+        headers: request_headers,
+        payload: request_payload,
+        ..
+    } = message;
+    let Some(reply) = reply else {
         // Nobody waits for an answer to a plain publish, and a service call always has one.
-        tracing::debug!(target: "nano_nats", subject = ?message.subject.as_str(), "ignored a message without a reply subject");
+        tracing::debug!(target: "nano_nats", subject = ?subject.as_str(), "ignored a message without a reply subject");
         return;
     };
-    let (mut headers, mut payload) = match handle(shared, route, &message).await {
-        Ok(json) => (None, json),
-        Err(err) => error_reply(&route.service, &err),
-    };
-    let max_payload = shared.nats.server_info().max_payload;
-    let header_len = headers.as_ref().map_or(0, header_size);
-    if max_payload > 0 && payload.len() + header_len > max_payload {
-        let err = NanoError::new(
-            codes::SERVER_ERROR,
-            format!(
-                "service {:?} answered with {} bytes, more than the NATS broker's max_payload of {max_payload}",
-                route.service,
-                payload.len()
-            ),
-        );
-        (headers, payload) = error_reply(&route.service, &err);
-    }
-    let published = match headers {
-        Some(headers) => {
+    let outcome = handle(shared, route, request_headers.as_ref(), &request_payload).await;
+    // The reply as the wire decides it, an oversized one replaced by an error saying so.
+    let published = match nats::reply(&route.service, outcome, shared.nats.max_payload()) {
+        Reply::Response(payload) => shared.nats.publish(reply, Bytes::from(payload)).await,
+        Reply::Error(payload) => {
+            let mut headers = HeaderMap::new();
+            headers.insert(ERROR_NAME.clone(), "true");
             shared
                 .nats
-                .publish_with_headers(reply, headers, payload)
+                .publish_with_headers(reply, headers, Bytes::from(payload))
                 .await
         }
-        None => shared.nats.publish(reply, payload).await,
     };
     if let Err(err) = published {
         tracing::warn!(target: "nano_nats", %err, service = ?&*route.service, "cannot publish a reply");
@@ -451,58 +561,60 @@ async fn answer(shared: &Shared, route: &Route, message: Message) {
 }
 
 /// Decodes the request, calls the service and encodes the response.
-async fn handle(shared: &Shared, route: &Route, message: &Message) -> Result<Bytes, NanoError> {
-    let call = CallHeaders::parse(message.headers.as_ref())?;
-    nano_wire::check_body_len(message.payload.len(), shared.body_limit)?;
-    let request = nano_wire::decode_body(&route.endpoint, &message.payload)?;
+async fn handle(
+    shared: &Shared,
+    route: &Route,
+    headers: Option<&HeaderMap>,
+    payload: &[u8],
+) -> Result<Vec<u8>, NanoError> {
+    let call = CallHeaders::parse(headers)?;
+    nano_wire::check_body_len(payload.len(), shared.body_limit)?;
+    let request = nano_wire::decode_body(&route.endpoint, payload)?;
     let caller = call.caller.unwrap_or(shared.default_caller.as_str());
-    let owned;
-    let client = if caller == shared.default_caller {
-        &route.client
-    } else {
-        owned = shared.set.client(caller, &route.service)?;
-        &owned
-    };
-    let mut ctx =
-        Ctx::with_request_id(call.request_id).with_cancellation(shared.cut_off.child_token());
+    let client = route.callers.client(caller)?;
+    // The request's own cancellation, fired when it is cut off (and its handler dropped), so
+    // that work it spawned stops too.
+    let cancellation = Cancellation::new();
+    let mut ctx = Ctx::with_request_id(call.request_id).with_cancellation(cancellation.clone());
     if let Some(deadline) = call
         .budget
         .and_then(|budget| Instant::now().checked_add(budget))
     {
         ctx = ctx.with_deadline(deadline);
     }
-    let response = tokio::select! {
-        // The cut-off first: it also cancels the call's context, and the caller should learn
-        // that the server went away rather than that its call was cancelled.
+    let guard = CancelOnDrop(Some(cancellation));
+    let cut_off = || NanoError::unavailable("the server shut down before the request finished");
+    // Made before the flag is read, so it sees every notification from then on; it costs
+    // nothing (no lock) unless the call has to wait.
+    let cut_off_now = shared.cut_off_now.notified();
+    if shared.cut_off.load(Ordering::SeqCst) {
+        return Err(cut_off());
+    }
+    let outcome = tokio::select! {
         biased;
-        () = shared.cut_off.cancelled() => {
-            return Err(NanoError::unavailable("the server shut down before the request finished"));
-        }
-        outcome = client.call_any(&ctx, request) => outcome?,
+        outcome = client.call_any(&ctx, request) => outcome,
+        // The caller learns that the server went away; dropping the handler cancels the
+        // request's context.
+        () = cut_off_now => return Err(cut_off()),
     };
-    Ok(nano_wire::encode_response(&route.endpoint, &response)?
-        .map(Bytes::from)
-        .unwrap_or_default())
+    guard.disarm();
+    let response = outcome?;
+    Ok(nano_wire::encode_response(&route.endpoint, &response)?.unwrap_or_default())
 }
 
-/// The reply to a failed request: the error body, marked as one.
-fn error_reply(service: &str, err: &NanoError) -> (Option<HeaderMap>, Bytes) {
-    let body = nano_wire::error_body(service, err);
-    // An `ErrorBody` is two strings; it always serializes.
-    let json = serde_json::to_vec(&body).unwrap_or_default();
-    let mut headers = HeaderMap::new();
-    headers.insert(ERROR_HEADER, "true");
-    (Some(headers), Bytes::from(json))
+/// Cancels a request's context when its handler is dropped before it finished.
+struct CancelOnDrop(Option<Cancellation>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
 }
 
-/// An upper bound of the bytes `headers` take on the wire.
-fn header_size(headers: &HeaderMap) -> usize {
-    // "NATS/1.0\r\n", each "Name: value\r\n", and the closing "\r\n".
-    let mut size = 12;
-    for (name, values) in headers.iter() {
-        for value in values {
-            size += AsRef::<[u8]>::as_ref(name).len() + value.as_str().len() + 4;
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(cancellation) = self.0.take() {
+            cancellation.cancel();
         }
     }
-    size
 }

@@ -1,55 +1,22 @@
-//! The fixed parts of the NATS wire: subject and queue-group names, header names, and how a
-//! listener reads the protocol headers of a request.
+//! The fixed parts of the NATS wire as async-nats holds them, and how a listener reads the
+//! protocol headers of a request.
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
-use nano::{NanoError, RequestId, codes};
+use async_nats::{HeaderMap, HeaderName};
+use nano::{NanoError, RequestId};
 
-/// The default first token of every subject and queue group.
-pub const DEFAULT_PREFIX: &str = "nano";
+// The wire's fixed parts are `nano_wire::nats`'s, which the transport-fidelity hook reads too.
+pub use nano_wire::nats::{
+    CLIENT_NAME_HEADER, DEADLINE_HEADER, DEFAULT_PREFIX, ERROR_HEADER, REQ_ID_HEADER,
+};
 
-/// The request id of the call tree, as in HTTP's `X-Nano-Req-Id`.
-pub const REQ_ID_HEADER: &str = "Nano-Req-Id";
-/// The calling service's name, as in HTTP's `X-Nano-Client-Name`.
-pub const CLIENT_NAME_HEADER: &str = "Nano-Client-Name";
-/// The time left to the caller's deadline in whole milliseconds, as in HTTP's
-/// `X-Nano-Deadline-Ms`.
-pub const DEADLINE_HEADER: &str = "Nano-Deadline-Ms";
-/// Set (to `true`) on a reply whose payload is an error body `{"code","msg"}` rather than the
-/// response.
-pub const ERROR_HEADER: &str = "Nano-Error";
-
-/// The subject a request type of a service is served on: `<prefix>.<service>.<wire name>`.
-pub(crate) fn subject(prefix: &str, service: &str, wire_name: &str) -> String {
-    format!("{prefix}.{service}.{wire_name}")
-}
-
-/// The queue group every replica of a service joins, so that the broker hands each request to
-/// one of them: `<prefix>.<service>`.
-pub(crate) fn queue_group(prefix: &str, service: &str) -> String {
-    format!("{prefix}.{service}")
-}
-
-/// Checks that `text` can be part of a subject: one or more tokens separated by `.`, none empty
-/// and none holding whitespace or a wildcard (`*`, `>`).
-pub(crate) fn check_subject_part(what: &str, text: &str) -> Result<(), NanoError> {
-    let valid = !text.is_empty()
-        && text.split('.').all(|token| {
-            !token.is_empty()
-                && token
-                    .chars()
-                    .all(|c| !c.is_whitespace() && !c.is_control() && c != '*' && c != '>')
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(NanoError::new(
-            codes::INIT_FAILED,
-            format!("the {what} {text:?} cannot be part of a NATS subject"),
-        ))
-    }
-}
+// The header names as async-nats holds them, made once: naming a header by a `&str` copies the
+// name into a fresh allocation on every insert and lookup.
+pub(crate) static REQ_ID_NAME: HeaderName = HeaderName::from_static(REQ_ID_HEADER);
+pub(crate) static CLIENT_NAME_NAME: HeaderName = HeaderName::from_static(CLIENT_NAME_HEADER);
+pub(crate) static DEADLINE_NAME: HeaderName = HeaderName::from_static(DEADLINE_HEADER);
+pub(crate) static ERROR_NAME: HeaderName = HeaderName::from_static(ERROR_HEADER);
 
 /// What a listener takes from the headers of a request before calling a service.
 #[derive(Debug)]
@@ -75,15 +42,29 @@ impl<'h> CallHeaders<'h> {
                 budget: None,
             });
         };
-        let request_id = match id_header(headers, REQ_ID_HEADER)? {
+        // One pass over the map instead of a hashed lookup per header; the first value of a
+        // repeated header counts, as with `HeaderMap::get`.
+        let (mut request_id, mut caller, mut deadline) = (None, None, None);
+        for (name, values) in headers.iter() {
+            let slot = if *name == REQ_ID_NAME {
+                &mut request_id
+            } else if *name == CLIENT_NAME_NAME {
+                &mut caller
+            } else if *name == DEADLINE_NAME {
+                &mut deadline
+            } else {
+                continue;
+            };
+            *slot = values.first().map(|value| value.as_str());
+        }
+        let request_id = match id_value(REQ_ID_HEADER, request_id)? {
             Some(id) => RequestId::from(id),
             None => RequestId::generate(),
         };
-        let caller = id_header(headers, CLIENT_NAME_HEADER)?;
-        let budget = match headers.get(DEADLINE_HEADER) {
+        let caller = id_value(CLIENT_NAME_HEADER, caller)?;
+        let budget = match deadline {
             None => None,
-            Some(value) => {
-                let text = value.as_str();
+            Some(text) => {
                 let millis: u64 = text.trim().parse().map_err(|_| {
                     NanoError::bad_request(format!(
                         "invalid {DEADLINE_HEADER} header {:?}, expected whole milliseconds",
@@ -101,9 +82,9 @@ impl<'h> CallHeaders<'h> {
     }
 }
 
-fn id_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, NanoError> {
-    match headers.get(name) {
-        Some(value) => nano_wire::id_value(name, value.as_str().as_bytes()),
+fn id_value<'h>(header: &str, value: Option<&'h str>) -> Result<Option<&'h str>, NanoError> {
+    match value {
+        Some(value) => nano_wire::id_value(header, value.as_bytes()),
         None => Ok(None),
     }
 }
@@ -117,15 +98,10 @@ fn shown(text: &str) -> String {
     shown
 }
 
-/// Whether `text` can be sent as a header value: NATS headers are lines, so no control
-/// characters.
-pub(crate) fn fits_header(text: &str) -> bool {
-    !text.chars().any(char::is_control)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nano::codes;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -161,19 +137,6 @@ mod tests {
             let err = CallHeaders::parse(Some(&map)).unwrap_err();
             assert_eq!(err.code(), codes::BAD_REQUEST, "{name}: {value}");
             assert!(err.to_string().contains(name), "{err}");
-        }
-    }
-
-    #[test]
-    fn subjects_are_made_of_valid_tokens() {
-        assert_eq!(subject("nano", "svc3", "svc3.Req"), "nano.svc3.svc3.Req");
-        assert_eq!(queue_group("nano", "svc3"), "nano.svc3");
-        for good in ["nano", "a.b", "svc-1_x"] {
-            assert!(check_subject_part("prefix", good).is_ok(), "{good}");
-        }
-        for bad in ["", "a..b", ".a", "a b", "a*", "a.>", "a\n"] {
-            let err = check_subject_part("prefix", bad).unwrap_err();
-            assert_eq!(err.code(), codes::INIT_FAILED, "{bad:?}");
         }
     }
 }

@@ -8,7 +8,9 @@ use nano::{Api, NanoError, codes};
 
 use crate::client::NatsClient;
 use crate::listener::NatsListener;
-use crate::protocol::{DEFAULT_PREFIX, check_subject_part};
+use nano_wire::nats::check_subject_part;
+
+use crate::protocol::DEFAULT_PREFIX;
 
 /// The default limit on one call, from sending the request to receiving the reply.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

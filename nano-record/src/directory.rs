@@ -135,6 +135,15 @@ impl DirectoryRecorder {
         })
     }
 
+    /// Redacts the secrets of the recorded trees by `redaction` instead of the default
+    /// [`Redaction`](crate::Redaction) (which replaces passwords, tokens and API keys); call it
+    /// before the recorder is installed as a hook.
+    #[must_use]
+    pub fn with_redaction(mut self, redaction: crate::Redaction) -> Self {
+        self.recorder = CallRecorder::with_redaction(redaction);
+        self
+    }
+
     /// How many fragments were written.
     pub fn written(&self) -> u64 {
         self.queue.counts.written.load(Ordering::Relaxed)

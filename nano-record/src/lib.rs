@@ -5,6 +5,10 @@
 //! and [`read_fragments_of`] and [`join_fragments`] put the fragments several processes recorded
 //! for one request back together into one tree.
 //!
+//! Every tree has its secrets redacted: the values of fields such as `password`, `token` or
+//! `api_key` become `"[redacted]"` ([`Redaction`]), unless a test opts in with
+//! [`CallRecorder::with_redaction`]`(Redaction::keep_secrets())`.
+//!
 //! This crate is what servers need to record (`--record`) without depending on the testing
 //! toolkit; `nano-test` builds scenario files, comparisons and replays on the same model.
 //!
@@ -46,7 +50,7 @@
 //! let trees = join_fragments(read_fragments(&dir)?);
 //! assert_eq!(trees.len(), 1);
 //! assert_eq!(trees[0].request, "greeter.Greet");
-//! assert_eq!(trees[0].outcome, CallOutcome::Response(serde_json::json!({"text": "hello ada"})));
+//! assert_eq!(trees[0].outcome, CallOutcome::Response(serde_json::json!({"text": "hello ada"}).into()));
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(())
 //! # }
@@ -56,20 +60,25 @@
 //! |---|---|
 //! | [`CallRecorder`], [`CallRecord`] | recording the calls of a set, in memory, as flat records and as trees |
 //! | [`CallNode`], [`CallOutcome`], [`FORMAT_VERSION`] | the call-tree model and its JSON form |
+//! | [`Json`] | a recorded body, kept as its compact text |
 //! | [`DirectoryRecorder`], [`RecordLimits`] | recording on servers: fragment files under a size cap |
 //! | [`Fragment`], [`read_fragments`], [`read_fragments_of`], [`join_fragments`], [`FragmentError`] | reading a recording back and joining it by request id |
 
 mod deep;
 mod directory;
 mod fragment;
+mod json;
 mod recorder;
+mod redact;
 mod tree;
 
 pub use directory::{
     DEFAULT_RECORD_MAX_BYTES, DEFAULT_RECORD_QUEUE, DirectoryRecorder, RecordLimits,
 };
 pub use fragment::{Fragment, FragmentError, join_fragments, read_fragments, read_fragments_of};
+pub use json::Json;
 pub use recorder::{CallRecord, CallRecorder};
+pub use redact::{REDACTED, Redaction, SECRET_FIELDS};
 pub use tree::{CallNode, CallOutcome, FORMAT_VERSION};
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use nano::{AnyRequest, ClientHook, Ctx, Edge, Outcome, Service, SharedService};
 use serde_json::Value;
 
+use crate::Json;
 use crate::deep::deep;
+use crate::redact::Redaction;
 use crate::tree::{CallNode, CallOutcome};
 
 /// One recorded call, flat: the typed request and outcome are kept, and `parent` links it to the
@@ -34,21 +36,30 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// The call as a tree node without children.
+    /// The call as a tree node without children, its secrets redacted by the default
+    /// [`Redaction`].
     pub fn to_node(&self) -> CallNode {
+        self.to_node_with(&Redaction::default())
+    }
+
+    /// The call as a tree node without children, its secrets redacted by `redaction`.
+    pub fn to_node_with(&self, redaction: &Redaction) -> CallNode {
+        let mut body = self
+            .request
+            .to_json_value()
+            .unwrap_or_else(|err| Value::String(format!("[cannot encode: {err}]")));
+        redaction.redact(&mut body);
+        let outcome = self
+            .outcome
+            .as_ref()
+            .map_or(CallOutcome::Unfinished, CallOutcome::from_outcome);
         CallNode {
             caller: self.edge.caller().to_owned(),
             service: self.edge.callee().to_owned(),
             request: self.request.name().to_owned(),
             request_id: self.ctx.request_id().to_string(),
-            body: self
-                .request
-                .to_json_value()
-                .unwrap_or_else(|err| Value::String(format!("[cannot encode: {err}]"))),
-            outcome: self
-                .outcome
-                .as_ref()
-                .map_or(CallOutcome::Unfinished, CallOutcome::from_outcome),
+            body: Json::from(body),
+            outcome: redaction.redact_outcome(&outcome),
             calls: Vec::new(),
         }
     }
@@ -99,16 +110,25 @@ pub struct CallRecorder {
 
 struct RecorderInner {
     key: usize,
+    redaction: Redaction,
     next_id: AtomicU64,
     records: Mutex<Vec<CallRecord>>,
 }
 
 impl CallRecorder {
-    /// An empty recorder.
+    /// An empty recorder whose trees have their secrets redacted by the default
+    /// [`Redaction`].
     pub fn new() -> Self {
+        Self::with_redaction(Redaction::default())
+    }
+
+    /// An empty recorder whose trees have their secrets redacted by `redaction`;
+    /// `Redaction::keep_secrets()` is the opt-in of a test that needs them.
+    pub fn with_redaction(redaction: Redaction) -> Self {
         CallRecorder {
             inner: Arc::new(RecorderInner {
                 key: NEXT_RECORDER_KEY.fetch_add(1, Ordering::Relaxed),
+                redaction,
                 next_id: AtomicU64::new(1),
                 records: Mutex::new(Vec::new()),
             }),
@@ -146,10 +166,15 @@ impl CallRecorder {
     /// The recorded calls as trees: one per call made outside any recorded call (usually one per
     /// request the test sent), in the order they started.
     pub fn trees(&self) -> Vec<CallNode> {
-        Self::build_trees(&self.records())
+        self.build_trees(&self.records())
     }
 
-    fn build_trees(records: &[CallRecord]) -> Vec<CallNode> {
+    /// How this recorder redacts secrets in its trees.
+    pub fn redaction(&self) -> &Redaction {
+        &self.inner.redaction
+    }
+
+    fn build_trees(&self, records: &[CallRecord]) -> Vec<CallNode> {
         let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
         let mut children: HashMap<u64, Vec<&CallRecord>> = HashMap::new();
         let mut roots = Vec::new();
@@ -161,19 +186,28 @@ impl CallRecorder {
                 _ => roots.push(record),
             }
         }
-        fn build(record: &CallRecord, children: &HashMap<u64, Vec<&CallRecord>>) -> CallNode {
+        fn build(
+            record: &CallRecord,
+            children: &HashMap<u64, Vec<&CallRecord>>,
+            redaction: &Redaction,
+        ) -> CallNode {
             deep(|| {
-                let mut node = record.to_node();
+                let mut node = record.to_node_with(redaction);
                 node.calls = children
                     .get(&record.id)
-                    .map(|kids| kids.iter().map(|kid| build(kid, children)).collect())
+                    .map(|kids| {
+                        kids.iter()
+                            .map(|kid| build(kid, children, redaction))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 node
             })
         }
+        let redaction = &self.inner.redaction;
         roots
             .into_iter()
-            .map(|root| build(root, &children))
+            .map(|root| build(root, &children, redaction))
             .collect()
     }
 
@@ -202,7 +236,7 @@ impl CallRecorder {
             records.drain(..).partition(|r| taken.contains(&r.id));
         *records = kept;
         drop(records);
-        Self::build_trees(&finished)
+        self.build_trees(&finished)
     }
 
     /// Whether the current task is inside a call this recorder recorded (so a call it makes now

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::deep::deep;
+use crate::json::Json;
 
 /// The version of the call-tree format this build reads and writes: of the fragments servers
 /// record and of the scenario files made from them.
@@ -22,7 +23,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[serde(rename_all = "snake_case")]
 pub enum CallOutcome {
     /// The call answered with this response body.
-    Response(#[serde(deserialize_with = "crate::deep::bounded_value")] Value),
+    Response(Json),
     /// The call failed.
     Error {
         /// The error code, empty for an uncoded error.
@@ -39,7 +40,7 @@ impl CallOutcome {
     pub fn from_outcome(outcome: &Outcome) -> CallOutcome {
         match outcome {
             Ok(response) => match response.to_json_value() {
-                Ok(body) => CallOutcome::Response(body),
+                Ok(body) => CallOutcome::Response(Json::from(body)),
                 Err(err) => CallOutcome::from_error(&err),
             },
             Err(err) => CallOutcome::from_error(err),
@@ -50,7 +51,7 @@ impl CallOutcome {
     pub fn from_result<T: Serialize>(result: &Result<T, NanoError>) -> CallOutcome {
         match result {
             Ok(response) => match serde_json::to_value(response) {
-                Ok(body) => CallOutcome::Response(body),
+                Ok(body) => CallOutcome::Response(Json::from(body)),
                 Err(err) => CallOutcome::from_error(&NanoError::new(
                     nano::codes::ENCODE,
                     format!("cannot encode the response: {err}"),
@@ -97,8 +98,7 @@ pub struct CallNode {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub request_id: String,
     /// The request body as JSON.
-    #[serde(deserialize_with = "crate::deep::bounded_value")]
-    pub body: Value,
+    pub body: Json,
     /// How the call ended.
     pub outcome: CallOutcome,
     /// The calls this call caused.

@@ -21,11 +21,13 @@
 mod listener;
 mod ready;
 mod serve;
+mod setting;
 mod system;
 mod tracing_hook;
 
 pub use listener::{BoxListener, Listener, Shutdown, ShutdownTrigger};
 pub use ready::{READY_PREFIX, parse_ready_line, ready_line};
 pub use serve::{serve, serve_until, shutdown_signal};
+pub use setting::{Setting, set_given_settings};
 pub use system::{Layout, PlannedServer, ServerSpec, System, Transport};
 pub use tracing_hook::TracingHook;

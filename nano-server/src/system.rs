@@ -8,6 +8,9 @@ use nano::{
     AnyRequest, Api, Ctx, NanoError, NewService, Outcome, Service, ServiceSetBuilder,
     SharedService, codes,
 };
+use nano_wire::EdgeAuth;
+
+use crate::Setting;
 
 /// A user's system: its services (how to construct each, and its declared API), the server
 /// executables (which services each runs and which it exposes; the services it reaches remotely
@@ -15,7 +18,9 @@ use nano::{
 /// form a deployment, connected by HTTP or by a NATS broker — [`Transport`]).
 ///
 /// The server main, the deployments of the test toolkit and the scenario runner all read their
-/// facts from here, so nothing in them is specific to one system.
+/// facts from here, so nothing in them is specific to one system. That includes the edge's
+/// authentication ([`auth`](System::auth)): every server's listener and every in-process
+/// replay of the runner apply it.
 ///
 /// ```
 /// use nano::{Client, Ctx, NanoError};
@@ -56,6 +61,9 @@ pub struct System {
     services: Vec<ServiceEntry>,
     servers: Vec<ServerSpec>,
     layouts: Vec<Layout>,
+    auth: Option<EdgeAuth>,
+    /// The system's own settings, each with the services that read it.
+    settings: Vec<(Setting, Vec<String>)>,
 }
 
 /// Makes a fresh, unbuilt service each time it is called.
@@ -135,7 +143,44 @@ impl System {
             services: Vec::new(),
             servers: Vec::new(),
             layouts: Vec::new(),
+            auth: None,
+            settings: Vec::new(),
         }
+    }
+
+    /// Declares a setting that the services named in `services` read when they are made: the
+    /// server executables running any of them take it as a flag (and its environment
+    /// variable), shown in their `--help`.
+    #[must_use]
+    pub fn setting(mut self, setting: Setting, services: &[&str]) -> Self {
+        let services = services.iter().map(|s| (*s).to_owned()).collect();
+        self.settings.push((setting, services));
+        self
+    }
+
+    /// The settings a server takes: those read by any of the services it runs, in the order
+    /// they were declared.
+    pub fn settings_for(&self, server: &ServerSpec) -> Vec<Setting> {
+        self.settings
+            .iter()
+            .filter(|(_, services)| services.iter().any(|s| server.local.contains(s)))
+            .map(|(setting, _)| *setting)
+            .collect()
+    }
+
+    /// Authenticates calls at the system's edge with `auth`: the request types it protects need
+    /// a bearer token that its auth service (a service of this system) accepts, wherever a
+    /// server exposes them over HTTP and wherever the runner replays them in process. (A server
+    /// on a NATS broker serves them without this check: the NATS listener has none.)
+    #[must_use]
+    pub fn auth(mut self, auth: EdgeAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The edge's authentication, when the system has one.
+    pub fn edge_auth(&self) -> Option<&EdgeAuth> {
+        self.auth.as_ref()
     }
 
     /// Adds a service: its declared API and a function that makes it (e.g. the `service(…)`
@@ -422,7 +467,8 @@ impl System {
     }
 
     /// Checks the description: unique names, every server's services known and what it exposes
-    /// local, and every layout deployable ([`plan`](System::plan)).
+    /// local, the auth service known and in every server that exposes a protected request type,
+    /// and every layout deployable ([`plan`](System::plan)).
     ///
     /// # Errors
     ///
@@ -464,8 +510,67 @@ impl System {
                 )));
             }
         }
+        if let Some(auth) = &self.auth {
+            self.check_auth(auth)?;
+        }
+        self.check_settings()?;
         for layout in &self.layouts {
             self.plan(&layout.name)?;
+        }
+        Ok(())
+    }
+
+    /// Every setting is read by services of the system, and no two share a flag or a variable.
+    fn check_settings(&self) -> Result<(), NanoError> {
+        let invalid = |message: String| NanoError::new(codes::INIT_FAILED, message);
+        let (mut flags, mut envs) = (BTreeSet::new(), BTreeSet::new());
+        for (setting, services) in &self.settings {
+            if let Some(name) = services.iter().find(|name| self.entry(name).is_none()) {
+                return Err(self.unknown(name));
+            }
+            if !flags.insert(setting.flag()) {
+                return Err(invalid(format!("two settings are --{}", setting.flag())));
+            }
+            if !envs.insert(setting.env()) {
+                return Err(invalid(format!("two settings read {}", setting.env())));
+            }
+        }
+        Ok(())
+    }
+
+    /// The auth service exists, and every server exposing a protected request type has it, in
+    /// the process or as a dependency of its local services.
+    fn check_auth(&self, auth: &EdgeAuth) -> Result<(), NanoError> {
+        if self.entry(auth.service()).is_none() {
+            return Err(self.unknown(auth.service()));
+        }
+        for server in &self.servers {
+            let guarded = server.exposes.iter().find_map(|name| {
+                let api = self.api(name)?;
+                let operation = api
+                    .operations()
+                    .iter()
+                    .find(|op| auth.is_protected(op.request.name()))?;
+                Some((name, operation.request.name()))
+            });
+            let Some((service, request)) = guarded else {
+                continue;
+            };
+            if !server.local.iter().any(|local| local == auth.service())
+                && !self
+                    .remote_services(server)?
+                    .iter()
+                    .any(|r| r == auth.service())
+            {
+                return Err(NanoError::new(
+                    codes::INIT_FAILED,
+                    format!(
+                        "server {:?} exposes {request} of {service:?}, which needs a token, but has no {:?} to verify it",
+                        server.name,
+                        auth.service()
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -495,6 +600,8 @@ impl fmt::Debug for System {
             .field("services", &self.service_names())
             .field("servers", &self.servers)
             .field("layouts", &self.layouts)
+            .field("auth", &self.auth)
+            .field("settings", &self.settings)
             .finish()
     }
 }

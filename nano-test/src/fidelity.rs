@@ -9,6 +9,7 @@ use nano::{
     ServiceSet, SharedService,
 };
 use nano_wire::Endpoint;
+use nano_wire::nats::{self, Reply};
 
 /// Makes every client of a set behave as if a transport sat between caller and callee: the
 /// per-set form of the Go original's hooked `NewClient`.
@@ -46,7 +47,31 @@ use nano_wire::Endpoint;
 ///
 /// What it cannot show is what only a socket does: connection failures, the content-type check
 /// (it always sends JSON), the listener's request timeout, connection and in-flight limits, and
-/// the client's limit on answers.
+/// the client's limit on answers. Nor does it check request ids and caller names: over HTTP, one
+/// outside [`nano_wire::is_valid_id`]'s alphabet is refused (`S-ENCODE` or `C-BAD-REQUEST`).
+///
+/// # Over NATS
+///
+/// [`TransportFidelity::nats`] makes the calls go the way `nano-nats` would carry them, through
+/// the same `nano_wire::nats` decisions its client and listener call. Where that differs from
+/// HTTP:
+///
+/// - every request type a callee's API declares travels, with or without an HTTP route, and
+///   always as a JSON body (there is no body-less `GET`); a type the API does not declare is
+///   `C-BAD-REQUEST-TYPE`. An API whose service or wire name cannot be part of a NATS subject is
+///   refused (`S-INIT-FAILED`) when the hook learns it, as the NATS client refuses it;
+/// - the request id and caller name travel in headers: one holding a control character is
+///   `S-ENCODE` (not sent), one outside [`nano_wire::is_valid_id`]'s alphabet `C-BAD-REQUEST`
+///   naming the `Nano-…` header;
+/// - a request larger than the broker's [`max_payload`](TransportFidelity::max_payload), headers
+///   included, is `C-PAYLOAD-TOO-LARGE` before it is sent (the listener's body limit applies
+///   after that), and a reply larger than it, response or error, becomes an `S-ERROR` saying so.
+///
+/// What it cannot show over NATS, besides what only a socket shows: the broker (no responders,
+/// a broker restart: `S-UNAVAILABLE`), the client's limit on replies, and what the callee's
+/// context would carry after the listener read a header with whitespace around it (it reads the
+/// value trimmed) or an empty one (a generated request id, the listener's default caller): a
+/// context's request id and caller cannot be changed on the way.
 ///
 /// ```
 /// use nano::{Ctx, NanoError, ServiceSet};
@@ -71,33 +96,116 @@ use nano_wire::Endpoint;
 /// ```
 #[derive(Debug, Clone)]
 pub struct TransportFidelity {
+    wire: Wire,
     keep_metadata: Vec<String>,
+    /// (caller, key): metadata that crosses on calls from that caller only.
+    keep_metadata_from: Vec<(String, String)>,
     body_limit: usize,
+    max_payload: usize,
     /// Endpoint tables by service; shared by clones, so a set's hook learns its APIs after the
     /// set is built.
     tables: Arc<RwLock<HashMap<String, Arc<[Endpoint]>>>>,
 }
 
+/// The wire whose decisions a hook applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Http,
+    Nats,
+}
+
 impl Default for TransportFidelity {
     fn default() -> Self {
         TransportFidelity {
+            wire: Wire::Http,
             keep_metadata: Vec::new(),
+            keep_metadata_from: Vec::new(),
             body_limit: nano_wire::DEFAULT_BODY_LIMIT,
+            max_payload: nats::DEFAULT_MAX_PAYLOAD,
             tables: Arc::default(),
         }
     }
 }
 
 impl TransportFidelity {
-    /// The hook with nothing but the protocol's fields crossing.
+    /// The hook of the HTTP wire, with nothing but the protocol's fields crossing.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The hook of the NATS wire (`nano-nats`): the HTTP wire's decisions where NATS shares
+    /// them, `nano_wire::nats`'s where it does not; see [Over NATS](#over-nats).
+    ///
+    /// ```
+    /// use nano::{Ctx, NanoError};
+    /// use nano_test::{TestSet, TransportFidelity};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Req { pub param: String }
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Resp { pub value: String }
+    ///
+    /// mod svc1 {
+    ///     use super::*;
+    ///     nano::api! {
+    ///         service "svc1";
+    ///         // No HTTP route: over HTTP a caller gets C-BAD-REQUEST-TYPE, over NATS it travels.
+    ///         fn req(Req) -> Resp = "svc1.Req";
+    ///     }
+    /// }
+    /// struct Svc1;
+    /// impl svc1::Handler for Svc1 {
+    ///     async fn req(&self, _ctx: &Ctx, r: Req) -> Result<Resp, NanoError> {
+    ///         Ok(Resp { value: format!("svc1_{}", r.param) })
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), NanoError> {
+    /// let over = |fidelity| TestSet::builder().service(svc1::service(|_| Ok(Svc1))).with_fidelity(fidelity).build();
+    /// let nats = over(TransportFidelity::nats())?;
+    /// let resp = nats.client("svc1")?.call(&Ctx::new(), Req { param: "x".into() }).await?;
+    /// assert_eq!(resp.value, "svc1_x");
+    ///
+    /// let http = over(TransportFidelity::new())?;
+    /// let err = http.client("svc1")?.call(&Ctx::new(), Req { param: "x".into() }).await.unwrap_err();
+    /// assert_eq!(err.code(), "C-BAD-REQUEST-TYPE");
+    ///
+    /// // A caller name outside the id alphabet is refused by the NATS listener.
+    /// let err = nats.set().client("a caller", "svc1")?.call(&Ctx::new(), Req::default()).await.unwrap_err();
+    /// assert_eq!(err.code(), "C-BAD-REQUEST");
+    /// assert!(err.message().contains("Nano-Client-Name"), "{err}");
+    /// # Ok(()) }
+    /// ```
+    pub fn nats() -> Self {
+        TransportFidelity {
+            wire: Wire::Nats,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the broker's `max_payload` a hook made with [`nats`](TransportFidelity::nats) holds
+    /// requests (headers included) and replies to (default
+    /// `nano_wire::nats::DEFAULT_MAX_PAYLOAD`, `nats-server`'s 1 MiB); set it to what the
+    /// broker in use is configured with. The HTTP wire has no such limit: on a hook made with
+    /// [`new`](TransportFidelity::new) it changes nothing.
+    #[must_use]
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
     }
 
     /// Lets the metadata entry `key` cross, for a transport that carries it as a header.
     #[must_use]
     pub fn keep_metadata(mut self, key: impl Into<String>) -> Self {
         self.keep_metadata.push(key.into());
+        self
+    }
+
+    /// Lets the metadata entry `key` cross on calls from `caller` only: for a caller that stands
+    /// for the clients of a server whose listener sets the entry on its side of the wire, such
+    /// as the identity an edge authenticated ([`TestSet::call_at_edge`](crate::TestSet::call_at_edge)
+    /// sets this up). Calls between services still lose it, as they do over a wire.
+    #[must_use]
+    pub fn keep_metadata_from(mut self, caller: impl Into<String>, key: impl Into<String>) -> Self {
+        self.keep_metadata_from.push((caller.into(), key.into()));
         self
     }
 
@@ -109,13 +217,24 @@ impl TransportFidelity {
         self
     }
 
-    /// Uses the endpoint table of a declared API for its service.
+    /// Uses the endpoint table of a declared API for its service: its routes over HTTP
+    /// ([`Endpoint::table`]), every declared request type over NATS
+    /// (`nano_wire::nats::endpoints`).
     ///
     /// # Errors
     ///
-    /// What [`Endpoint::table`] reports for the API.
+    /// What [`Endpoint::table`] or `nano_wire::nats::endpoints` reports for the API.
     pub fn api(self, api: &'static Api) -> Result<Self, NanoError> {
-        Ok(self.endpoints(api.name(), Endpoint::table(api)?))
+        let table = self.table_of(api)?;
+        Ok(self.endpoints(api.name(), table))
+    }
+
+    /// The endpoint table the hook's wire gives a declared API.
+    fn table_of(&self, api: &Api) -> Result<Vec<Endpoint>, NanoError> {
+        match self.wire {
+            Wire::Http => Endpoint::table(api),
+            Wire::Nats => nats::endpoints(api),
+        }
     }
 
     /// Uses `endpoints` as the endpoint table of `service`.
@@ -131,12 +250,12 @@ impl TransportFidelity {
     ///
     /// # Errors
     ///
-    /// What [`Endpoint::table`] reports for a declared API.
+    /// What [`api`](TransportFidelity::api) reports for a declared API.
     pub fn learn_apis(&self, set: &ServiceSet) -> Result<(), NanoError> {
         for name in set.names() {
             let Some(api) = set.api(name) else { continue };
             if self.table(name).is_none() {
-                self.set_table(name, Endpoint::table(api)?);
+                self.set_table(name, self.table_of(api)?);
             }
         }
         Ok(())
@@ -159,10 +278,16 @@ impl TransportFidelity {
     }
 
     /// The context the callee gets: the caller's context without what a wire does not carry.
-    fn wire_ctx(&self, ctx: &Ctx, cancellation: Cancellation) -> Ctx {
+    fn wire_ctx(&self, caller: &str, ctx: &Ctx, cancellation: Cancellation) -> Ctx {
+        let from_caller = self
+            .keep_metadata_from
+            .iter()
+            .filter(|(from, _)| from == caller)
+            .map(|(_, key)| key);
         let kept: Vec<(String, String)> = self
             .keep_metadata
             .iter()
+            .chain(from_caller)
             .filter_map(|key| Some((key.clone(), ctx.metadata(key)?.to_owned())))
             .collect();
         let mut wire = ctx
@@ -225,11 +350,22 @@ impl OverTheWire {
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Option<Vec<u8>>, NanoError> {
         let (caller, callee) = (self.edge.caller(), self.edge.callee());
+        if self.hook.wire == Wire::Nats {
+            // The NATS listener reads the id headers first, by the rule every wire shares.
+            let read = |header: &str, sent: &str| {
+                nano_wire::id_value(header, nats::header_value_as_received(sent).as_bytes())
+                    .map(|_| ())
+            };
+            read(nats::REQ_ID_HEADER, ctx.request_id().as_str())?;
+            if let Some(caller) = ctx.caller() {
+                read(nats::CLIENT_NAME_HEADER, caller)?;
+            }
+        }
         nano_wire::check_body_len(body.len(), self.hook.body_limit)?;
         let req = nano_wire::decode_body(endpoint, body)?;
         let cancellation = Cancellation::new();
         let mut hang_up = HangUpOnDrop(Some(cancellation.clone()));
-        let mut wire_ctx = self.hook.wire_ctx(ctx, cancellation);
+        let mut wire_ctx = self.hook.wire_ctx(caller, ctx, cancellation);
         if let Some(deadline) = deadline {
             wire_ctx = wire_ctx.with_deadline(deadline);
         }
@@ -265,22 +401,38 @@ impl Service for OverTheWire {
             }
         };
         let body = nano_wire::encode_request(endpoint, &req)?;
+        let body = body.as_deref().unwrap_or_default();
+        let nats = self.hook.wire == Wire::Nats;
+        if nats {
+            // What the NATS client cannot put in a header line, it does not send.
+            nats::check_header_value(callee, "request id", ctx.request_id().as_str())?;
+            if let Some(caller) = ctx.caller() {
+                nats::check_header_value(callee, "caller name", caller)?;
+            }
+        }
+        let mut deadline_ms = None;
         let deadline = match ctx.remaining() {
             None => None,
             Some(remaining) => {
                 let millis = nano_wire::deadline_millis(remaining)
                     .ok_or_else(|| nano_wire::out_of_time(caller, callee))?;
+                deadline_ms = Some(millis);
                 tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(millis))
             }
         };
-        let served = self
-            .serve(
-                &ctx,
-                endpoint,
-                body.as_deref().unwrap_or_default(),
-                deadline,
-            )
-            .await;
+        if nats {
+            let header_len =
+                nats::request_header_len(ctx.request_id().as_str(), ctx.caller(), deadline_ms);
+            nats::check_request_size(callee, header_len, body.len(), self.hook.max_payload)?;
+        }
+        let served = self.serve(&ctx, endpoint, body, deadline).await;
+        if nats {
+            let outcome = served.map(Option::unwrap_or_default);
+            return match nats::reply(callee, outcome, self.hook.max_payload) {
+                Reply::Response(json) => nano_wire::decode_response(callee, endpoint, None, &json),
+                Reply::Error(json) => Err(read_error_reply(&json)),
+            };
+        }
         match served {
             Ok(json) => nano_wire::decode_response(
                 callee,
@@ -291,4 +443,18 @@ impl Service for OverTheWire {
             Err(err) => Err(wire_error(callee, &err)),
         }
     }
+}
+
+/// What the caller reads of a NATS error reply: the error its body carries.
+fn read_error_reply(json: &[u8]) -> NanoError {
+    serde_json::from_slice::<ErrorBody>(json)
+        .ok()
+        .and_then(nano_wire::error_from_body)
+        // `nats::reply` writes a body with a code and a message, which always reads back.
+        .unwrap_or_else(|| {
+            NanoError::new(
+                nano::codes::BAD_RESPONSE,
+                "an error reply that is not an error body",
+            )
+        })
 }

@@ -29,8 +29,8 @@ pub use fidelity::TransportFidelity;
 pub use mock::{Expectation, Mock, MockCall, MockService, Sequence, Times, VerificationError};
 pub use nano_record::{
     CallNode, CallOutcome, CallRecord, CallRecorder, DEFAULT_RECORD_MAX_BYTES,
-    DEFAULT_RECORD_QUEUE, DirectoryRecorder, Fragment, FragmentError, RecordLimits, join_fragments,
-    read_fragments, read_fragments_of,
+    DEFAULT_RECORD_QUEUE, DirectoryRecorder, Fragment, FragmentError, Json, RecordLimits,
+    join_fragments, read_fragments, read_fragments_of,
 };
 pub use parity::{
     Delivery, Deployment, ParityCase, ParityCheck, ParityDifference, ParityError, ParityReport,

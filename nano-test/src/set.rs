@@ -7,6 +7,7 @@ use nano::{
     AnyRequest, AnyResponse, Client, ClientHook, Ctx, Edge, NanoError, Request, ServiceSet,
     ServiceSetBuilder, SharedService,
 };
+use nano_wire::EdgeAuth;
 
 use crate::fidelity::TransportFidelity;
 use crate::mock::{Mock, VerificationError};
@@ -23,6 +24,13 @@ pub const DEFAULT_CALLER: &str = "test";
 /// puts a simulated transport between every caller and callee. The mocks the set owns are
 /// verified when it is dropped (unless the test is already panicking) or by
 /// [`verify`](TestSet::verify).
+///
+/// [`call_at_edge`](TestSet::call_at_edge) sends a request the way a client of a server does: it
+/// runs the edge steps the HTTP listener runs — with an [`EdgeAuth`]
+/// ([`edge_auth`](TestSetBuilder::edge_auth)), the `Authorization` value goes to the auth
+/// service and the identity into the callee's context — through the same `nano_wire` code, so a
+/// business-logic test of a protected endpoint gets the server's `C-UNAUTHORIZED` and
+/// `C-FORBIDDEN` without a server.
 ///
 /// ```
 /// use nano::{Ctx, NanoError};
@@ -49,6 +57,7 @@ pub struct TestSet {
     mocks: Vec<Mock>,
     recorder: CallRecorder,
     spec: Spec,
+    edge: Option<EdgeAuth>,
 }
 
 /// A hook kept by the builder until the set is built.
@@ -68,6 +77,7 @@ pub struct TestSetBuilder {
     fidelity: Option<TransportFidelity>,
     caller: String,
     spec: Spec,
+    edge: Option<EdgeAuth>,
 }
 
 impl TestSet {
@@ -80,6 +90,7 @@ impl TestSet {
             fidelity: None,
             caller: DEFAULT_CALLER.to_owned(),
             spec: Spec::default(),
+            edge: None,
         }
     }
 
@@ -117,6 +128,96 @@ impl TestSet {
         request: R,
     ) -> Result<R::Response, NanoError> {
         self.client(service)?.call(ctx, request).await
+    }
+
+    /// Sends `request` to `service` as a client of a server would, with the `Authorization`
+    /// value `authorization` (e.g. `Some("Bearer abc")`, or `None` for none): through the
+    /// set's edge, exactly as the HTTP listener runs it. A request type the
+    /// [`EdgeAuth`] protects is answered `C-UNAUTHORIZED` or `C-FORBIDDEN` when its token is
+    /// refused, and otherwise reaches the service with the identity in the context's metadata;
+    /// without an [`edge_auth`](TestSetBuilder::edge_auth) this is [`call`](TestSet::call).
+    ///
+    /// ```
+    /// use nano::{Ctx, NanoError};
+    /// use nano_test::{TestSet, request_fn};
+    /// use nano_wire::{AuthQuery, EdgeAuth};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Verify { pub token: String }
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct User { pub name: String }
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct WhoAmI {}
+    /// # impl nano::Request for Verify { type Response = User; const NAME: &'static str = "auth.Verify"; }
+    /// # impl nano::Request for WhoAmI { type Response = User; const NAME: &'static str = "front.WhoAmI"; }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), NanoError> {
+    /// let auth = request_fn("auth", |_ctx, r: Verify| async move {
+    ///     if r.token == "t-ada" { Ok(User { name: "ada".into() }) }
+    ///     else { Err(NanoError::new(nano_wire::codes::UNAUTHORIZED, "unknown token")) }
+    /// });
+    /// let front = request_fn("front", |ctx: Ctx, _r: WhoAmI| async move {
+    ///     Ok(User { name: ctx.metadata("user").unwrap_or_default().to_owned() })
+    /// });
+    /// let edge = EdgeAuth::new("auth", |q: AuthQuery| Verify { token: q.token }, |u: User| u.name)
+    ///     .protect::<WhoAmI>();
+    /// let t = TestSet::builder().service(auth).service(front).edge_auth(edge).build()?;
+    ///
+    /// assert_eq!(t.call_at_edge(Some("Bearer t-ada"), "front", WhoAmI {}).await?.name, "ada");
+    /// let err = t.call_at_edge(None, "front", WhoAmI {}).await.unwrap_err();
+    /// assert_eq!(err.code(), "C-UNAUTHORIZED");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The edge's refusal, the call's error, or `S-UNKNOWN-SERVICE` when `service` is not in
+    /// the set.
+    pub async fn call_at_edge<R: Request>(
+        &self,
+        authorization: Option<&str>,
+        service: &str,
+        request: R,
+    ) -> Result<R::Response, NanoError> {
+        let client = self.client(service)?;
+        let ctx = self
+            .admit(Ctx::new(), service, R::NAME, authorization)
+            .await?;
+        client.call(&ctx, request).await
+    }
+
+    /// The type-erased form of [`call_at_edge`](TestSet::call_at_edge), under `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_at_edge`](TestSet::call_at_edge).
+    pub async fn call_any_at_edge(
+        &self,
+        ctx: &Ctx,
+        authorization: Option<&str>,
+        service: &str,
+        request: AnyRequest,
+    ) -> Result<AnyResponse, NanoError> {
+        let client = self.client(service)?;
+        let ctx = self
+            .admit(ctx.clone(), service, request.name(), authorization)
+            .await?;
+        client.call_any(&ctx, request).await
+    }
+
+    /// The edge's admission of a call: the context the callee gets, or the refusal.
+    async fn admit(
+        &self,
+        ctx: Ctx,
+        service: &str,
+        request: &str,
+        authorization: Option<&str>,
+    ) -> Result<Ctx, NanoError> {
+        match &self.edge {
+            Some(edge) => {
+                let authorization = authorization.map(str::as_bytes);
+                edge.admit(&self.set, ctx, service, request, authorization)
+                    .await
+            }
+            None => Ok(ctx),
+        }
     }
 
     /// Sends a type-erased request to `service` under `ctx`.
@@ -273,7 +374,17 @@ impl TestSetBuilder {
         self
     }
 
-    /// The spec for snapshots and for mocks that were not given their own.
+    /// Runs the edge steps of `auth` for the calls made with
+    /// [`call_at_edge`](TestSet::call_at_edge), as `nano_http::HttpListener` with the same
+    /// [`EdgeAuth`] does. Its auth service must be in the set (real or a mock).
+    #[must_use]
+    pub fn edge_auth(mut self, auth: EdgeAuth) -> Self {
+        self.edge = Some(auth);
+        self
+    }
+
+    /// The spec for snapshots, for the recorded call trees and for mocks that were not given
+    /// their own; with [`Spec::keep_secrets`] the trees keep their secrets too.
     #[must_use]
     pub fn spec(mut self, spec: Spec) -> Self {
         self.spec = spec;
@@ -288,12 +399,20 @@ impl TestSetBuilder {
     /// What [`ServiceSetBuilder::build`] reports (a missing dependency, a duplicate name, a
     /// failed init).
     pub fn build(self) -> Result<TestSet, NanoError> {
-        let recorder = CallRecorder::new();
+        // The spec's opt-in to secrets is the recorder's too.
+        let recorder = CallRecorder::with_redaction(self.spec.secrets());
         let mut builder = self.builder.hook(recorder.clone());
         for hook in self.hooks {
             builder = builder.hook(hook);
         }
-        if let Some(fidelity) = &self.fidelity {
+        // The edge runs where the listener would, behind the simulated wire from the test.
+        let fidelity = match (self.fidelity, &self.edge) {
+            (Some(fidelity), Some(edge)) => {
+                Some(fidelity.keep_metadata_from(self.caller.clone(), edge.key()))
+            }
+            (fidelity, _) => fidelity,
+        };
+        if let Some(fidelity) = &fidelity {
             builder = builder.hook(fidelity.clone());
         }
         for mock in &self.mocks {
@@ -310,7 +429,7 @@ impl TestSetBuilder {
                 return Err(err);
             }
         };
-        if let Some(fidelity) = &self.fidelity {
+        if let Some(fidelity) = &fidelity {
             fidelity.learn_apis(&set)?;
         }
         Ok(TestSet {
@@ -319,6 +438,7 @@ impl TestSetBuilder {
             mocks: self.mocks,
             recorder,
             spec: self.spec,
+            edge: self.edge,
         })
     }
 }

@@ -1,7 +1,11 @@
-//! What the nano HTTP wire decides about a call, in one place, for the two parties that must
-//! decide it alike: the HTTP transport (`nano-http`'s listener and client) and the
+//! What the nano wires decide about a call, in one place, for the parties that must decide it
+//! alike: the transports (`nano-http`'s and `nano-nats`'s listener and client) and the
 //! transport-fidelity hook of `nano-test`, which makes an in-process call behave like one over
-//! the wire. Neither decides any of this on its own, so they cannot drift.
+//! a wire. None of them decides any of this on its own, so they cannot drift.
+//!
+//! The crate root holds the HTTP wire's decisions, most of which the NATS wire shares; the
+//! [`nats`] module holds where NATS decides differently (which request types travel, header
+//! names, the broker's `max_payload` on requests and replies, subjects).
 //!
 //! | decision | item |
 //! |---|---|
@@ -13,12 +17,24 @@
 //! | the deadline a callee gets: whole milliseconds, rounded down | [`deadline_millis`], [`out_of_time`] |
 //! | how an error is coded and flattened on its way back | [`error_body`], [`error_from_body`] |
 //! | the body sent for a response and how the caller decodes it | [`encode_response`], [`decode_response`] |
+//! | which calls need a bearer token, how it is read, and what the caller is told | [`EdgeAuth`], [`bearer_token`], [`codes`] |
 //!
-//! Depends on `nano` and the `http` crate's types only; no sockets, no runtime.
+//! Depends on `nano`, serde_json and the `http` crate's types only; no sockets, no runtime.
 
+/// The codes of the edge's decisions that the core does not define.
+pub mod codes {
+    /// The call needs a bearer token and came without one the auth service accepts (HTTP 401).
+    pub const UNAUTHORIZED: &str = "C-UNAUTHORIZED";
+    /// The token is good but not for this call (HTTP 403).
+    pub const FORBIDDEN: &str = "C-FORBIDDEN";
+}
+
+mod auth;
 mod decide;
 mod endpoint;
+pub mod nats;
 
+pub use auth::{AuthQuery, DEFAULT_IDENTITY_KEY, EdgeAuth, MAX_TOKEN_LEN, bearer_token};
 pub use decide::{
     DEFAULT_BODY_LIMIT, MAX_ID_LEN, MAX_JSON_DEPTH, check_body_len, check_json_depth,
     deadline_millis, decode_body, decode_response, encode_request, encode_response, error_body,

@@ -513,10 +513,85 @@ fn chaos_is_deterministic_per_seed() {
         "{shown}"
     );
     assert!(shown.contains("svc2-get: "), "{shown}");
+    // The example's own invariant is listed after the runner's, and every invariant is counted.
     assert!(
-        shown
-            .lines()
-            .any(|l| l.contains("dropped") && !l.contains("dropped 0")),
+        shown.contains(
+            "  - the root call finishes\n  - svc2 answers a new request once the faults stop\n"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("invariant checks:\n  - every call ends by the root request's deadline: 120 passed, 0 failed\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "  - svc2 answers a new request once the faults stop: 120 passed, 0 failed\n"
+        ),
+        "{shown}"
+    );
+    // The example plan injects every kind of fault it names.
+    for fault in ["dropped", "responses lost", "duplicated", "crashed"] {
+        assert!(
+            shown
+                .lines()
+                .any(|l| l.contains(fault) && !l.contains(&format!("{fault} 0"))),
+            "no {fault}: {shown}"
+        );
+    }
+}
+
+#[test]
+fn chaos_reports_a_broken_system_invariant_by_name_with_its_counts() {
+    // svc1 crashes on its 3rd call and stays down for longer than the rest of the run: svc2
+    // cannot answer the probe after that request, which the example's invariant catches.
+    let dir = scratch("chaos-crash");
+    let plan = dir.join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"default": {"latency": {"kind": "uniform", "min_ms": 1, "max_ms": 9}, "duplicate_rate": 0.1},
+            "scripted": [{"callee": "svc1", "nth": 3, "fault": {"kind": "crash", "down_ms": 60000}}]}"#,
+    )
+    .unwrap();
+    let out = runner(&[
+        "chaos",
+        "--seed",
+        "5",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--filter",
+        "svc2-req",
+    ]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains(
+            "simulation broke an invariant: svc2 answers a new request once the faults stop: \
+             svc1 failure :: svc1 is down: it crashed and has not restarted yet"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            r#"invariant "svc2 answers a new request once the faults stop" passed 2, failed 1"#
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("smallest fault schedule that still breaks it (1 of"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("svc2 -> svc1 call #3: callee crashed, down 60000 ms"),
+        "{shown}"
+    );
+    // Both scenarios the filter picks (svc2-req, svc2-req-empty) break it once, in the totals.
+    assert!(
+        shown.contains("  - svc2 answers a new request once the faults stop: 4 passed, 2 failed"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("2 scenario(s) broke an invariant"),
         "{shown}"
     );
 }
@@ -715,14 +790,27 @@ fn the_cargo_test_cases_fail_on_a_behaviour_change_and_list_every_cell() {
 }
 
 #[test]
-fn the_example_plan_is_the_generic_plan_with_one_scripted_hang() {
+fn the_example_plan_is_the_generic_plan_with_lost_responses_duplicates_a_hang_and_a_crash() {
     use nano_test::sim::{Fault, FaultPlan};
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/default.json");
     let mut example = FaultPlan::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let generic = nano_test::runner::generic_plan();
+    let mut generic = nano_test::runner::generic_plan();
+    generic.default = generic
+        .default
+        .lose_response_rate(0.05)
+        .duplicate_rate(0.05);
     assert_eq!(
         example,
-        generic.clone().nth_call_to("svc4", 2, Fault::Hang),
+        generic
+            .clone()
+            .nth_call_to("svc4", 2, Fault::Hang)
+            .nth_call_to(
+                "svc3",
+                5,
+                Fault::Crash {
+                    down_ms: std::time::Duration::from_millis(100)
+                }
+            ),
         "scenarios/plans/default.json"
     );
     example.scripted.clear();

@@ -1,4 +1,4 @@
-//! The three services' APIs and the codes they answer.
+//! The four services' APIs and the codes they answer.
 
 /// `users`: accounts.
 pub mod users {
@@ -63,6 +63,19 @@ pub mod users {
         pub id: i64,
     }
 
+    /// Counts the accounts.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Count {}
+
+    /// How many accounts there are.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Counted {
+        /// The number of accounts.
+        pub accounts: i64,
+    }
+
     nano::api! {
         /// Accounts, kept in SQLite.
         service "users";
@@ -74,6 +87,8 @@ pub mod users {
         fn get_by_email(GetByEmail) -> User = "users.GetByEmail", POST "/by-email";
         /// Marks an account's welcome mail as sent: `POST /users/welcomed`.
         fn mark_welcomed(MarkWelcomed) -> User = "users.MarkWelcomed", POST "/welcomed";
+        /// The number of accounts: `GET /users/count`.
+        fn count(Count) -> Counted = "users.Count", GET "/count";
     }
 }
 
@@ -145,13 +160,103 @@ pub mod signup {
         pub email: String,
         /// The welcome mail's state.
         pub mail: Mail,
+        /// A bearer token for the account (scope `user`), for `Authorization: Bearer …`.
+        pub token: String,
+    }
+
+    /// Asks who the bearer of the request's token is. Needs a token.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct WhoAmI {}
+
+    /// The account the request's token belongs to.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Me {
+        /// The account's id, from the token.
+        pub user_id: i64,
+        /// Its email address, from `users`.
+        pub email: String,
+    }
+
+    /// Asks for the system's statistics. Needs a token with scope `admin`.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Stats {}
+
+    /// The system's statistics.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Statistics {
+        /// The number of accounts.
+        pub accounts: i64,
     }
 
     nano::api! {
-        /// Signs people up: validates, creates the account, sends the welcome mail.
+        /// Signs people up: validates, creates the account, sends the welcome mail, issues a
+        /// token; answers who a token's bearer is.
         service "signup";
         /// Signs up: `POST /signup/`.
         fn sign_up(SignUp) -> SignedUp = "signup.SignUp", POST "/";
+        /// The bearer's account: `GET /signup/me`, with `Authorization: Bearer …`.
+        fn who_am_i(WhoAmI) -> Me = "signup.WhoAmI", GET "/me";
+        /// The number of accounts: `GET /signup/stats`, with an `admin` token.
+        fn stats(Stats) -> Statistics = "signup.Stats", GET "/stats";
+    }
+}
+
+/// `auth`: bearer tokens.
+pub mod auth {
+    use serde::{Deserialize, Serialize};
+
+    /// Issues a token for an account.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Issue {
+        /// The account's id.
+        pub user_id: i64,
+        /// `user` (the default when empty) or `admin`.
+        pub scope: String,
+    }
+
+    /// An issued token.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Issued {
+        /// The bearer token.
+        pub token: String,
+    }
+
+    /// Asks whether `token` may call `request` of `service`; the edge sends it.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Verify {
+        /// The bearer token.
+        pub token: String,
+        /// The service called.
+        pub service: String,
+        /// The wire name of the request type called.
+        pub request: String,
+    }
+
+    /// Who a verified token belongs to.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Identity {
+        /// The account's id.
+        pub user_id: i64,
+        /// The token's scope.
+        pub scope: String,
+    }
+
+    nano::api! {
+        /// Issues and verifies bearer tokens (HMAC-SHA256 under the token secret). No server
+        /// exposes it: `signup` asks it for tokens, the listener asks it about them.
+        service "auth";
+        /// Issues a token: `POST /auth/issue`.
+        fn issue(Issue) -> Issued = "auth.Issue", POST "/issue";
+        /// Verifies a token for a call: `POST /auth/verify`.
+        fn verify(Verify) -> Identity = "auth.Verify", POST "/verify";
     }
 }
 

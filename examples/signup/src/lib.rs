@@ -22,7 +22,7 @@
 //! use signup::api::signup::{Mail, SignUp};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), nano::NanoError> {
-//! // No SIGNUP_DB, no SIGNUP_MAIL_URL: an in-memory database and no mail provider.
+//! // No SIGNUP_DB, no SIGNUP_MAIL_URL: an in-memory database and the sandbox mail provider.
 //! let set = signup::system().all(ServiceSet::builder()).build()?;
 //! let request = SignUp {
 //!     email: "Ada@Example.com".into(),
@@ -31,22 +31,30 @@
 //! };
 //! let signed_up = set.client("test", signup::api::signup::NAME)?.call(&Ctx::new(), request).await?;
 //! assert_eq!(signed_up.email, "ada@example.com");
-//! assert_eq!(signed_up.mail, Mail::Pending);
+//! assert_eq!(signed_up.mail, Mail::Sent);
 //! # Ok(()) }
 //! ```
 
 pub mod api;
+mod auth;
 mod mailer;
 mod signup;
 mod users;
 
 use nano_server::System;
 
+pub use auth::{
+    ADMIN_SCOPE, Auth, MIN_SECRET, SECRET_ENV, TOKEN_LIFETIME, TokenSecret, USER_SCOPE, auth,
+    auth_with, edge,
+};
 pub use mailer::{
-    ApiKey, DEFAULT_TIMEOUT, KEY_ENV, MailConfig, Mailer, TIMEOUT_ENV, URL_ENV, mailer, mailer_with,
+    ApiKey, DEFAULT_TIMEOUT, KEY_ENV, MailConfig, Mailer, NO_PROVIDER, SANDBOX_DOWN_DOMAIN,
+    TIMEOUT_ENV, URL_ENV, mailer, mailer_with,
 };
 pub use signup::{MAX_EMAIL, MAX_KEY, MAX_PASSWORD, MIN_PASSWORD, Signup, signup};
-pub use users::{DB_ENV, Database, Users, users, users_on};
+pub use users::{
+    DB_ENV, DEFAULT_SEED, Database, SEED_ENV, Users, seed_from_value, users, users_on,
+};
 
 /// The sign-up system as a [`System`]: its services, executables and layouts.
 pub fn system() -> System {
@@ -54,18 +62,22 @@ pub fn system() -> System {
         .service(&api::signup::API, signup)
         .service(&api::users::API, users)
         .service(&api::mailer::API, mailer)
+        .service(&api::auth::API, auth)
+        .auth(edge())
         .server(
             "signup-all",
-            "Runs signup, users and mailer in one process; exposes signup. \
+            "Runs signup, users, mailer and auth in one process; exposes signup. \
              Database: SIGNUP_DB (a file path; unset: in memory). Mail provider: \
-             SIGNUP_MAIL_URL and SIGNUP_MAIL_KEY (unset: mails stay pending).",
-            &["signup", "users", "mailer"],
+             SIGNUP_MAIL_URL and SIGNUP_MAIL_KEY (unset: the built-in sandbox). Token secret: \
+             SIGNUP_TOKEN_SECRET (unset: a random one per process).",
+            &["signup", "users", "mailer", "auth"],
             &["signup"],
         )
         .server(
             "signup-front",
-            "Runs signup; calls users and mailer over HTTP (--peer users=ADDR --peer mailer=ADDR).",
-            &["signup"],
+            "Runs signup and auth; calls users and mailer over HTTP (--peer users=ADDR --peer \
+             mailer=ADDR). Token secret: SIGNUP_TOKEN_SECRET (unset: a random one per process).",
+            &["signup", "auth"],
             &["signup"],
         )
         .server(
@@ -76,8 +88,8 @@ pub fn system() -> System {
         )
         .server(
             "signup-mailer",
-            "Runs mailer. Mail provider: SIGNUP_MAIL_URL and SIGNUP_MAIL_KEY (unset: every send \
-             fails with S-MAIL-UNCONFIGURED).",
+            "Runs mailer. Mail provider: SIGNUP_MAIL_URL and SIGNUP_MAIL_KEY (unset: the built-in \
+             sandbox; none: every send fails with S-MAIL-UNCONFIGURED).",
             &["mailer"],
             &["mailer"],
         )

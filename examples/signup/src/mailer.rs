@@ -14,8 +14,20 @@ use serde::{Deserialize, Serialize};
 use crate::api::codes;
 use crate::api::mailer::{self, SendWelcome, Sent};
 
-/// The environment variable with the provider's base URL (unset or empty: no provider).
+/// The environment variable with the provider's base URL (unset or empty: the [sandbox
+/// provider](SANDBOX_DOWN_DOMAIN); `none`: no provider).
 pub const URL_ENV: &str = "SIGNUP_MAIL_URL";
+/// The value of `SIGNUP_MAIL_URL` that configures no provider: every send fails with
+/// `S-MAIL-UNCONFIGURED`.
+pub const NO_PROVIDER: &str = "none";
+/// The recipient domain for which the built-in sandbox provider is down.
+///
+/// Without `SIGNUP_MAIL_URL`, mail goes to a sandbox inside the process: it delivers nothing,
+/// accepts every mail with the message id `sandbox-welcome-<user id>` — except mail to an
+/// address at this domain, which fails with `S-MAIL-UNAVAILABLE` as a provider that is down
+/// would. Deterministic on purpose: a fresh machine, the tests and the recorded scenarios all
+/// see the same answers (`.invalid` is reserved, so no real address is ever at it).
+pub const SANDBOX_DOWN_DOMAIN: &str = "provider-down.invalid";
 /// The environment variable with the provider's API key.
 pub const KEY_ENV: &str = "SIGNUP_MAIL_KEY";
 /// The environment variable with the provider's timeout in milliseconds.
@@ -56,7 +68,8 @@ impl fmt::Debug for ApiKey {
 /// How `mailer` reaches the provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MailConfig {
-    /// The provider's base URL (`http://…`); empty for none, and then every send fails with
+    /// The provider's base URL (`http://…`); empty for the sandbox provider (see
+    /// [`SANDBOX_DOWN_DOMAIN`]); [`NO_PROVIDER`] for none, and then every send fails with
     /// `S-MAIL-UNCONFIGURED` without touching the network.
     pub url: String,
     /// The API key sent as a bearer token.
@@ -104,9 +117,20 @@ impl MailConfig {
 #[derive(Debug, Clone)]
 pub struct Mailer {
     config: MailConfig,
-    /// `{base}/messages`, checked when the service is made; `None` without a provider.
-    endpoint: Option<reqwest::Url>,
+    /// Where mail goes.
+    provider: Provider,
     http: reqwest::Client,
+}
+
+/// Where `mailer` sends.
+#[derive(Debug, Clone)]
+enum Provider {
+    /// `{base}/messages`, checked when the service is made.
+    Http(reqwest::Url),
+    /// The built-in sandbox.
+    Sandbox,
+    /// None: every send fails.
+    Unconfigured,
 }
 
 #[derive(Serialize)]
@@ -129,8 +153,10 @@ impl Mailer {
     /// `S-MAIL-UNCONFIGURED` when the URL is not an `http://` URL (this example is built without
     /// TLS), so that a server with a mistyped URL fails when it starts, not at its first mail.
     pub fn new(config: MailConfig) -> Result<Mailer, NanoError> {
-        let endpoint = if config.url.is_empty() {
-            None
+        let provider = if config.url.is_empty() {
+            Provider::Sandbox
+        } else if config.url == NO_PROVIDER {
+            Provider::Unconfigured
         } else {
             let bad = |why: &str| {
                 NanoError::new(
@@ -143,24 +169,28 @@ impl Mailer {
             if base.scheme() != "http" {
                 return Err(bad("is not an http:// URL"));
             }
-            Some(base.join("messages").map_err(|_| bad("is not a URL"))?)
+            Provider::Http(base.join("messages").map_err(|_| bad("is not a URL"))?)
         };
         let http = reqwest::Client::builder()
             .build()
             .map_err(|err| NanoError::internal(format!("cannot make an HTTP client: {err}")))?;
         Ok(Mailer {
             config,
-            endpoint,
+            provider,
             http,
         })
     }
 
     async fn send(&self, ctx: &Ctx, req: &SendWelcome) -> Result<Sent, NanoError> {
-        let Some(endpoint) = &self.endpoint else {
-            return Err(NanoError::new(
-                codes::MAIL_UNCONFIGURED,
-                format!("no mail provider is configured ({URL_ENV} is unset)"),
-            ));
+        let endpoint = match &self.provider {
+            Provider::Http(endpoint) => endpoint,
+            Provider::Sandbox => return sandbox(req),
+            Provider::Unconfigured => {
+                return Err(NanoError::new(
+                    codes::MAIL_UNCONFIGURED,
+                    format!("no mail provider is configured ({URL_ENV}={NO_PROVIDER})"),
+                ));
+            }
         };
         let text = format!("Welcome! Your account {} is ready.", req.to);
         let body = serde_json::to_vec(&Message {
@@ -244,6 +274,20 @@ impl Mailer {
             format!("the mail provider {what} ({status}): {quoted}"),
         )
     }
+}
+
+/// The sandbox provider's answer (see [`SANDBOX_DOWN_DOMAIN`]).
+fn sandbox(req: &SendWelcome) -> Result<Sent, NanoError> {
+    let domain = req.to.rsplit_once('@').map_or("", |(_, domain)| domain);
+    if domain.eq_ignore_ascii_case(SANDBOX_DOWN_DOMAIN) {
+        return Err(NanoError::new(
+            codes::MAIL_UNAVAILABLE,
+            format!("the sandbox mail provider is down for {SANDBOX_DOWN_DOMAIN}"),
+        ));
+    }
+    Ok(Sent {
+        message_id: format!("sandbox-welcome-{}", req.user_id),
+    })
 }
 
 impl mailer::Handler for Mailer {

@@ -3,8 +3,8 @@
 use nano::{Client, Ctx, NanoError, NewService};
 
 use crate::api::codes;
-use crate::api::signup::{self, Mail, SignUp, SignedUp};
-use crate::api::{mailer, users};
+use crate::api::signup::{self, Mail, Me, SignUp, SignedUp, Statistics, Stats, WhoAmI};
+use crate::api::{auth, mailer, users};
 
 /// The shortest password accepted, in characters.
 pub const MIN_PASSWORD: usize = 8;
@@ -15,11 +15,12 @@ pub const MAX_EMAIL: usize = 254;
 /// The longest idempotency key accepted, in bytes.
 pub const MAX_KEY: usize = 64;
 
-/// The `signup` service; depends on `users` and `mailer`.
+/// The `signup` service; depends on `users`, `mailer` and `auth`.
 #[derive(Debug)]
 pub struct Signup {
     users: Client,
     mailer: Client,
+    auth: Client,
 }
 
 /// A sign-up that passed validation.
@@ -115,39 +116,96 @@ impl signup::Handler for Signup {
             .await
             .map_err(|err| NanoError::wrap(err, "cannot create the account"))?;
         let user = created.user;
-        let signed_up = |mail| SignedUp {
-            user_id: user.id,
-            email: valid.email.clone(),
-            mail,
-        };
-        if user.welcomed {
+        let mail = if user.welcomed {
             // A retry of a sign-up that completed: the mail went out already.
-            return Ok(signed_up(Mail::Sent));
-        }
-        let send = mailer::SendWelcome {
-            to: valid.email.clone(),
+            Mail::Sent
+        } else {
+            self.welcome(ctx, &valid.email, user.id).await
+        };
+        // Last, so that a failure leaves nothing a retry with the same key cannot finish.
+        let issued = self
+            .auth
+            .call(
+                ctx,
+                auth::Issue {
+                    user_id: user.id,
+                    scope: String::new(),
+                },
+            )
+            .await
+            .map_err(|err| NanoError::wrap(err, "the account exists, but no token was issued"))?;
+        Ok(SignedUp {
             user_id: user.id,
+            email: valid.email,
+            mail,
+            token: issued.token,
+        })
+    }
+
+    async fn who_am_i(&self, ctx: &Ctx, _req: WhoAmI) -> Result<Me, NanoError> {
+        let user_id = authenticated_user(ctx)?;
+        let user = self
+            .users
+            .call(ctx, users::Get { id: user_id })
+            .await
+            .map_err(|err| NanoError::wrap(err, format!("cannot find account {user_id}")))?;
+        Ok(Me {
+            user_id,
+            email: user.email,
+        })
+    }
+
+    async fn stats(&self, ctx: &Ctx, _req: Stats) -> Result<Statistics, NanoError> {
+        authenticated_user(ctx)?;
+        let counted = self.users.call(ctx, users::Count {}).await?;
+        Ok(Statistics {
+            accounts: counted.accounts,
+        })
+    }
+}
+
+impl Signup {
+    /// Sends the welcome mail and records that it went out; the mail's state.
+    async fn welcome(&self, ctx: &Ctx, email: &str, user_id: i64) -> Mail {
+        let send = mailer::SendWelcome {
+            to: email.to_owned(),
+            user_id,
         };
         if self.mailer.call(ctx, send).await.is_err() {
             // The account exists; the mail waits for a retry with the same key.
-            return Ok(signed_up(Mail::Pending));
+            return Mail::Pending;
         }
         // The mail is sent whether or not this mark is written; a failure here only means a
         // retry asks the provider again, which deduplicates it by the account's id.
         let _ = self
             .users
-            .call(ctx, users::MarkWelcomed { id: user.id })
+            .call(ctx, users::MarkWelcomed { id: user_id })
             .await;
-        Ok(signed_up(Mail::Sent))
+        Mail::Sent
     }
 }
 
-/// `signup`, built with its clients of `users` and `mailer`.
+/// The user the edge authenticated (see [`crate::edge`]). A call that did not come through the
+/// edge has none and is refused the way the edge refuses it, so that the endpoint stays closed
+/// even in a set that forgot its edge.
+fn authenticated_user(ctx: &Ctx) -> Result<i64, NanoError> {
+    ctx.metadata(nano_wire::DEFAULT_IDENTITY_KEY)
+        .and_then(|user| user.parse().ok())
+        .ok_or_else(|| {
+            NanoError::new(
+                nano_wire::codes::UNAUTHORIZED,
+                "this request needs a bearer token (Authorization: Bearer <token>)",
+            )
+        })
+}
+
+/// `signup`, built with its clients of `users`, `mailer` and `auth`.
 pub fn signup() -> NewService {
     signup::service(|deps| {
         Ok(Signup {
             users: deps.client(users::NAME)?,
             mailer: deps.client(mailer::NAME)?,
+            auth: deps.client(auth::NAME)?,
         })
     })
 }

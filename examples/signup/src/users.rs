@@ -9,10 +9,20 @@ use nano::{Ctx, NanoError, NewService};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 use crate::api::codes;
-use crate::api::users::{self, Create, Created, Get, GetByEmail, MarkWelcomed, User};
+use crate::api::users::{
+    self, Count, Counted, Create, Created, Get, GetByEmail, MarkWelcomed, User,
+};
 
 /// The environment variable that names the database file (unset, empty or `:memory:`: in memory).
 pub const DB_ENV: &str = "SIGNUP_DB";
+
+/// The environment variable with the accounts `users` makes sure exist when it starts:
+/// comma-separated addresses; unset: [`DEFAULT_SEED`]; empty: none.
+pub const SEED_ENV: &str = "SIGNUP_SEED";
+/// The account every database has unless `SIGNUP_SEED` says otherwise: a demo account (its
+/// welcome mail counted as sent), so that a fresh machine, the tests and the recorded scenarios
+/// can show a duplicate address without signing it up first.
+pub const DEFAULT_SEED: &str = "demo@example.com";
 
 /// How long a write waits for another connection's write lock before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -104,6 +114,26 @@ impl Users {
         Ok(Users {
             db: Arc::new(Mutex::new(conn)),
         })
+    }
+
+    /// Makes sure an account exists for each of `emails` (their welcome mail counted as sent);
+    /// existing accounts are left as they are, so every process sharing a file may seed it.
+    ///
+    /// # Errors
+    ///
+    /// `S-DATABASE` when the accounts cannot be written.
+    pub fn seed(self, emails: &[String]) -> Result<Users, NanoError> {
+        {
+            let conn = self.db.lock().unwrap_or_else(|p| p.into_inner());
+            for email in emails {
+                conn.execute(
+                    "INSERT OR IGNORE INTO accounts (email, welcomed) VALUES (?1, 1)",
+                    params![email.trim().to_ascii_lowercase()],
+                )
+                .map_err(database)?;
+            }
+        }
+        Ok(self)
     }
 
     /// Runs `work` on the connection, on the blocking pool.
@@ -243,14 +273,40 @@ impl users::Handler for Users {
         })
         .await
     }
+
+    async fn count(&self, _ctx: &Ctx, _req: Count) -> Result<Counted, NanoError> {
+        self.with_db(|conn| {
+            let accounts = conn
+                .query_row("SELECT COUNT(*) FROM accounts", [], |row| row.get(0))
+                .map_err(database)?;
+            Ok(Counted { accounts })
+        })
+        .await
+    }
 }
 
-/// `users` on the database `SIGNUP_DB` names, read when the set builds the service.
+/// The addresses a value of `SIGNUP_SEED` names: [`DEFAULT_SEED`] when it is missing, none
+/// when it is empty.
+pub fn seed_from_value(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or(DEFAULT_SEED)
+        .split(',')
+        .map(str::trim)
+        .filter(|email| !email.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `users` on the database `SIGNUP_DB` names, with the accounts `SIGNUP_SEED` names, read when
+/// the set builds the service.
 pub fn users() -> NewService {
-    users::service(|_| Users::open(&Database::from_env()))
+    users::service(|_| {
+        let seed = seed_from_value(std::env::var(SEED_ENV).ok().as_deref());
+        Users::open(&Database::from_env())?.seed(&seed)
+    })
 }
 
-/// `users` on `database`.
+/// `users` on `database`, without seeding it.
 pub fn users_on(database: Database) -> NewService {
     users::service(move |_| Users::open(&database))
 }

@@ -27,11 +27,15 @@ fn account(id: i64, email: &str, welcomed: bool, created: bool) -> users::Create
     }
 }
 
-/// Signs up through a set of the real `signup` and the two mocks; the mocks verify when the set
-/// is dropped.
+/// The token secret of these tests.
+const SECRET: &str = "the token secret of the logic tests";
+
+/// Signs up through a set of the real `signup` and `auth` and the two mocks; the mocks verify
+/// when the set is dropped.
 async fn check(users: Mock, mailer: Mock, req: SignUp) -> Result<SignedUp, NanoError> {
     let set = TestSet::builder()
         .service(signup::signup())
+        .service(signup::auth_with(signup::TokenSecret::new(SECRET)?))
         .mock(users)
         .mock(mailer)
         .fidelity()
@@ -77,12 +81,14 @@ async fn a_sign_up_creates_the_account_sends_the_mail_and_marks_it() -> Result {
         request("  Ada@Example.COM ", "correct horse", "k-1"),
     )
     .await?;
+    assert!(signed_up.token.starts_with("v1.7.user."), "{signed_up:?}");
     assert_eq!(
         signed_up,
         SignedUp {
             user_id: 7,
             email: "ada@example.com".into(),
             mail: Mail::Sent,
+            token: signed_up.token.clone(),
         }
     );
     Ok(())

@@ -176,12 +176,34 @@ async fn an_unreachable_provider_is_unavailable() -> Result {
 
 #[tokio::test]
 async fn without_a_provider_every_send_fails_at_once() -> Result {
-    let err = send(MailConfig::default()).await.unwrap_err();
+    let err = send(MailConfig::new(signup::NO_PROVIDER, ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), codes::MAIL_UNCONFIGURED);
     assert_eq!(
         err.to_string(),
-        "no mail provider is configured (SIGNUP_MAIL_URL is unset)"
+        "no mail provider is configured (SIGNUP_MAIL_URL=none)"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_sandbox_answers_deterministically_and_is_down_for_its_domain() -> Result {
+    let sent = send(MailConfig::default()).await?;
+    assert_eq!(sent.message_id, "sandbox-welcome-7");
+    let set = nano::ServiceSet::builder()
+        .service(signup::mailer_with(MailConfig::default()))
+        .build()?;
+    let down = mailer::SendWelcome {
+        to: format!("ada@{}", signup::SANDBOX_DOWN_DOMAIN),
+        user_id: 7,
+    };
+    let err = set
+        .client("test", mailer::NAME)?
+        .call(&nano::Ctx::new(), down)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::MAIL_UNAVAILABLE);
     Ok(())
 }
 

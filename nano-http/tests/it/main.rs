@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP transport: real listeners and clients on loopback ports.
 
 mod api;
+mod auth;
 mod client;
 mod deadline;
 mod listener;

@@ -293,7 +293,8 @@ fn public_types_are_send_and_sync() {
 async fn a_json_body_is_sent_as_it_is_and_the_listener_decides_what_it_means() -> TestResult {
     let broker = Broker::start();
     let transport = NatsTransport::connect(&broker.url()).await?;
-    let server = Server::start(&transport, Echo::named("a"), |l| l).await;
+    let server_echo = Echo::named("a");
+    let server = Server::start(&transport, server_echo.clone(), |l| l).await;
     let client = transport.api_client(&echo::API)?;
     let ctx = Ctx::with_request_id("json-1");
 
@@ -337,6 +338,31 @@ async fn a_json_body_is_sent_as_it_is_and_the_listener_decides_what_it_means() -
         .await
         .unwrap_err();
     assert_eq!(err.code(), codes::BAD_REQUEST_TYPE, "{err}");
+
+    // The checks of a typed call: a caller name that cannot be a header value, and a body
+    // over the broker's max_payload (1 MiB by default), are refused before anything is sent.
+    let served = server_echo.served();
+    let err = client
+        .call_json(
+            &ctx,
+            Some("bad\ncaller"),
+            "echo.Say",
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::ENCODE, "{err}");
+    let huge = serde_json::json!({"param": "x".repeat(2 << 20)});
+    let err = client
+        .call_json(&ctx, None, "echo.Say", &huge)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::PAYLOAD_TOO_LARGE, "{err}");
+    assert!(
+        err.to_string().contains("max_payload"),
+        "the client's check: {err}"
+    );
+    assert_eq!(server_echo.served(), served, "nothing reached the service");
     server.stop().await?;
     Ok(())
 }
@@ -364,5 +390,75 @@ async fn connecting_to_no_broker_or_a_silent_one_fails_with_a_code_in_bounded_ti
         .await
         .unwrap_err();
     assert_eq!(err.code(), codes::INIT_FAILED, "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_clients_size_check_counts_headers_as_the_broker_does() -> TestResult {
+    let broker = Broker::start();
+    let transport = NatsTransport::connect(&broker.url()).await?;
+    let max = transport.nats().max_payload();
+    assert_eq!(
+        max,
+        nano_wire::nats::DEFAULT_MAX_PAYLOAD,
+        "the broker's default"
+    );
+    let (id, caller, millis) = ("0123456789abcdef0123456789abcdef", "caller", 1234_u64);
+    let header_len = nano_wire::nats::request_header_len(id, Some(caller), Some(millis));
+    // async-nats refuses what it counts as over the limit; the same headers and a payload that
+    // makes exactly the limit by nano-wire's count must pass, one byte more must not.
+    for (extra, refused) in [(0, false), (1, true)] {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(REQ_ID_HEADER, id);
+        headers.insert(nano_nats::CLIENT_NAME_HEADER, caller);
+        headers.insert(DEADLINE_HEADER, millis.to_string());
+        let payload = Bytes::from(vec![b'x'; max - header_len + extra]);
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(payload)
+            .timeout(Some(Duration::from_secs(5)));
+        let err = transport
+            .nats()
+            .send_request("nano.nobody.Here", request)
+            .await
+            .unwrap_err();
+        let expected = if refused {
+            async_nats::RequestErrorKind::MaxPayloadExceeded
+        } else {
+            async_nats::RequestErrorKind::NoResponders
+        };
+        assert_eq!(err.kind(), expected, "{extra} byte(s) over: {err}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_caller_is_the_callees_caller_however_many_there_are() -> TestResult {
+    let broker = Broker::start();
+    let transport = NatsTransport::connect(&broker.url()).await?;
+    let server = Server::start(&transport, Echo::default(), |l| l).await;
+    let set = client_set(&transport);
+    // More callers than the listener keeps clients for, some of them again.
+    let callers: Vec<String> = (0..300)
+        .map(|i| format!("caller-{i}"))
+        .chain(["caller-0".to_owned(), "caller-299".to_owned()])
+        .collect();
+    for caller in &callers {
+        let said = set
+            .client(caller, "echo")?
+            .call(&Ctx::new(), Say::default())
+            .await?;
+        assert_eq!(&said.caller, caller);
+    }
+    // Without a caller name, the listener's default caller.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(REQ_ID_HEADER, "r-1");
+    let reply = transport
+        .nats()
+        .request_with_headers("nano.echo.echo.Say", headers, Bytes::from_static(b"{}"))
+        .await?;
+    let said: crate::support::Said = serde_json::from_slice(&reply.payload)?;
+    assert_eq!(said.caller, nano_nats::DEFAULT_CALLER);
+    server.stop().await?;
     Ok(())
 }

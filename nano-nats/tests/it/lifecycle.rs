@@ -59,7 +59,7 @@ async fn requests_in_flight_past_the_grace_period_are_cut_off_with_a_code() -> T
     let broker = Broker::start();
     let transport = NatsTransport::connect(&broker.url()).await?;
     let echo = Echo::default();
-    let started = echo.started.clone();
+    let (started, cancelled) = (echo.started.clone(), echo.cancelled.clone());
     let server = Server::start(&transport, echo, |l| {
         l.grace_period(Duration::from_millis(100))
     })
@@ -78,6 +78,10 @@ async fn requests_in_flight_past_the_grace_period_are_cut_off_with_a_code() -> T
     let err = in_flight.await?.unwrap_err();
     assert_eq!(err.code(), codes::UNAVAILABLE, "{err}");
     assert!(err.to_string().contains("shut down"), "{err}");
+    // The work the handler spawned was told to stop (the wait only guards against a hang).
+    tokio::time::timeout(Duration::from_secs(10), cancelled.notified())
+        .await
+        .map_err(|_| "the cut-off request's context was never cancelled")?;
     Ok(())
 }
 
@@ -244,5 +248,40 @@ async fn requests_sent_after_subscribe_wait_for_the_listener_and_are_served() ->
     assert_eq!(echo.served(), 1);
     let _ = stop.send(());
     serving.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn past_the_in_flight_limit_requests_wait_for_a_free_slot() -> TestResult {
+    let broker = Broker::start();
+    let transport = NatsTransport::connect(&broker.url()).await?;
+    let echo = Echo::default();
+    let started = echo.started.clone();
+    let server = Server::start(&transport, echo.clone(), |l| l.max_in_flight(1)).await;
+    started.notified().await;
+    let probes = echo.served();
+    let set = client_set(&transport);
+    let slow = Say {
+        param: "slow".into(),
+        delay_ms: 300,
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let (client, slow) = (set.client("caller", "echo")?, slow.clone());
+        calls.spawn(async move { client.call(&Ctx::new(), slow).await });
+    }
+    // Causal, not timed: each request starts only once the one before it was served.
+    for n in 0..3 {
+        started.notified().await;
+        assert_eq!(
+            echo.served(),
+            probes + n,
+            "request {n} started with another in flight"
+        );
+    }
+    while let Some(said) = calls.join_next().await {
+        assert_eq!(said??.value, "echo_slow");
+    }
+    server.stop().await?;
     Ok(())
 }

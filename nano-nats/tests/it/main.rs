@@ -2,5 +2,6 @@
 
 mod broker;
 mod calls;
+mod fidelity;
 mod lifecycle;
 mod support;

@@ -48,12 +48,14 @@ pub(crate) mod echo {
     }
 }
 
-/// One replica of `echo`: counts what it serves and tells when a request started.
+/// One replica of `echo`: counts what it serves, tells when a request started and when the
+/// context of a slow one was cancelled (seen by a task the handler spawned).
 #[derive(Clone, Default)]
 pub(crate) struct Echo {
     pub(crate) replica: String,
     pub(crate) served: Arc<AtomicUsize>,
     pub(crate) started: Arc<Notify>,
+    pub(crate) cancelled: Arc<Notify>,
 }
 
 impl Echo {
@@ -73,6 +75,13 @@ impl echo::Handler for Echo {
     async fn say(&self, ctx: &Ctx, req: Say) -> Result<Said, NanoError> {
         let remaining_ms = ctx.remaining().map_or(0, |r| r.as_millis() as u64);
         self.started.notify_one();
+        if let (true, Some(cancellation)) = (req.delay_ms > 0, ctx.cancellation()) {
+            let (cancellation, cancelled) = (cancellation.clone(), Arc::clone(&self.cancelled));
+            tokio::spawn(async move {
+                cancellation.cancelled().await;
+                cancelled.notify_one();
+            });
+        }
         if req.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(req.delay_ms)).await;
         }

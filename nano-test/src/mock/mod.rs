@@ -382,9 +382,11 @@ enum Decision {
     Fail(NanoError),
 }
 
-fn describe_request(req: &AnyRequest) -> String {
+/// The request as a failure report shows it: its JSON with the secrets redacted unless `spec`
+/// keeps them.
+fn describe_request(req: &AnyRequest, spec: &Spec) -> String {
     match req.to_json_value() {
-        Ok(json) => format!("{} {json}", req.name()),
+        Ok(json) => format!("{} {}", req.name(), spec.secrets().redacted(&json)),
         Err(_) => format!("{} {req:?}", req.name()),
     }
 }
@@ -511,7 +513,7 @@ impl MockShared {
                     self.name,
                     ctx.caller().unwrap_or("nobody"),
                     ctx.request_id(),
-                    describe_request(req),
+                    describe_request(req, &state.spec),
                     state.closest(&target, req, json.as_ref())
                 );
                 state.failures.push(why.clone());

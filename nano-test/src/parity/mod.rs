@@ -227,7 +227,7 @@ impl Deployment {
                     caller: node.caller.clone(),
                     service: node.service.clone(),
                     request: node.request.clone(),
-                    body: node.body.clone(),
+                    body: node.body.to_value(),
                 };
                 return Ok(Delivery::Answered(wire.send_json(call).await));
             }

@@ -109,7 +109,7 @@ impl Wire for NatsWire {
                 .call_json(&call.ctx, Some(&call.caller), &call.request, &call.body)
                 .await
             {
-                Ok(body) => CallOutcome::Response(body),
+                Ok(body) => CallOutcome::Response(body.into()),
                 Err(err) => CallOutcome::from_error(&err),
             }
         })

@@ -1,18 +1,26 @@
 //! `chaos --seed N [--plan FILE]`: every scenario under a seeded fault plan, with the invariants
-//! that must hold whatever the network does.
+//! that must hold whatever the network does: the runner's own, and the system's
+//! ([`Runner::invariant`](crate::runner::Runner::invariant)).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::scenario::{Registry, Scenario, Unreachable, compare_outcome, send_root};
-use crate::sim::{EdgeFaults, FaultPlan, Latency, Network, Simulation, TraceOutcome};
+use crate::sim::invariant::Invariants;
+use crate::sim::{
+    EdgeFaults, FaultPlan, InvariantCount, Latency, Network, ShrunkFailure, SimReport, Simulation,
+    TraceEntry, TraceOutcome,
+};
 use crate::{CallOutcome, TransportFidelity};
 use anyhow::Context;
 use clap::Args;
-use nano::{ServiceSet, ServiceSetBuilder, codes};
+use nano::{Client, Ctx, NanoError, ServiceSet, ServiceSetBuilder, codes};
+use nano_server::System;
 
 use crate::runner::Config;
 use crate::runner::catalog::{Catalog, registry};
@@ -24,9 +32,9 @@ pub(crate) struct ChaosArgs {
     /// Seed of every random decision; the same seed prints the same output, byte for byte.
     #[arg(long)]
     pub(crate) seed: u64,
-    /// A fault plan as JSON (see `nano_test::sim::FaultPlan`); its seed is replaced by --seed.
-    /// Default: the runner's plan file, or 1–30 ms latency on every edge, 10% loss and a 500 ms
-    /// transport timeout.
+    /// A fault plan as JSON (the format: docs/fault-plan-format.md, or `nano_test::sim::FaultPlan`);
+    /// its seed is replaced by --seed. Default: the runner's plan file, or 1–30 ms latency on
+    /// every edge, 10% loss and a 500 ms transport timeout.
     #[arg(long, value_name = "FILE")]
     pub(crate) plan: Option<PathBuf>,
     /// The root request's deadline, in milliseconds of virtual time.
@@ -55,7 +63,70 @@ pub fn generic_plan() -> FaultPlan {
     )
 }
 
-/// What `chaos` checks of every replayed request, in the order [`check_invariants`] checks it.
+/// One request `chaos` sent, as the invariants see it once it has finished: the scenario it
+/// replays, how the root call ended, every call it caused, and clients of the set that served it.
+///
+/// The set is the request's own (each request gets a fresh one), so what its services hold in
+/// memory is what this request left there.
+pub struct ChaosRequest {
+    scenario: Arc<Scenario>,
+    outcome: CallOutcome,
+    trace: Vec<TraceEntry>,
+    set: ServiceSet,
+    net: Network,
+    /// Virtual time when the root request was sent, and when it had to end.
+    started: Duration,
+    deadline: Duration,
+    /// Virtual time when the root call ended.
+    ended: Duration,
+}
+
+impl ChaosRequest {
+    /// The scenario whose root request this was.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// How the root call ended.
+    pub fn outcome(&self) -> &CallOutcome {
+        &self.outcome
+    }
+
+    /// Every call of this request through the simulated network, the root call first, in the
+    /// order they started.
+    pub fn trace(&self) -> &[TraceEntry] {
+        &self.trace
+    }
+
+    /// A client of `service` in the set that served this request, calling as `caller`. Its
+    /// calls pass the simulated network untouched (no faults, no trace entries), so a check can
+    /// look at the system without the faults under test failing the check itself; the scenario's
+    /// unreachable services stay unreachable.
+    ///
+    /// # Errors
+    ///
+    /// `S-UNKNOWN-SERVICE` when the set has no such service.
+    pub fn client(&self, caller: &str, service: &str) -> Result<Client, NanoError> {
+        self.set.client(caller, service)
+    }
+
+    /// A context for the calls of a check, with a request id derived from the run's seed.
+    pub fn ctx(&self) -> Ctx {
+        self.net.ctx()
+    }
+}
+
+impl fmt::Debug for ChaosRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChaosRequest")
+            .field("scenario", &self.scenario.name)
+            .field("outcome", &self.outcome)
+            .field("calls", &self.trace.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `chaos` itself checks of every request, in this order, before the system's own.
 pub(crate) const INVARIANTS: [&str; 5] = [
     "every call ends by the root request's deadline",
     "every failed call fails with an error code",
@@ -64,6 +135,30 @@ pub(crate) const INVARIANTS: [&str; 5] = [
     "a root that succeeds answers as recorded (under the scenario's spec)",
     "the root call finishes",
 ];
+
+/// One of the runner's own checks: why the request breaks it, if it does.
+type BuiltinCheck = fn(&ChaosRequest) -> Result<(), String>;
+
+/// The checks of [`INVARIANTS`], in the same order.
+const CHECKS: [BuiltinCheck; 5] = [
+    ends_by_the_deadline,
+    failures_are_coded,
+    root_failures_come_from_below,
+    root_answers_as_recorded,
+    root_finishes,
+];
+
+/// The runner's invariants, then the system's.
+fn invariants(config: &Config) -> Invariants<ChaosRequest> {
+    let mut all = Invariants::default();
+    for (name, check) in INVARIANTS.into_iter().zip(CHECKS) {
+        all.add(name, async move |request: &ChaosRequest| {
+            check(request).map_err(Into::into)
+        });
+    }
+    all.extend(config.invariants());
+    all
+}
 
 pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let plan_file = args.plan.clone().or_else(|| config.chaos_plan());
@@ -83,6 +178,10 @@ pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode>
     }
     let registry = registry(system)?;
     let deadline = Duration::from_millis(args.deadline_ms);
+    let invariants = invariants(config);
+    // Only a plan that crashes services needs them restartable; the others keep the set as the
+    // system builds it.
+    let restartable = plan.may_crash().then(|| Arc::new(system.clone()));
     outln!(
         "chaos seed {} deadline {} ms, {} scenarios",
         args.seed,
@@ -90,14 +189,22 @@ pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode>
         catalog.scenarios.len()
     )?;
     outln!("invariants checked for every request:")?;
-    for invariant in INVARIANTS {
+    for invariant in invariants.names() {
         outln!("  - {invariant}")?;
     }
+    let run = ChaosRun {
+        system,
+        registry: &registry,
+        invariants: &invariants,
+        restartable,
+        deadline,
+        requests: args.requests,
+    };
     let mut broken = 0;
+    let mut totals: Vec<InvariantCount> = Vec::new();
     for scenario in &catalog.scenarios {
         let mut plan = plan.clone();
         plan.seed = scenario_seed(args.seed, &scenario.name);
-        let outcomes = RefCell::new(BTreeMap::new());
         // The seed comes from --seed, never from NANO_SIM_SEED: each scenario derives its own.
         let simulation = Simulation::exact(plan).replay_hint(format!(
             "{} chaos --seed {} --filter {}{}",
@@ -109,31 +216,16 @@ pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode>
                 .map(|p| format!(" --plan {}", p.display()))
                 .unwrap_or_default()
         ));
-        let result = simulation.run_and_shrink(|sim| {
-            let outcomes = &outcomes;
-            let registry = &registry;
-            async move {
-                outcomes.borrow_mut().clear();
-                for _ in 0..args.requests {
-                    let services = system.all(ServiceSet::builder());
-                    let (outcome, verdict) =
-                        replay_under(&sim, services, scenario, registry, deadline).await;
-                    let shown = match outcome {
-                        CallOutcome::Response(_) => "ok".to_owned(),
-                        CallOutcome::Error { code, .. } => code,
-                        CallOutcome::Unfinished => "unfinished".to_owned(),
-                    };
-                    *outcomes.borrow_mut().entry(shown).or_insert(0_u32) += 1;
-                    verdict?;
-                }
-                Ok(())
-            }
-        });
+        let (result, outcomes) = run.scenario(&simulation, scenario);
         let shown: Vec<String> = outcomes
-            .borrow()
             .iter()
             .map(|(outcome, n)| format!("{n} {outcome}"))
             .collect();
+        let checked = match &result {
+            Ok(report) => &report.invariants,
+            Err(failure) => &failure.original.report.invariants,
+        };
+        add_counts(&mut totals, checked);
         match result {
             Ok(report) => outln!(
                 "{}: {}\n  faults: {}{}; virtual {:.3}s; trace {}",
@@ -160,6 +252,15 @@ pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode>
             }
         }
     }
+    outln!("invariant checks:")?;
+    for count in &totals {
+        outln!(
+            "  - {}: {} passed, {} failed",
+            count.name,
+            count.passed,
+            count.failed
+        )?;
+    }
     if broken == 0 {
         outln!("all invariants held")?;
         Ok(ExitCode::SUCCESS)
@@ -167,6 +268,97 @@ pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode>
         outln!("{broken} scenario(s) broke an invariant")?;
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// What every scenario of one `chaos` run shares.
+struct ChaosRun<'a> {
+    system: &'a System,
+    registry: &'a Registry,
+    invariants: &'a Invariants<ChaosRequest>,
+    /// The system again, for restartable services, when the plan can crash them.
+    restartable: Option<Arc<System>>,
+    deadline: Duration,
+    requests: u32,
+}
+
+impl ChaosRun<'_> {
+    /// Sends the scenario's root request `requests` times under `simulation`, each in a fresh
+    /// set, checking every invariant after each; the run's result (shrunk when it failed) and
+    /// how the root calls of the last run ended, by outcome.
+    fn scenario(
+        &self,
+        simulation: &Simulation,
+        scenario: &Scenario,
+    ) -> (Result<SimReport, Box<ShrunkFailure>>, BTreeMap<String, u32>) {
+        let scenario = Arc::new(scenario.clone());
+        let outcomes = RefCell::new(BTreeMap::new());
+        let result = simulation.run_and_shrink(|sim| {
+            let outcomes = &outcomes;
+            let scenario = Arc::clone(&scenario);
+            async move {
+                outcomes.borrow_mut().clear();
+                self.invariants.declare(&sim)?;
+                for _ in 0..self.requests {
+                    let services = match &self.restartable {
+                        Some(system) => restartable_services(system, &sim),
+                        None => self.system.all(ServiceSet::builder()),
+                    };
+                    let sent = replay_under(
+                        &sim,
+                        services,
+                        Arc::clone(&scenario),
+                        self.registry,
+                        self.deadline,
+                    )
+                    .await;
+                    let outcome = match &sent {
+                        Ok(request) => &request.outcome,
+                        Err((outcome, _)) => outcome,
+                    };
+                    let shown = match outcome {
+                        CallOutcome::Response(_) => "ok".to_owned(),
+                        CallOutcome::Error { code, .. } => code.clone(),
+                        CallOutcome::Unfinished => "unfinished".to_owned(),
+                    };
+                    *outcomes.borrow_mut().entry(shown).or_insert(0_u32) += 1;
+                    let request = sent.map_err(|(_, why)| why)?;
+                    let failed = self.invariants.check(&request, &sim).await;
+                    if !failed.is_empty() {
+                        return Err(failed.join("; ").into());
+                    }
+                }
+                Ok(())
+            }
+        });
+        (result, outcomes.into_inner())
+    }
+}
+
+/// Adds the counts of one scenario's run to the totals, by name, keeping the first order seen.
+fn add_counts(totals: &mut Vec<InvariantCount>, counts: &[InvariantCount]) {
+    for count in counts {
+        match totals.iter_mut().find(|total| total.name == count.name) {
+            Some(total) => {
+                total.passed += count.passed;
+                total.failed += count.failed;
+            }
+            None => totals.push(count.clone()),
+        }
+    }
+}
+
+/// Every service of `system`, each able to crash and restart on `sim`.
+fn restartable_services(system: &Arc<System>, sim: &Network) -> ServiceSetBuilder {
+    let mut builder = ServiceSet::builder();
+    for name in system.service_names() {
+        let system = Arc::clone(system);
+        builder = builder.service(sim.restartable(move || {
+            system
+                .new_service(name)
+                .expect("a service the system lists has a constructor")
+        }));
+    }
+    builder
 }
 
 /// Mixes the run's seed with the scenario's name, so that scenarios get different but
@@ -180,103 +372,134 @@ fn scenario_seed(seed: u64, name: &str) -> u64 {
     hash
 }
 
-/// Replays the root request of `scenario` through the simulated network and checks the
-/// invariants; returns the outcome and the verdict.
+/// Replays the root request of `scenario` through the simulated network; the request for the
+/// invariants, or the outcome and why it could not be sent.
 async fn replay_under(
     sim: &Network,
     services: ServiceSetBuilder,
-    scenario: &Scenario,
+    scenario: Arc<Scenario>,
     registry: &Registry,
     deadline: Duration,
-) -> (CallOutcome, Result<(), String>) {
-    let root = &scenario.root;
+) -> Result<ChaosRequest, (CallOutcome, String)> {
     let set = services
         .hook(TransportFidelity::new())
         .hook(Unreachable::new(scenario.unreachable.iter().cloned()))
         .hook(sim.hook())
-        .build();
-    let set = match set {
-        Ok(set) => set,
-        Err(err) => {
-            return (
+        .build()
+        .map_err(|err| {
+            (
                 CallOutcome::from_error(&err),
-                Err(format!("cannot build the set: {err}")),
-            );
-        }
-    };
+                format!("cannot build the set: {err}"),
+            )
+        })?;
     let first_call = sim.trace().len();
     let started = sim.elapsed();
     let ctx = sim.ctx().with_timeout(deadline);
+    let root = &scenario.root;
     let sent = match set.client(&root.caller, &root.service) {
-        Ok(client) => send_root(scenario, registry, &client, &ctx).await,
+        Ok(client) => send_root(&scenario, registry, &client, &ctx).await,
         Err(err) => Err(err),
     };
-    let outcome = match sent {
-        Ok(outcome) => outcome,
-        Err(err) => return (CallOutcome::from_error(&err), Err(err.to_string())),
-    };
-    let verdict = check_invariants(sim, first_call, started, scenario, &outcome, deadline);
-    (outcome, verdict)
+    let outcome = sent.map_err(|err| (CallOutcome::from_error(&err), err.to_string()))?;
+    Ok(ChaosRequest {
+        trace: sim.trace().into_iter().skip(first_call).collect(),
+        ended: sim.elapsed(),
+        scenario,
+        outcome,
+        set,
+        net: sim.clone(),
+        started,
+        deadline,
+    })
 }
 
-/// The invariants: every call ends by the deadline; every failure is coded; a failed root
-/// carries the code of a failure below it (or the recorded one, or the deadline's); a
-/// successful root answers what was recorded.
-fn check_invariants(
-    sim: &Network,
-    first_call: usize,
-    started: Duration,
-    scenario: &Scenario,
-    outcome: &CallOutcome,
-    deadline: Duration,
-) -> Result<(), String> {
-    let deadline = started.saturating_add(deadline);
-    let deadline_us = u64::try_from(deadline.as_micros()).unwrap_or(u64::MAX);
-    // This request's calls; the first is the root call itself.
-    let trace: Vec<_> = sim.trace().into_iter().skip(first_call).collect();
-    if let Some(late) = trace.iter().find(|call| call.end_us > deadline_us) {
-        return Err(format!(
+/// The request's deadline in microseconds of virtual time.
+fn deadline_us(request: &ChaosRequest) -> u64 {
+    let deadline = request.started.saturating_add(request.deadline);
+    u64::try_from(deadline.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn ends_by_the_deadline(request: &ChaosRequest) -> Result<(), String> {
+    let deadline_us = deadline_us(request);
+    match request.trace.iter().find(|call| call.end_us > deadline_us) {
+        Some(late) => Err(format!(
             "{} ended at {} ms, after the {} ms deadline",
             late.call,
             late.end_us / 1000,
             deadline_us / 1000
-        ));
+        )),
+        None => Ok(()),
     }
-    if let Some(uncoded) = trace
+}
+
+fn failures_are_coded(request: &ChaosRequest) -> Result<(), String> {
+    if let Some(uncoded) = request
+        .trace
         .iter()
         .find(|call| matches!(&call.outcome, TraceOutcome::Error { code } if code.is_empty()))
     {
         return Err(format!("{} failed with an uncoded error", uncoded.call));
     }
-    match outcome {
-        CallOutcome::Error { code, message } => {
-            if code.is_empty() {
-                return Err(format!("the root failed with an uncoded error: {message}"));
-            }
-            let recorded =
-                matches!(&scenario.root.outcome, CallOutcome::Error { code: c, .. } if c == code);
-            // The code must come from a failure below the root, or from the network failing
-            // the root call itself.
-            let from_below = trace
-                .iter()
-                .skip(1)
-                .any(|call| matches!(&call.outcome, TraceOutcome::Error { code: c } if c == code));
-            let from_root_edge = trace.first().is_some_and(|root| root.failed_by_network());
-            let deadline_passed = code == codes::TIMEOUT && sim.elapsed() >= deadline;
-            if !(recorded || from_below || from_root_edge || deadline_passed) {
-                return Err(format!(
-                    "the root failed with {code} ({message}), which no call below it failed with"
-                ));
-            }
-            Ok(())
+    match &request.outcome {
+        CallOutcome::Error { code, message } if code.is_empty() => {
+            Err(format!("the root failed with an uncoded error: {message}"))
         }
+        _ => Ok(()),
+    }
+}
+
+fn root_failures_come_from_below(request: &ChaosRequest) -> Result<(), String> {
+    let CallOutcome::Error { code, message } = &request.outcome else {
+        return Ok(());
+    };
+    if code.is_empty() {
+        // The coding invariant reports it.
+        return Ok(());
+    }
+    let recorded =
+        matches!(&request.scenario.root.outcome, CallOutcome::Error { code: c, .. } if c == code);
+    // The code must come from a failure below the root, or from the network failing the root
+    // call itself.
+    let from_below = request
+        .trace
+        .iter()
+        .skip(1)
+        .any(|call| matches!(&call.outcome, TraceOutcome::Error { code: c } if c == code));
+    let from_root_edge = request
+        .trace
+        .first()
+        .is_some_and(TraceEntry::failed_by_network);
+    let deadline_passed =
+        code == codes::TIMEOUT && request.ended >= request.started.saturating_add(request.deadline);
+    if recorded || from_below || from_root_edge || deadline_passed {
+        Ok(())
+    } else {
+        Err(format!(
+            "the root failed with {code} ({message}), which no call below it failed with"
+        ))
+    }
+}
+
+fn root_answers_as_recorded(request: &ChaosRequest) -> Result<(), String> {
+    match &request.outcome {
         CallOutcome::Response(_) => {
-            match compare_outcome(&scenario.spec, &scenario.root, outcome) {
+            match compare_outcome(
+                &request.scenario.spec,
+                &request.scenario.root,
+                &request.outcome,
+            ) {
                 None => Ok(()),
                 Some(problem) => Err(format!("the root succeeded with another answer: {problem}")),
             }
         }
+        _ => Ok(()),
+    }
+}
+
+fn root_finishes(request: &ChaosRequest) -> Result<(), String> {
+    match request.outcome {
         CallOutcome::Unfinished => Err("the root call did not finish".into()),
+        _ => Ok(()),
     }
 }
 
@@ -284,7 +507,10 @@ fn check_invariants(
 mod tests {
     use super::*;
     use crate::CallRecorder;
+    use crate::runner::Runner;
     use crate::runner::test_system::{self, Ask, front, mid};
+    use crate::sim::{Fault, InjectedFault};
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     /// `front` with its errors recoded: what the propagation invariant must catch.
     struct Recoding(front::Served<test_system::Front>);
@@ -300,10 +526,10 @@ mod tests {
         }
     }
 
-    /// The chain's root request, recorded in-process.
-    fn recorded() -> Scenario {
+    /// The root request of `system`'s `root` service, recorded in-process.
+    fn record(system: &System, root: &str, request: impl nano::Request) -> Scenario {
         let recorder = CallRecorder::new();
-        let set = test_system::system()
+        let set = system
             .all(ServiceSet::builder())
             .hook(recorder.clone())
             .build()
@@ -313,22 +539,42 @@ mod tests {
             .unwrap();
         runtime
             .block_on(
-                set.client("test_client", front::NAME)
+                set.client("test_client", root)
                     .unwrap()
-                    .call(&nano::Ctx::new(), Ask { text: "x".into() }),
+                    .call(&nano::Ctx::new(), request),
             )
             .unwrap();
-        Scenario::new("front-ask", recorder.last_tree().unwrap())
+        Scenario::new(format!("{root}-scenario"), recorder.last_tree().unwrap())
+    }
+
+    /// The chain's root request, recorded in-process.
+    fn recorded() -> Scenario {
+        record(
+            &test_system::system(),
+            front::NAME,
+            Ask { text: "x".into() },
+        )
+    }
+
+    /// The runner's own invariants, without any of a system.
+    fn builtins() -> Invariants<ChaosRequest> {
+        let config = Config {
+            runner: Runner::new(test_system::system()),
+            command: "chaos-test".into(),
+        };
+        invariants(&config)
     }
 
     #[test]
     fn an_error_that_loses_its_code_on_the_way_to_the_root_breaks_an_invariant() {
-        let scenario = recorded();
+        let scenario = Arc::new(recorded());
         let plan = FaultPlan::new(1).edge("front", "mid", EdgeFaults::new().drop_rate(1.0));
         let system = test_system::system();
         let registry = registry(&system).unwrap();
+        let invariants = builtins();
         let run = |recode: bool| {
-            let (scenario, registry, system) = (&scenario, &registry, &system);
+            let (scenario, registry, system, invariants) =
+                (&scenario, &registry, &system, &invariants);
             Simulation::exact(plan.clone()).run(move |sim| async move {
                 let mut services = ServiceSet::builder();
                 if recode {
@@ -342,19 +588,56 @@ mod tests {
                 } else {
                     services = system.all(services);
                 }
-                replay_under(&sim, services, scenario, registry, Duration::from_secs(1))
-                    .await
-                    .1
-                    .map_err(Into::into)
+                let request = replay_under(
+                    &sim,
+                    services,
+                    Arc::clone(scenario),
+                    registry,
+                    Duration::from_secs(1),
+                )
+                .await
+                .map_err(|(_, why)| why)?;
+                let broken = invariants.check(&request, &sim).await;
+                if broken.is_empty() {
+                    Ok(())
+                } else {
+                    Err(broken.join("; ").into())
+                }
             })
         };
         // The real front keeps mid's S-UNAVAILABLE.
-        run(false).unwrap();
+        let report = run(false).unwrap();
+        assert!(
+            report
+                .invariants
+                .iter()
+                .all(|c| (c.passed, c.failed) == (1, 0))
+        );
         let failure = run(true).unwrap_err();
         assert_eq!(
             failure.message,
-            "the root failed with S-RECODED (mid failure :: request from front to mid was lost), \
-             which no call below it failed with"
+            format!(
+                "{}: the root failed with S-RECODED (mid failure :: request from front to mid \
+                 was lost), which no call below it failed with",
+                INVARIANTS[2]
+            )
+        );
+        // Every invariant was checked; only that one broke.
+        let counts: Vec<_> = failure
+            .report
+            .invariants
+            .iter()
+            .map(|c| (c.name.as_str(), c.passed, c.failed))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                (INVARIANTS[0], 1, 0),
+                (INVARIANTS[1], 1, 0),
+                (INVARIANTS[2], 0, 1),
+                (INVARIANTS[3], 1, 0),
+                (INVARIANTS[4], 1, 0),
+            ]
         );
     }
 
@@ -363,5 +646,216 @@ mod tests {
         assert_ne!(scenario_seed(1, "a"), scenario_seed(1, "b"));
         assert_ne!(scenario_seed(1, "a"), scenario_seed(2, "a"));
         assert_eq!(scenario_seed(1, "a"), scenario_seed(1, "a"));
+    }
+
+    // A system with state: `adder` asks `tally` to add one, and `tally` counts in memory.
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    struct Bump {}
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    struct Add {}
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    struct Total {}
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    struct Count {
+        n: u64,
+    }
+
+    mod adder {
+        nano::api! { service "adder"; fn bump(super::Bump) -> super::Count = "adder.Bump", POST "/"; }
+    }
+    mod tally {
+        nano::api! {
+            service "tally";
+            fn add(super::Add) -> super::Count = "tally.Add", POST "/";
+            fn total(super::Total) -> super::Count = "tally.Total", POST "/total";
+        }
+    }
+
+    struct Adder(Client);
+    impl adder::Handler for Adder {
+        async fn bump(&self, ctx: &Ctx, _req: Bump) -> Result<Count, NanoError> {
+            self.0.call(ctx, Add {}).await
+        }
+    }
+
+    struct Tally(AtomicU64);
+    impl tally::Handler for Tally {
+        async fn add(&self, _ctx: &Ctx, _req: Add) -> Result<Count, NanoError> {
+            Ok(Count {
+                n: self.0.fetch_add(1, Ordering::Relaxed) + 1,
+            })
+        }
+        async fn total(&self, _ctx: &Ctx, _req: Total) -> Result<Count, NanoError> {
+            Ok(Count {
+                n: self.0.load(Ordering::Relaxed),
+            })
+        }
+    }
+
+    fn counting_system() -> System {
+        System::new("the tally")
+            .service(&adder::API, || {
+                adder::service(|deps| Ok(Adder(deps.client(tally::NAME)?)))
+            })
+            .service(&tally::API, || {
+                tally::service(|_| Ok(Tally(AtomicU64::new(0))))
+            })
+    }
+
+    /// A check through the request's set: the tally counted at most one addition per request.
+    async fn counted_at_most_once(request: &ChaosRequest) -> Result<(), crate::sim::BoxError> {
+        let tally = request.client("check", tally::NAME)?;
+        let total = tally.call(&request.ctx(), Total {}).await?;
+        if total.n > 1 {
+            return Err(format!("the tally counted {} additions for one request", total.n).into());
+        }
+        Ok(())
+    }
+
+    const AT_MOST_ONCE: &str = "one request adds at most once";
+
+    /// `chaos` of the tally's recorded root request under `plan`, with the system's invariant.
+    fn chaos_tally(
+        plan: FaultPlan,
+    ) -> (Result<SimReport, Box<ShrunkFailure>>, BTreeMap<String, u32>) {
+        let system = counting_system();
+        let scenario = record(&system, adder::NAME, Bump {});
+        let registry = registry(&system).unwrap();
+        let config = Config {
+            runner: Runner::new(system.clone()).invariant(AT_MOST_ONCE, counted_at_most_once),
+            command: "tally-chaos".into(),
+        };
+        let invariants = invariants(&config);
+        assert_eq!(invariants.names().last(), Some(AT_MOST_ONCE));
+        let run = ChaosRun {
+            system: &system,
+            registry: &registry,
+            invariants: &invariants,
+            restartable: plan.may_crash().then(|| Arc::new(system.clone())),
+            deadline: Duration::from_secs(2),
+            requests: 20,
+        };
+        let simulation = Simulation::exact(plan).replay_hint("tally-chaos --seed 1");
+        run.scenario(&simulation, &scenario)
+    }
+
+    #[test]
+    fn a_system_invariant_is_checked_after_every_request_without_faults_of_its_own() {
+        // Every call between services is lost, the invariant's own calls are not.
+        let plan = FaultPlan::new(3).all_edges(EdgeFaults::new().drop_rate(1.0));
+        let (result, outcomes) = chaos_tally(plan);
+        let report = result.unwrap();
+        assert_eq!(outcomes, BTreeMap::from([("S-UNAVAILABLE".to_owned(), 20)]));
+        let count = report.invariant(AT_MOST_ONCE).unwrap();
+        assert_eq!((count.passed, count.failed), (20, 0));
+        assert_eq!(report.invariants.len(), 6);
+        // The checks left no trace: one call per request, the lost root call.
+        assert_eq!(report.calls, 20);
+    }
+
+    #[test]
+    fn a_broken_system_invariant_is_shrunk_to_the_duplicate_that_breaks_it() {
+        let plan = FaultPlan::new(4)
+            .all_edges(EdgeFaults::new().latency(Latency::uniform(
+                Duration::from_millis(1),
+                Duration::from_millis(20),
+            )))
+            .edge("adder", "tally", EdgeFaults::new().duplicate_rate(0.2));
+        let (result, _) = chaos_tally(plan);
+        let failure = result.unwrap_err();
+        // The answer differs from the recording too, so the runner's own invariant breaks with it.
+        assert!(
+            failure
+                .original
+                .message
+                .contains("; one request adds at most once: the tally counted 2 additions"),
+            "{failure}"
+        );
+        assert_eq!(
+            failure
+                .original
+                .report
+                .invariant(INVARIANTS[3])
+                .unwrap()
+                .failed,
+            1
+        );
+        assert_eq!(
+            failure
+                .original
+                .report
+                .invariant(AT_MOST_ONCE)
+                .unwrap()
+                .failed,
+            1
+        );
+        assert_eq!(failure.minimal.schedule.len(), 1, "{failure}");
+        let only = &failure.minimal.schedule[0];
+        assert_eq!(only.fault, InjectedFault::Duplicate);
+        assert_eq!(
+            (only.call.caller.as_str(), only.call.callee.as_str()),
+            ("adder", "tally")
+        );
+        assert!(
+            failure
+                .to_string()
+                .contains("replay with tally-chaos --seed 1"),
+            "{failure}"
+        );
+    }
+
+    #[test]
+    fn a_crash_plan_runs_the_system_restartable_and_the_invariants_hold() {
+        // The tally crashes on every 3rd call: the request in flight fails with the wire's
+        // code, and the next request reaches a new tally that counts from zero.
+        let mut plan = FaultPlan::new(5);
+        for nth in [3, 6, 9] {
+            plan = plan.nth_call_to(
+                tally::NAME,
+                nth,
+                Fault::Crash {
+                    down_ms: Duration::ZERO,
+                },
+            );
+        }
+        let (result, outcomes) = chaos_tally(plan);
+        let report = result.unwrap();
+        assert_eq!(report.faults.crashed, 3);
+        assert_eq!(
+            outcomes,
+            BTreeMap::from([("S-UNAVAILABLE".to_owned(), 3), ("ok".to_owned(), 17)])
+        );
+        assert!(report.invariants.iter().all(|c| c.failed == 0), "{report}");
+    }
+
+    #[test]
+    fn two_invariants_with_one_name_fail_the_run() {
+        let system = counting_system();
+        let scenario = record(&system, adder::NAME, Bump {});
+        let registry = registry(&system).unwrap();
+        let config = Config {
+            runner: Runner::new(system.clone())
+                .invariant(INVARIANTS[0], async |_: &ChaosRequest| Ok(())),
+            command: "tally-chaos".into(),
+        };
+        let invariants = invariants(&config);
+        let run = ChaosRun {
+            system: &system,
+            registry: &registry,
+            invariants: &invariants,
+            restartable: None,
+            deadline: Duration::from_secs(2),
+            requests: 1,
+        };
+        let (result, _) = run.scenario(&Simulation::exact(FaultPlan::new(1)), &scenario);
+        let failure = result.unwrap_err();
+        assert_eq!(
+            failure.original.message,
+            format!("two invariants are named {:?}", INVARIANTS[0])
+        );
     }
 }

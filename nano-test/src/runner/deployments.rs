@@ -15,7 +15,8 @@ use crate::runner::Config;
 use crate::runner::out::stderr;
 use crate::runner::run::spinner;
 use crate::scenario::{
-    Registry, ReplayFailure, ReplayProblem, Scenario, compare_outcome, compare_trees, replay_set,
+    Registry, ReplayFailure, ReplayProblem, Scenario, compare_outcome, compare_trees,
+    replay_set_at_edge,
 };
 use crate::{
     CallOutcome, Delivery, Deployment, TransportFidelity, join_fragments, read_fragments_of,
@@ -113,7 +114,7 @@ pub(crate) async fn replay_in_process(
     if fidelity {
         builder = builder.hook(TransportFidelity::new());
     }
-    match replay_set(scenario, registry, builder, true).await {
+    match replay_set_at_edge(scenario, registry, builder, true, system.edge_auth()).await {
         Ok(()) => Verdict::Pass,
         Err(mut failure) => {
             failure.mode = if fidelity { "fidelity" } else { "in-process" }.into();
@@ -389,7 +390,7 @@ mod tests {
             service: service.into(),
             request: format!("{service}.Req"),
             request_id: String::new(),
-            body: serde_json::json!({}),
+            body: serde_json::json!({}).into(),
             outcome: CallOutcome::Unfinished,
             calls: Vec::new(),
         };

@@ -34,7 +34,7 @@ mod show;
 #[cfg(test)]
 mod test_system;
 
-pub use chaos::generic_plan;
+pub use chaos::{ChaosRequest, generic_plan};
 pub use harness::Trial;
 
 use std::ffi::OsString;
@@ -43,6 +43,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use nano_server::System;
+
+use crate::sim::BoxError;
+use crate::sim::invariant::Invariants;
 
 /// The runner of one system: what it runs, where its files are and how its server executables
 /// are built.
@@ -55,6 +58,7 @@ pub struct Runner {
     root_service: Option<String>,
     caller: String,
     command: Option<String>,
+    invariants: Invariants<ChaosRequest>,
 }
 
 impl Runner {
@@ -69,6 +73,7 @@ impl Runner {
             root_service: None,
             caller: "test_client".to_owned(),
             command: None,
+            invariants: Invariants::default(),
         }
     }
 
@@ -109,6 +114,39 @@ impl Runner {
     #[must_use]
     pub fn caller(mut self, caller: impl Into<String>) -> Self {
         self.caller = caller.into();
+        self
+    }
+
+    /// An invariant of the system, called `name`, that `chaos` checks after every request it
+    /// sends, after its own: `check` gets the finished [`ChaosRequest`] (the scenario, the root's
+    /// outcome, the calls it caused, clients of the set that served it) and fails with `Err`.
+    /// `chaos` lists it with its own invariants, counts how often it held and broke, and shrinks
+    /// a run that breaks it to the faults that matter.
+    ///
+    /// ```no_run
+    /// use nano_test::CallOutcome;
+    /// use nano_test::runner::{ChaosRequest, Runner};
+    /// # fn my_system() -> nano_server::System { nano_server::System::new("mine") }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     Runner::new(my_system())
+    ///         .invariant("an order that succeeds names its id", async |request: &ChaosRequest| {
+    ///             match request.outcome() {
+    ///                 CallOutcome::Response(body) if body.to_value()["id"].is_null() => {
+    ///                     Err(format!("{} answered without an id", request.scenario().name).into())
+    ///                 }
+    ///                 _ => Ok(()),
+    ///             }
+    ///         })
+    ///         .main()
+    /// }
+    /// ```
+    #[must_use]
+    pub fn invariant<F>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: AsyncFn(&ChaosRequest) -> Result<(), BoxError> + Send + Sync + 'static,
+    {
+        self.invariants.add(name, check);
         self
     }
 
@@ -236,6 +274,11 @@ impl Config {
 
     pub(crate) fn command(&self) -> &str {
         &self.command
+    }
+
+    /// The system's invariants, for `chaos`.
+    pub(crate) fn invariants(&self) -> &Invariants<ChaosRequest> {
+        &self.runner.invariants
     }
 }
 

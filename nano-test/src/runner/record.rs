@@ -122,7 +122,7 @@ pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode
         );
     };
     let caller = args.caller.as_deref().unwrap_or(config.caller());
-    let body: serde_json::Value = serde_json::from_str(&args.body)
+    let body = crate::Json::parse(&args.body)
         .with_context(|| format!("--body is not JSON: {}", args.body))?;
     let template = Scenario {
         unreachable: args.unreachable.clone(),

@@ -5,7 +5,7 @@ use std::fmt;
 
 use nano::{AnyRequest, AnyResponse, Api, NanoError, Request, RequestType};
 
-use crate::CallOutcome;
+use crate::{CallOutcome, Json};
 
 /// The request types a replay may meet, by wire name.
 ///
@@ -24,7 +24,8 @@ use crate::CallOutcome;
 /// # mod users { use super::*; nano::api! { service "users"; fn lookup(Lookup) -> User = "users.Lookup", POST "/"; } }
 /// # fn main() -> Result<(), nano::NanoError> {
 /// let registry = Registry::new().with::<Lookup>();
-/// let request = registry.decode_request("users.Lookup", &serde_json::json!({"id": "u1"}))?;
+/// let body = nano_test::Json::from(serde_json::json!({"id": "u1"}));
+/// let request = registry.decode_request("users.Lookup", &body)?;
 /// assert_eq!(request.downcast_ref::<Lookup>().unwrap().id, "u1");
 /// # Ok(()) }
 /// ```
@@ -135,13 +136,8 @@ impl Registry {
     ///
     /// `C-BAD-SPEC` for an unregistered type; `C-BAD-REQUEST` when the body does not decode
     /// (which is what a recorded bad request is meant to produce).
-    pub fn decode_request(
-        &self,
-        name: &str,
-        body: &serde_json::Value,
-    ) -> Result<AnyRequest, NanoError> {
-        let bytes = serde_json::to_vec(body).unwrap_or_default();
-        self.get(name)?.decode_request(&bytes)
+    pub fn decode_request(&self, name: &str, body: &Json) -> Result<AnyRequest, NanoError> {
+        self.get(name)?.decode_request(body.as_str().as_bytes())
     }
 
     /// The recorded outcome of a call of request type `name`, as the callee would produce it.
@@ -156,10 +152,9 @@ impl Registry {
         outcome: &CallOutcome,
     ) -> Result<Result<AnyResponse, NanoError>, NanoError> {
         match outcome {
-            CallOutcome::Response(body) => {
-                let bytes = serde_json::to_vec(body).unwrap_or_default();
-                Ok(Ok(self.get(name)?.decode_response(&bytes)?))
-            }
+            CallOutcome::Response(body) => Ok(Ok(self
+                .get(name)?
+                .decode_response(body.as_str().as_bytes())?)),
             CallOutcome::Error { code, message } => {
                 Ok(Err(NanoError::new(code.clone(), message.clone())))
             }

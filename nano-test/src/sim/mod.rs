@@ -7,6 +7,21 @@
 //! during a test, enforces transport timeouts (`S-TIMEOUT`) and injects scripted faults ("the 3rd
 //! call to svc3 fails").
 //!
+//! It also injects the faults that break real systems, where a request's effects and what its
+//! caller learns of them part ways:
+//!
+//! - a **lost response**: the callee handled the request and its effects happened, but the caller
+//!   gets `S-UNAVAILABLE`, as from a connection that broke before the answer arrived;
+//! - **duplicate delivery**: the callee handles the request twice, one copy after the other, as
+//!   when a transport or client sends it again, and the caller gets the second answer;
+//! - a **crash and restart** of a service the set runs through [`Network::restartable`]: every
+//!   call in flight at it fails with `S-UNAVAILABLE`, its in-memory state is rebuilt from its
+//!   constructor, and calls after the restart reach the new instance.
+//!
+//! What must hold whatever the network does can be stated as **named invariants**
+//! ([`Simulation::invariant`]): async checks of what the body returns, run after every run and
+//! reported by name with how often each held and broke ([`SimReport::invariants`]).
+//!
 //! Two types, two concepts. A [`Network`] is the simulated network of one run: the hook, its
 //! partitions, its trace and fault counts; a test on a paused clock can make one directly. A
 //! [`Simulation`] is the runner of a test body: it gives each run a fresh runtime on a paused
@@ -22,10 +37,14 @@
 //! none is reported (and fails [`Simulation::check`]), so a chaos test cannot pass by accident.
 //! When a run breaks an invariant, [`Simulation::check`] shrinks the injected faults to a smallest
 //! schedule that still breaks it and prints it with the seed; `NANO_SIM_SEED=<seed>` replays it.
+//! Every fault kind, the new ones included, is drawn from the seed and is part of the schedule
+//! that shrinking reduces and [`Network::replaying`] replays.
 
 mod error;
+pub(crate) mod invariant;
 mod network;
 mod plan;
+mod restart;
 mod run;
 mod trace;
 
@@ -34,5 +53,6 @@ pub use network::Network;
 pub use plan::{EdgeFaults, EdgeRule, Fault, FaultPlan, Latency, ScriptedFault};
 pub use run::{SEED_ENV, ShrunkFailure, SimFailure, Simulation};
 pub use trace::{
-    CallKey, FaultCounts, InjectedFault, ScheduledFault, SimReport, TraceEntry, TraceOutcome,
+    CallKey, FaultCounts, InjectedFault, InvariantCount, ScheduledFault, SimReport, TraceEntry,
+    TraceOutcome,
 };

@@ -3,16 +3,20 @@
 use super::error::SimError;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use nano::{AnyRequest, ClientHook, Ctx, Edge, NanoError, Outcome, Service, SharedService, codes};
+use nano::{
+    AnyRequest, ClientHook, Ctx, Edge, NanoError, NewService, Outcome, Service, SharedService,
+    codes,
+};
 use tokio::time::Instant;
 
 use super::plan::{Fault, FaultPlan};
+use super::restart::{self, Process};
 use super::trace::{
-    CallKey, FaultCounts, InjectedFault, ScheduledFault, SimReport, TraceEntry, TraceOutcome,
-    digest,
+    CallKey, FaultCounts, InjectedFault, InvariantCount, ScheduledFault, SimReport, TraceEntry,
+    TraceOutcome, digest,
 };
 
 /// Where fault decisions come from.
@@ -37,6 +41,16 @@ struct State {
     injected: Vec<ScheduledFault>,
     counts: FaultCounts,
     next_request_id: u64,
+    /// While above zero, calls pass untouched and unrecorded: invariants are being checked.
+    quiet: u32,
+    /// The named invariants checked so far, in the order they were declared or first checked.
+    invariants: Vec<InvariantCount>,
+    /// The services that can crash, by name. Weak, because the set owns them: a set dropped
+    /// after a run takes its services with it.
+    restartable: HashMap<String, Weak<Process>>,
+    /// Ways the test used the simulator that cannot work, such as a crash of a service the set
+    /// cannot restart; each fails the run.
+    problems: Vec<String>,
 }
 
 /// The simulated network of one run. Cheap to clone; clones share the state.
@@ -140,6 +154,10 @@ impl Network {
                 injected: Vec::new(),
                 counts: FaultCounts::default(),
                 next_request_id: 0,
+                quiet: 0,
+                invariants: Vec::new(),
+                restartable: HashMap::new(),
+                problems: Vec::new(),
             })),
             seed,
         }
@@ -198,6 +216,125 @@ impl Network {
         self.lock().partition.clear();
     }
 
+    /// The service `make` builds, able to crash and restart: add what this returns to the set
+    /// instead of `make()` itself, and the plan's crash faults
+    /// ([`Fault::Crash`](super::Fault::Crash), [`EdgeFaults::crash_rate`](super::EdgeFaults))
+    /// can crash it, or [`crash`](Network::crash) can.
+    ///
+    /// A crash fails every call in flight at the service with `S-UNAVAILABLE` (what a caller
+    /// sees over a wire when the process at the other end dies), drops their work, and throws
+    /// the instance away with its in-memory state. The service is rebuilt at once by calling
+    /// `make` again, with the clients of the same dependencies (still behind every hook of the
+    /// set); after the down time, calls reach the new instance. State kept outside the service
+    /// (a database file, another service) survives, as it would survive a real restart.
+    ///
+    /// `make` must build the same service each time: a restarted instance that asks for a
+    /// dependency the first one did not fails to restart, and the service stays down.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use nano::{ServiceSet, codes};
+    /// use nano_test::sim::{FaultPlan, Network};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+    /// # pub struct Count {}
+    /// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+    /// # pub struct Counted { pub instance: u64, pub calls: u64 }
+    /// # mod counter { use super::*; nano::api! { service "counter"; fn count(Count) -> Counted = "counter.Count", POST "/"; } }
+    /// # struct Counter { instance: u64, calls: AtomicU64 }
+    /// # impl counter::Handler for Counter {
+    /// #     async fn count(&self, _ctx: &nano::Ctx, _req: Count) -> Result<Counted, nano::NanoError> {
+    /// #         Ok(Counted { instance: self.instance, calls: self.calls.fetch_add(1, Ordering::Relaxed) + 1 })
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), nano::NanoError> {
+    /// // `counter` counts its calls in memory; each instance knows which one it is.
+    /// let instances = Arc::new(AtomicU64::new(0));
+    /// let net = Network::new(FaultPlan::new(1));
+    /// let counter = net.restartable(move || {
+    ///     let instance = instances.fetch_add(1, Ordering::Relaxed) + 1;
+    ///     counter::service(move |_| Ok(Counter { instance, calls: AtomicU64::new(0) }))
+    /// });
+    /// let set = ServiceSet::builder().service(counter).hook(net.hook()).build()?;
+    /// let client = set.client("test", counter::NAME)?;
+    /// client.call(&net.ctx(), Count {}).await?;
+    /// assert_eq!(client.call(&net.ctx(), Count {}).await?, Counted { instance: 1, calls: 2 });
+    ///
+    /// net.crash(counter::NAME, std::time::Duration::ZERO).unwrap();
+    /// // The new instance starts from its constructor: its count is gone.
+    /// assert_eq!(client.call(&net.ctx(), Count {}).await?, Counted { instance: 2, calls: 1 });
+    /// # Ok(()) }
+    /// ```
+    pub fn restartable(&self, make: impl Fn() -> NewService + Send + Sync + 'static) -> NewService {
+        restart::restartable(self.clone(), make)
+    }
+
+    /// Crashes the restartable service `name` now, as a [`Fault::Crash`](super::Fault::Crash)
+    /// does: calls in flight at it fail with `S-UNAVAILABLE`, it is rebuilt from its
+    /// constructor, and calls reach the new instance once `down` has passed (before that they
+    /// fail with `S-UNAVAILABLE`). Counted as a crash.
+    ///
+    /// # Errors
+    ///
+    /// When no set of this network runs `name` through [`restartable`](Network::restartable).
+    pub fn crash(&self, name: &str, down: Duration) -> Result<(), SimError> {
+        let process = self.lock().restartable.get(name).and_then(Weak::upgrade);
+        let Some(process) = process else {
+            return Err(SimError::new(format!(
+                "cannot crash {name}: no set runs it through Network::restartable"
+            )));
+        };
+        self.lock().counts.crashed += 1;
+        // Outside the network's lock: rebuilding runs the service's constructor.
+        process.crash(down);
+        Ok(())
+    }
+
+    pub(crate) fn register_restartable(&self, name: &str, process: &Arc<Process>) {
+        self.lock()
+            .restartable
+            .insert(name.to_owned(), Arc::downgrade(process));
+    }
+
+    /// Calls made while the guard lives pass the network untouched: no faults, no latency, no
+    /// trace entry, no call count (so the calls after it keep their [`CallKey`]s). This is how
+    /// invariants look at a system without the faults they check failing their own calls.
+    pub(crate) fn quiet(&self) -> Quiet<'_> {
+        self.lock().quiet += 1;
+        Quiet(self)
+    }
+
+    /// Lists an invariant in the report before it is first checked.
+    pub(crate) fn declare_invariant(&self, name: &str) {
+        let mut state = self.lock();
+        if !state.invariants.iter().any(|count| count.name == name) {
+            state.invariants.push(InvariantCount {
+                name: name.to_owned(),
+                passed: 0,
+                failed: 0,
+            });
+        }
+    }
+
+    /// Counts one check of the invariant `name`.
+    pub(crate) fn count_invariant(&self, name: &str, held: bool) {
+        self.declare_invariant(name);
+        let mut state = self.lock();
+        if let Some(count) = state.invariants.iter_mut().find(|c| c.name == name) {
+            if held {
+                count.passed += 1;
+            } else {
+                count.failed += 1;
+            }
+        }
+    }
+
+    /// The first way the test used the simulator that cannot work, if any.
+    pub(crate) fn problem(&self) -> Option<String> {
+        self.lock().problems.first().cloned()
+    }
+
     /// Virtual time since the network was created. Outside the runtime (where virtual time does
     /// not exist) this is the time of the latest call event.
     pub fn elapsed(&self) -> Duration {
@@ -235,6 +372,7 @@ impl Network {
             faults: state.counts,
             trace_digest: digest(&trace_json),
             no_faults_injected: wanted_faults && state.counts.total() == 0,
+            invariants: state.invariants.clone(),
         }
     }
 
@@ -256,10 +394,14 @@ impl Network {
         Ok(())
     }
 
-    /// Decides what happens to a call that starts now and records its start.
-    fn begin(&self, edge: &Edge, request: &str) -> Decision {
+    /// Decides what happens to a call that starts now and records its start; `None` for a call
+    /// that passes quietly.
+    fn begin(&self, edge: &Edge, request: &str) -> Option<Decision> {
         let mut guard = self.lock();
         let state = &mut *guard;
+        if state.quiet > 0 {
+            return None;
+        }
         let (caller, callee) = (edge.caller(), edge.callee());
         let nth = {
             let count = state
@@ -287,6 +429,9 @@ impl Network {
                 InjectedFault::Partitioned => counts.partitioned += 1,
                 InjectedFault::Error { .. } => counts.errored += 1,
                 InjectedFault::Hang => counts.hung += 1,
+                InjectedFault::LoseResponse => counts.responses_lost += 1,
+                InjectedFault::Duplicate => counts.duplicated += 1,
+                InjectedFault::Crash { .. } => counts.crashed += 1,
             }
             state.injected.push(ScheduledFault {
                 call: key.clone(),
@@ -305,10 +450,31 @@ impl Network {
             faults: faults.clone(),
             timed_out: false,
         });
-        Decision {
+        Some(Decision {
             seq,
             faults,
             timeout,
+        })
+    }
+
+    /// Crashes `callee` as a call from `caller` reaches it, and gives that call its error.
+    fn crash_on_call(&self, caller: &str, callee: &str, down: Duration) -> NanoError {
+        let process = self.lock().restartable.get(callee).and_then(Weak::upgrade);
+        match process {
+            Some(process) => {
+                process.crash(down);
+                NanoError::unavailable(format!(
+                    "{callee} crashed as the request from {caller} reached it"
+                ))
+            }
+            None => {
+                let problem = format!(
+                    "the plan crashes {callee}, but the set does not run it through \
+                     Network::restartable"
+                );
+                self.lock().problems.push(problem.clone());
+                NanoError::internal(problem)
+            }
         }
     }
 
@@ -367,6 +533,11 @@ impl State {
                             message: message.clone(),
                         },
                         Fault::Hang => InjectedFault::Hang,
+                        Fault::LoseResponse => InjectedFault::LoseResponse,
+                        Fault::Duplicate => InjectedFault::Duplicate,
+                        Fault::Crash { down_ms } => InjectedFault::Crash {
+                            down_us: down_ms.as_micros() as u64,
+                        },
                     });
                 }
             }
@@ -387,6 +558,31 @@ impl State {
         if edge.drop_rate > 0.0 && self.rng.f64() < edge.drop_rate {
             faults.push(InjectedFault::Drop);
         }
+        // The faults that need the request to reach the callee are drawn only for requests
+        // that do, so that counts never report a fault that could not happen. A rate of zero
+        // draws nothing, which keeps the random sequence of plans without these faults as it was.
+        let reaches_callee = |faults: &[InjectedFault]| {
+            !faults.iter().any(|fault| {
+                matches!(
+                    fault,
+                    InjectedFault::Drop
+                        | InjectedFault::Error { .. }
+                        | InjectedFault::Hang
+                        | InjectedFault::Crash { .. }
+                )
+            })
+        };
+        if reaches_callee(&faults) && edge.crash_rate > 0.0 && self.rng.f64() < edge.crash_rate {
+            faults.push(InjectedFault::Crash { down_us: 0 });
+        }
+        if reaches_callee(&faults) {
+            if edge.duplicate_rate > 0.0 && self.rng.f64() < edge.duplicate_rate {
+                faults.push(InjectedFault::Duplicate);
+            }
+            if edge.lose_response_rate > 0.0 && self.rng.f64() < edge.lose_response_rate {
+                faults.push(InjectedFault::LoseResponse);
+            }
+        }
         faults
     }
 
@@ -396,6 +592,16 @@ impl State {
         }
         let group_of = |name: &str| self.partition.iter().position(|group| group.contains(name));
         group_of(caller) != group_of(callee)
+    }
+}
+
+/// While it lives, calls pass the network quietly; see [`Network::quiet`].
+pub(crate) struct Quiet<'a>(&'a Network);
+
+impl Drop for Quiet<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.quiet = state.quiet.saturating_sub(1);
     }
 }
 
@@ -466,24 +672,38 @@ impl SimulatedEdge {
             }
         }
         sleep(request_delay).await;
+        let (caller, callee) = (self.edge.caller(), self.edge.callee());
         for fault in faults {
             match fault {
                 InjectedFault::Drop => {
                     return Err(NanoError::unavailable(format!(
-                        "request from {} to {} was lost",
-                        self.edge.caller(),
-                        self.edge.callee()
+                        "request from {caller} to {callee} was lost"
                     )));
                 }
                 InjectedFault::Error { code, message } => {
                     return Err(NanoError::new(code.clone(), message.clone()));
                 }
                 InjectedFault::Hang => std::future::pending::<()>().await,
+                InjectedFault::Crash { down_us } => {
+                    let down = Duration::from_micros(*down_us);
+                    return Err(self.sim.crash_on_call(caller, callee, down));
+                }
                 _ => {}
             }
         }
+        if faults.contains(&InjectedFault::Duplicate) {
+            // The first copy's answer never reaches the caller, which is why the request is sent
+            // again: the callee handles it, and the copy travels the request leg once more.
+            let _first = self.next.handle(ctx.clone(), req.clone()).await;
+            sleep(request_delay).await;
+        }
         let outcome = self.next.handle(ctx, req).await;
         sleep(response_delay).await;
+        if faults.contains(&InjectedFault::LoseResponse) {
+            return Err(NanoError::unavailable(format!(
+                "the response from {callee} to {caller} was lost"
+            )));
+        }
         outcome
     }
 }
@@ -500,7 +720,9 @@ impl Service for SimulatedEdge {
     }
 
     async fn handle(&self, ctx: Ctx, req: AnyRequest) -> Outcome {
-        let decision = self.sim.begin(&self.edge, req.name());
+        let Some(decision) = self.sim.begin(&self.edge, req.name()) else {
+            return self.next.handle(ctx, req).await;
+        };
         let record = CallRecord {
             sim: &self.sim,
             seq: decision.seq,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How long a message takes to travel one way along an edge.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Latency {
     /// Instant delivery.
     #[default]
@@ -64,6 +64,22 @@ pub struct EdgeFaults {
     /// Probability in `[0, 1]` that a request is lost: the callee never sees it and the caller
     /// gets `S-UNAVAILABLE`, as from a real transport.
     pub drop_rate: f64,
+    /// Probability in `[0, 1]` that a response is lost: the callee handled the request (its
+    /// effects happened) but the caller gets `S-UNAVAILABLE`, as from a connection that broke
+    /// before the answer arrived.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lose_response_rate: f64,
+    /// Probability in `[0, 1]` that a request is delivered twice, as by a transport or client
+    /// that sends it again: the callee handles both copies, one after the other, and the caller
+    /// gets the second copy's answer.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub duplicate_rate: f64,
+    /// Probability in `[0, 1]` that the callee crashes as the request reaches it: this call and
+    /// every call in flight at the callee fail with `S-UNAVAILABLE`, and the callee restarts at
+    /// once, rebuilt from its constructor (the set must run it through
+    /// [`Network::restartable`](super::Network::restartable)).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub crash_rate: f64,
     /// The caller's transport timeout on this edge: a call that takes longer ends with
     /// `S-TIMEOUT`.
     #[serde(
@@ -94,6 +110,27 @@ impl EdgeFaults {
         self
     }
 
+    /// Sets the probability that a response is lost after the callee handled the request.
+    #[must_use]
+    pub fn lose_response_rate(mut self, rate: f64) -> Self {
+        self.lose_response_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Sets the probability that a request is delivered twice.
+    #[must_use]
+    pub fn duplicate_rate(mut self, rate: f64) -> Self {
+        self.duplicate_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Sets the probability that the callee crashes (and restarts) as a request reaches it.
+    #[must_use]
+    pub fn crash_rate(mut self, rate: f64) -> Self {
+        self.crash_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
     /// Sets the transport timeout.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -102,8 +139,27 @@ impl EdgeFaults {
     }
 
     pub(crate) fn injects_faults(&self) -> bool {
-        self.latency != Latency::None || self.drop_rate > 0.0
+        self.latency != Latency::None
+            || self.drop_rate > 0.0
+            || self.lose_response_rate > 0.0
+            || self.duplicate_rate > 0.0
+            || self.crash_rate > 0.0
     }
+
+    /// The rates by their JSON names, for validation.
+    fn rates(&self) -> [(&'static str, f64); 4] {
+        [
+            ("drop_rate", self.drop_rate),
+            ("lose_response_rate", self.lose_response_rate),
+            ("duplicate_rate", self.duplicate_rate),
+            ("crash_rate", self.crash_rate),
+        ]
+    }
+}
+
+/// Leaves rates that are off out of a saved plan, so plans stay as short as they were written.
+fn is_zero(rate: &f64) -> bool {
+    *rate == 0.0
 }
 
 /// Whether an optional service name in a rule matches `name`: `None` matches any service.
@@ -133,11 +189,31 @@ impl EdgeRule {
 }
 
 /// A fault injected into one call.
+///
+/// In JSON an object with a `kind` and the fields of that kind only: `{"kind": "crash",
+/// "down_ms": 50}`; any other key is an error.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "FaultJson")]
 pub enum Fault {
     /// The request is lost; the caller gets `S-UNAVAILABLE`.
     Drop,
+    /// The callee handles the request, so its effects happen, but the response is lost: the
+    /// caller gets `S-UNAVAILABLE`, as from a connection that broke before the answer arrived.
+    LoseResponse,
+    /// The request is delivered twice, as by a transport or client that sends it again: the
+    /// callee handles both copies, one after the other, and the caller gets the second copy's
+    /// answer.
+    Duplicate,
+    /// The callee crashes as the request reaches it: this call and every call in flight at the
+    /// callee fail with `S-UNAVAILABLE`, its in-memory state is lost, and after `down_ms`
+    /// (default 0) it is back, rebuilt from its constructor; calls in the meantime fail with
+    /// `S-UNAVAILABLE`. The set must run the callee through
+    /// [`Network::restartable`](super::Network::restartable).
+    Crash {
+        /// How long the callee stays down before it is back.
+        #[serde(default, with = "millis")]
+        down_ms: Duration,
+    },
     /// The request is held back for this long before it is delivered.
     Delay {
         /// The extra delay.
@@ -153,6 +229,91 @@ pub enum Fault {
     },
     /// The callee never answers; the call ends only by a timeout or the caller's deadline.
     Hang,
+}
+
+/// A [`Fault`] as JSON holds it: every field any kind has, so that keys are checked against the
+/// kind (serde alone ignores extra keys next to a kind without fields).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultJson {
+    kind: FaultKind,
+    #[serde(default, with = "opt_millis")]
+    ms: Option<Duration>,
+    code: Option<String>,
+    message: Option<String>,
+    #[serde(default, with = "opt_millis")]
+    down_ms: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FaultKind {
+    Drop,
+    Delay,
+    Error,
+    Hang,
+    LoseResponse,
+    Duplicate,
+    Crash,
+}
+
+impl TryFrom<FaultJson> for Fault {
+    type Error = String;
+
+    fn try_from(json: FaultJson) -> Result<Self, String> {
+        let FaultJson {
+            kind,
+            ms,
+            code,
+            message,
+            down_ms,
+        } = json;
+        // With its article, for the messages.
+        let name = match kind {
+            FaultKind::Drop => "a drop",
+            FaultKind::Delay => "a delay",
+            FaultKind::Error => "an error",
+            FaultKind::Hang => "a hang",
+            FaultKind::LoseResponse => "a lose_response",
+            FaultKind::Duplicate => "a duplicate",
+            FaultKind::Crash => "a crash",
+        };
+        let allowed: &[&str] = match kind {
+            FaultKind::Delay => &["ms"],
+            FaultKind::Error => &["code", "message"],
+            FaultKind::Crash => &["down_ms"],
+            _ => &[],
+        };
+        let present = [
+            ("ms", ms.is_some()),
+            ("code", code.is_some()),
+            ("message", message.is_some()),
+            ("down_ms", down_ms.is_some()),
+        ];
+        if let Some((field, _)) = present
+            .iter()
+            .find(|(field, there)| *there && !allowed.contains(field))
+        {
+            return Err(format!("{name} fault has no field `{field}`"));
+        }
+        let missing = |field: &str| format!("{name} fault needs the field `{field}`");
+        Ok(match kind {
+            FaultKind::Drop => Fault::Drop,
+            FaultKind::Delay => Fault::Delay {
+                ms: ms.ok_or_else(|| missing("ms"))?,
+            },
+            FaultKind::Error => Fault::Error {
+                code: code.ok_or_else(|| missing("code"))?,
+                message: message.ok_or_else(|| missing("message"))?,
+            },
+            FaultKind::Hang => Fault::Hang,
+            FaultKind::LoseResponse => Fault::LoseResponse,
+            FaultKind::Duplicate => Fault::Duplicate,
+            FaultKind::Crash => Fault::Crash {
+                down_ms: down_ms.unwrap_or_default(),
+            },
+        })
+    }
 }
 
 /// A fault for the `nth` call (1-based) matching an edge, e.g. "the 3rd call to svc3 fails".
@@ -178,8 +339,10 @@ impl ScriptedFault {
     }
 }
 
-/// A seeded description of an unreliable network: latency, loss and timeouts per edge, and
-/// scripted faults. Build it in code or load it from JSON.
+/// A seeded description of an unreliable network: latency, lost requests and responses,
+/// duplicate deliveries, crashes and timeouts per edge, and scripted faults. Build it in code or
+/// load it from JSON (every key is documented in the repository's `docs/fault-plan-format.md`;
+/// an unknown key is an error).
 ///
 /// ```
 /// use std::time::Duration;
@@ -187,10 +350,26 @@ impl ScriptedFault {
 ///
 /// let plan = FaultPlan::new(42)
 ///     .all_edges(EdgeFaults::new().latency(Latency::fixed(Duration::from_millis(200))))
-///     .edge("svc2", "svc1", EdgeFaults::new().drop_rate(0.2))
-///     .nth_call_to("svc3", 3, Fault::Drop);
+///     .edge("svc2", "svc1", EdgeFaults::new().drop_rate(0.2).lose_response_rate(0.05))
+///     .calls_to("billing", EdgeFaults::new().duplicate_rate(0.1))
+///     .nth_call_to("svc3", 3, Fault::Drop)
+///     .nth_call_to("users", 2, Fault::Crash { down_ms: Duration::from_millis(50) });
 /// let json = serde_json::to_string(&plan)?;
 /// assert_eq!(FaultPlan::from_json(&json)?, plan);
+///
+/// let same = FaultPlan::from_json(r#"{
+///     "seed": 42,
+///     "default": {"latency": {"kind": "fixed", "ms": 200}},
+///     "edges": [
+///         {"caller": "svc2", "callee": "svc1", "faults": {"drop_rate": 0.2, "lose_response_rate": 0.05}},
+///         {"callee": "billing", "faults": {"duplicate_rate": 0.1}}
+///     ],
+///     "scripted": [
+///         {"callee": "svc3", "nth": 3, "fault": {"kind": "drop"}},
+///         {"callee": "users", "nth": 2, "fault": {"kind": "crash", "down_ms": 50}}
+///     ]
+/// }"#)?;
+/// assert_eq!(same, plan);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -239,11 +418,12 @@ impl FaultPlan {
 
     fn check(&self) -> Result<(), String> {
         let check = |faults: &EdgeFaults, place: &str| {
-            if !(0.0..=1.0).contains(&faults.drop_rate) {
-                return Err(format!(
-                    "{place}: drop_rate must be between 0 and 1, not {}",
-                    faults.drop_rate
-                ));
+            for (name, rate) in faults.rates() {
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(format!(
+                        "{place}: {name} must be between 0 and 1, not {rate}"
+                    ));
+                }
             }
             if let Latency::Uniform { min_ms, max_ms } = faults.latency
                 && min_ms > max_ms
@@ -323,6 +503,17 @@ impl FaultPlan {
         self.default.injects_faults()
             || self.edges.iter().any(|rule| rule.faults.injects_faults())
             || !self.scripted.is_empty()
+    }
+
+    /// Whether the plan can crash a service (a scripted crash, or a crash rate on some edge), so
+    /// that the services of a set must be [restartable](super::Network::restartable).
+    pub fn may_crash(&self) -> bool {
+        self.default.crash_rate > 0.0
+            || self.edges.iter().any(|rule| rule.faults.crash_rate > 0.0)
+            || self
+                .scripted
+                .iter()
+                .any(|scripted| matches!(scripted.fault, Fault::Crash { .. }))
     }
 }
 
@@ -436,6 +627,121 @@ mod tests {
         assert_eq!(
             err.message(),
             "invalid fault plan: scripted[0]: nth counts from 1"
+        );
+    }
+
+    #[test]
+    fn the_faults_that_break_real_systems_load_from_json_and_are_validated() {
+        let plan = FaultPlan::from_json(
+            r#"{"default": {"lose_response_rate": 0.1, "duplicate_rate": 0.2, "crash_rate": 0.01},
+                "scripted": [
+                    {"callee": "a", "nth": 1, "fault": {"kind": "lose_response"}},
+                    {"callee": "b", "nth": 2, "fault": {"kind": "duplicate"}},
+                    {"callee": "c", "nth": 3, "fault": {"kind": "crash"}},
+                    {"callee": "c", "nth": 4, "fault": {"kind": "crash", "down_ms": 250}}
+                ]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.default,
+            EdgeFaults::new()
+                .lose_response_rate(0.1)
+                .duplicate_rate(0.2)
+                .crash_rate(0.01)
+        );
+        let faults: Vec<_> = plan.scripted.iter().map(|s| s.fault.clone()).collect();
+        assert_eq!(
+            faults,
+            [
+                Fault::LoseResponse,
+                Fault::Duplicate,
+                Fault::Crash {
+                    down_ms: Duration::ZERO
+                },
+                Fault::Crash {
+                    down_ms: Duration::from_millis(250)
+                },
+            ]
+        );
+        assert!(plan.injects_faults() && plan.may_crash());
+        let again = FaultPlan::from_json(&serde_json::to_string(&plan).unwrap()).unwrap();
+        assert_eq!(again, plan);
+        // Rates that are off stay out of a saved plan.
+        let saved = serde_json::to_string(&FaultPlan::new(1).all_edges(EdgeFaults::new())).unwrap();
+        assert!(!saved.contains("duplicate_rate"), "{saved}");
+
+        for (json, expected) in [
+            (
+                r#"{"edges": [{"faults": {"duplicate_rate": 2}}]}"#,
+                "invalid fault plan: edges[0]: duplicate_rate must be between 0 and 1, not 2",
+            ),
+            (
+                r#"{"default": {"lose_response_rate": -0.5}}"#,
+                "invalid fault plan: default: lose_response_rate must be between 0 and 1, not -0.5",
+            ),
+            (
+                r#"{"default": {"crash_rate": 1.01}}"#,
+                "invalid fault plan: default: crash_rate must be between 0 and 1, not 1.01",
+            ),
+        ] {
+            assert_eq!(FaultPlan::from_json(json).unwrap_err().message(), expected);
+        }
+        // Keys are strict in faults too, also for kinds without fields.
+        for json in [
+            r#"{"scripted": [{"nth": 1, "fault": {"kind": "crash", "down": 5}}]}"#,
+            r#"{"scripted": [{"nth": 1, "fault": {"kind": "duplicate", "times": 3}}]}"#,
+            r#"{"default": {"latency": {"kind": "fixed", "ms": 1, "jitter_ms": 2}}}"#,
+        ] {
+            let err = FaultPlan::from_json(json).unwrap_err();
+            assert!(err.message().contains("unknown field"), "{json}: {err}");
+        }
+        for (json, expected) in [
+            (
+                r#"{"scripted": [{"nth": 1, "fault": {"kind": "duplicate", "ms": 3}}]}"#,
+                "a duplicate fault has no field `ms`",
+            ),
+            (
+                r#"{"scripted": [{"nth": 1, "fault": {"kind": "lose_response", "down_ms": 3}}]}"#,
+                "a lose_response fault has no field `down_ms`",
+            ),
+            (
+                r#"{"scripted": [{"nth": 1, "fault": {"kind": "crash", "ms": 3}}]}"#,
+                "a crash fault has no field `ms`",
+            ),
+            (
+                r#"{"scripted": [{"nth": 1, "fault": {"kind": "delay"}}]}"#,
+                "a delay fault needs the field `ms`",
+            ),
+            (
+                r#"{"scripted": [{"nth": 1, "fault": {"kind": "error", "code": "S-X"}}]}"#,
+                "an error fault needs the field `message`",
+            ),
+        ] {
+            let err = FaultPlan::from_json(json).unwrap_err();
+            assert!(err.message().contains(expected), "{json}: {err}");
+            assert!(err.message().contains("line 1"), "{json}: {err}");
+        }
+        let err =
+            FaultPlan::from_json(r#"{"scripted": [{"nth": 1, "fault": {"kind": "explode"}}]}"#)
+                .unwrap_err();
+        assert!(err.message().contains("unknown variant `explode`"), "{err}");
+        assert!(err.message().contains("lose_response"), "{err}");
+        let err = FaultPlan::from_json(
+            r#"{"scripted": [{"nth": 1, "fault": {"kind": "crash", "down_ms": -1}}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.message().contains("non-negative"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_without_crashes_needs_no_restartable_services() {
+        let plan = FaultPlan::new(1)
+            .all_edges(EdgeFaults::new().drop_rate(0.5).duplicate_rate(0.5))
+            .nth_call_to("a", 1, Fault::LoseResponse);
+        assert!(!plan.may_crash());
+        assert!(
+            plan.calls_to("a", EdgeFaults::new().crash_rate(0.1))
+                .may_crash()
         );
     }
 

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::invariant::Invariants;
 use super::network::Network;
 use super::plan::FaultPlan;
 use super::trace::{ScheduledFault, SimReport};
@@ -26,9 +27,13 @@ const MAX_SHRINK_RUNS: usize = 300;
 /// plan, and the test body, which builds its set with [`Network::hook`] and returns `Err` (or
 /// panics) when an invariant breaks.
 ///
-/// When the body fails, [`check`](Simulation::check) replays the run with subsets of the injected
-/// faults until it finds a smallest schedule that still fails, and panics with the invariant, the
-/// seed (replay with `NANO_SIM_SEED=<seed>`) and that schedule.
+/// Invariants can also be named: [`invariant`](Simulation::invariant) adds a check of what the
+/// body returns (its "world": the set, handles on fakes, what it observed), run after every run
+/// whose body returned, and counted by name in the run's [`SimReport`].
+///
+/// When a run fails, [`check`](Simulation::check) replays it with subsets of the injected faults
+/// until it finds a smallest schedule that still breaks the same invariant, and panics with the
+/// invariant, the seed (replay with `NANO_SIM_SEED=<seed>`) and that schedule.
 ///
 /// ```
 /// use std::time::Duration;
@@ -77,11 +82,33 @@ const MAX_SHRINK_RUNS: usize = 300;
 /// assert_eq!(report.calls, 2000);
 /// # }
 /// ```
-#[derive(Debug, Clone)]
-pub struct Simulation {
+pub struct Simulation<W = ()> {
     plan: FaultPlan,
     time_limit: Duration,
     replay_hint: Option<String>,
+    invariants: Invariants<W>,
+}
+
+impl<W> Clone for Simulation<W> {
+    fn clone(&self) -> Self {
+        Simulation {
+            plan: self.plan.clone(),
+            time_limit: self.time_limit,
+            replay_hint: self.replay_hint.clone(),
+            invariants: self.invariants.clone(),
+        }
+    }
+}
+
+impl<W> fmt::Debug for Simulation<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulation")
+            .field("plan", &self.plan)
+            .field("time_limit", &self.time_limit)
+            .field("replay_hint", &self.replay_hint)
+            .field("invariants", &self.invariants)
+            .finish()
+    }
 }
 
 /// Why a simulated run failed.
@@ -176,8 +203,12 @@ impl fmt::Display for ShrunkFailure {
     }
 }
 
-impl Simulation {
+impl<W> Simulation<W> {
     /// A simulation of `plan`. The seed is taken from `NANO_SIM_SEED` when that is set.
+    ///
+    /// `W` is what the body returns for the [invariants](Simulation::invariant) to look at; it is
+    /// inferred from the body (`()` for a body that ends with `Ok(())`; a body that never returns
+    /// `Ok` names it: `Simulation::<()>::new(plan)`).
     ///
     /// # Panics
     ///
@@ -200,7 +231,76 @@ impl Simulation {
             plan,
             time_limit: Duration::from_secs(24 * 3600),
             replay_hint: None,
+            invariants: Invariants::default(),
         }
+    }
+
+    /// Adds an invariant called `name`, checked after every run whose body returned `Ok`: `check`
+    /// gets what the body returned and fails with `Err`. Every invariant is checked (one broken
+    /// invariant does not hide another), in the order they were added, and counted by name in
+    /// the run's [`SimReport::invariants`]; a run that breaks any fails with `name: why` for
+    /// each, and shrinking keeps the faults that break one of the same invariants.
+    ///
+    /// Calls the checks make pass the simulated network untouched (no faults, no latency, no
+    /// trace entries), so the faults under test cannot fail the check itself and the trace is
+    /// the same with or without invariants. A service that is down after a crash is still down
+    /// for them.
+    ///
+    /// Names must be unique within a simulation; a run with two invariants of one name fails.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use nano::ServiceSet;
+    /// use nano_test::sim::{EdgeFaults, FaultPlan, Simulation};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+    /// # pub struct Charge { pub order: u32 }
+    /// # #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)] #[serde(default)]
+    /// # pub struct Charged {}
+    /// # mod billing { use super::*; nano::api! { service "billing"; fn charge(Charge) -> Charged = "billing.Charge", POST "/"; } }
+    /// /// What the body hands to the invariants: every charge `billing` took.
+    /// struct World { charges: Arc<Mutex<Vec<u32>>> }
+    ///
+    /// # fn main() {
+    /// let plan = FaultPlan::new(5).calls_to("billing", EdgeFaults::new().duplicate_rate(0.5));
+    /// let failure = Simulation::new(plan)
+    ///     .invariant("one charge per order", async |world: &World| {
+    ///         let mut charges = world.charges.lock().unwrap().clone();
+    ///         charges.sort();
+    ///         match charges.windows(2).find(|pair| pair[0] == pair[1]) {
+    ///             Some(pair) => Err(format!("order {} was charged twice", pair[0]).into()),
+    ///             None => Ok(()),
+    ///         }
+    ///     })
+    ///     .run_and_shrink(|net| async move {
+    ///         let charges = Arc::new(Mutex::new(Vec::new()));
+    ///         let taken = Arc::clone(&charges);
+    ///         // A billing service that charges whatever it is asked to, with no idempotency.
+    ///         let billing = nano_test::request_fn(billing::NAME, move |_ctx, req: Charge| {
+    ///             taken.lock().unwrap().push(req.order);
+    ///             async { Ok(Charged {}) }
+    ///         });
+    ///         let set = ServiceSet::builder().service(billing).hook(net.hook()).build()?;
+    ///         let client = set.client("shop", billing::NAME)?;
+    ///         for order in 1..=10 {
+    ///             client.call(&net.ctx(), Charge { order }).await?;
+    ///         }
+    ///         Ok(World { charges })
+    ///     })
+    ///     .unwrap_err();
+    /// assert!(failure.original.message.starts_with("one charge per order: order "));
+    /// assert_eq!(failure.original.report.invariant("one charge per order").unwrap().failed, 1);
+    /// // Shrunk to the one duplicate delivery that charged an order twice.
+    /// assert_eq!(failure.minimal.schedule.len(), 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn invariant<F>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: AsyncFn(&W) -> Result<(), BoxError> + Send + Sync + 'static,
+    {
+        self.invariants.add(name, check);
+        self
     }
 
     /// How a failure report tells the user to replay the failing run (default:
@@ -232,7 +332,7 @@ impl Simulation {
     pub fn run<F, Fut>(&self, body: F) -> Result<SimReport, Box<SimFailure>>
     where
         F: Fn(Network) -> Fut,
-        Fut: Future<Output = Result<(), BoxError>>,
+        Fut: Future<Output = Result<W, BoxError>>,
     {
         self.run_with(|| Network::new(self.plan.clone()), &body)
     }
@@ -249,7 +349,7 @@ impl Simulation {
     ) -> Result<SimReport, Box<SimFailure>>
     where
         F: Fn(Network) -> Fut,
-        Fut: Future<Output = Result<(), BoxError>>,
+        Fut: Future<Output = Result<W, BoxError>>,
     {
         self.run_with(|| Network::replaying(self.plan.clone(), schedule), &body)
     }
@@ -262,7 +362,7 @@ impl Simulation {
     pub fn run_and_shrink<F, Fut>(&self, body: F) -> Result<SimReport, Box<ShrunkFailure>>
     where
         F: Fn(Network) -> Fut,
-        Fut: Future<Output = Result<(), BoxError>>,
+        Fut: Future<Output = Result<W, BoxError>>,
     {
         let original = match self.run(&body) {
             Ok(report) => return Ok(report),
@@ -289,7 +389,7 @@ impl Simulation {
     pub fn check<F, Fut>(&self, body: F) -> SimReport
     where
         F: Fn(Network) -> Fut,
-        Fut: Future<Output = Result<(), BoxError>>,
+        Fut: Future<Output = Result<W, BoxError>>,
     {
         match self.run_and_shrink(body) {
             Ok(report) if report.no_faults_injected => panic!(
@@ -309,7 +409,7 @@ impl Simulation {
     ) -> Result<SimReport, Box<SimFailure>>
     where
         F: Fn(Network) -> Fut,
-        Fut: Future<Output = Result<(), BoxError>>,
+        Fut: Future<Output = Result<W, BoxError>>,
     {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -325,7 +425,18 @@ impl Simulation {
             })?;
         let (sim, report, result) = runtime.block_on(async {
             let sim = make_sim();
-            let run = CatchUnwind(Box::pin(body(sim.clone())));
+            let declared = self.invariants.declare(&sim);
+            let run = CatchUnwind(Box::pin(async {
+                let world = body(sim.clone()).await?;
+                let broken = self.invariants.check(&world, &sim).await;
+                // Dropped here, on the runtime, with whatever tasks its services hold.
+                drop(world);
+                if broken.is_empty() {
+                    Ok(())
+                } else {
+                    Err(BoxError::from(broken.join("; ")))
+                }
+            }));
             let limited = tokio::time::timeout(self.time_limit, run).await;
             let result = match limited {
                 Err(_) => Err(format!(
@@ -335,6 +446,11 @@ impl Simulation {
                 )),
                 Ok(Err(panic)) => Err(format!("panicked: {panic}")),
                 Ok(Ok(result)) => result.map_err(|err| err.to_string()),
+            };
+            // A misuse of the simulator explains whatever failed after it, so it comes first.
+            let result = match (declared, sim.problem()) {
+                (Err(problem), _) | (_, Some(problem)) => Err(problem),
+                _ => result,
             };
             // Virtual time exists only inside the runtime, so the report is taken here.
             let report = sim.report();
@@ -351,16 +467,28 @@ impl Simulation {
     }
 
     /// Delta debugging over the injected faults: keeps removing chunks of the schedule while the
-    /// replay still fails.
+    /// replay still fails (and, when named invariants broke, breaks one of them).
     fn shrink<F, Fut>(&self, original: &SimFailure, body: &F) -> (SimFailure, usize)
     where
         F: Fn(Network) -> Fut,
-        Fut: Future<Output = Result<(), BoxError>>,
+        Fut: Future<Output = Result<W, BoxError>>,
     {
         let runs = Cell::new(0);
+        let wanted: Vec<&str> = original.report.broken_invariants().collect();
+        // A smaller schedule that fails some other way is another bug, not this one.
+        let same_failure = |failure: &SimFailure| {
+            wanted.is_empty()
+                || failure
+                    .report
+                    .broken_invariants()
+                    .any(|name| wanted.contains(&name))
+        };
         let attempt = |schedule: &[ScheduledFault]| {
             runs.set(runs.get() + 1);
-            self.replay(schedule, body).err().map(|failure| *failure)
+            self.replay(schedule, body)
+                .err()
+                .map(|failure| *failure)
+                .filter(|failure| same_failure(failure))
         };
         if let Some(failure) = attempt(&[]) {
             return (failure, 1);
@@ -433,6 +561,7 @@ impl Network {
             faults: Default::default(),
             trace_digest: String::new(),
             no_faults_injected: false,
+            invariants: Vec::new(),
         }
     }
 }

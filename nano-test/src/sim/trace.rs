@@ -53,6 +53,16 @@ pub enum InjectedFault {
     },
     /// The callee never answered.
     Hang,
+    /// The callee handled the request, but its response was lost.
+    LoseResponse,
+    /// The request was delivered twice; the caller got the second copy's answer.
+    Duplicate,
+    /// The callee crashed as the request reached it, and was back after `down_us`
+    /// microseconds, rebuilt from its constructor.
+    Crash {
+        /// How long the callee stayed down.
+        down_us: u64,
+    },
 }
 
 impl fmt::Display for InjectedFault {
@@ -72,6 +82,12 @@ impl fmt::Display for InjectedFault {
             InjectedFault::Partitioned => f.write_str("partitioned"),
             InjectedFault::Error { code, message } => write!(f, "error {code}: {message}"),
             InjectedFault::Hang => f.write_str("hung"),
+            InjectedFault::LoseResponse => f.write_str("response lost"),
+            InjectedFault::Duplicate => f.write_str("delivered twice"),
+            InjectedFault::Crash { down_us: 0 } => f.write_str("callee crashed"),
+            InjectedFault::Crash { down_us } => {
+                write!(f, "callee crashed, down {} ms", *down_us as f64 / 1000.0)
+            }
         }
     }
 }
@@ -130,14 +146,19 @@ pub struct TraceEntry {
 }
 
 impl TraceEntry {
-    /// Whether the network itself failed this call (a lost request, a partition, a scripted
-    /// error, a transport timeout), rather than passing on the callee's answer.
+    /// Whether the simulation itself failed this call (a lost request or response, a
+    /// partition, a scripted error, a transport timeout, a crash of the callee as the request
+    /// reached it), rather than passing on the callee's answer.
     pub fn failed_by_network(&self) -> bool {
         self.timed_out
             || self.faults.iter().any(|fault| {
                 matches!(
                     fault,
-                    InjectedFault::Drop | InjectedFault::Partitioned | InjectedFault::Error { .. }
+                    InjectedFault::Drop
+                        | InjectedFault::Partitioned
+                        | InjectedFault::Error { .. }
+                        | InjectedFault::LoseResponse
+                        | InjectedFault::Crash { .. }
                 )
             })
     }
@@ -158,12 +179,26 @@ pub struct FaultCounts {
     pub errored: u64,
     /// Calls whose callee never answered.
     pub hung: u64,
+    /// Calls whose callee handled the request but whose response was lost.
+    pub responses_lost: u64,
+    /// Requests delivered twice.
+    pub duplicated: u64,
+    /// Crashes of a callee.
+    pub crashed: u64,
 }
 
 impl FaultCounts {
     /// The number of faults of every kind together.
     pub fn total(&self) -> u64 {
-        self.delayed + self.dropped + self.partitioned + self.timed_out + self.errored + self.hung
+        self.delayed
+            + self.dropped
+            + self.partitioned
+            + self.timed_out
+            + self.errored
+            + self.hung
+            + self.responses_lost
+            + self.duplicated
+            + self.crashed
     }
 }
 
@@ -171,8 +206,38 @@ impl fmt::Display for FaultCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "delayed {}, dropped {}, partitioned {}, timed out {}, errored {}, hung {}",
-            self.delayed, self.dropped, self.partitioned, self.timed_out, self.errored, self.hung
+            "delayed {}, dropped {}, partitioned {}, timed out {}, errored {}, hung {}, \
+             responses lost {}, duplicated {}, crashed {}",
+            self.delayed,
+            self.dropped,
+            self.partitioned,
+            self.timed_out,
+            self.errored,
+            self.hung,
+            self.responses_lost,
+            self.duplicated,
+            self.crashed
+        )
+    }
+}
+
+/// How often one named invariant held and broke in a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvariantCount {
+    /// The invariant's name.
+    pub name: String,
+    /// How many checks it passed.
+    pub passed: u64,
+    /// How many checks it failed.
+    pub failed: u64,
+}
+
+impl fmt::Display for InvariantCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} passed {}, failed {}",
+            self.name, self.passed, self.failed
         )
     }
 }
@@ -192,12 +257,29 @@ pub struct SimReport {
     pub trace_digest: String,
     /// Whether the plan was meant to inject faults but injected none.
     pub no_faults_injected: bool,
+    /// Every named invariant the run checked, in the order they were first checked or declared,
+    /// with how often each held and broke.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<InvariantCount>,
 }
 
 impl SimReport {
     /// The virtual time the run took.
     pub fn virtual_time(&self) -> Duration {
         Duration::from_micros(self.virtual_us)
+    }
+
+    /// The counts of the invariant called `name`, when the run checked or declared it.
+    pub fn invariant(&self, name: &str) -> Option<&InvariantCount> {
+        self.invariants.iter().find(|count| count.name == name)
+    }
+
+    /// The names of the invariants that broke at least once.
+    pub fn broken_invariants(&self) -> impl Iterator<Item = &str> {
+        self.invariants
+            .iter()
+            .filter(|count| count.failed > 0)
+            .map(|count| count.name.as_str())
     }
 }
 
@@ -212,6 +294,9 @@ impl fmt::Display for SimReport {
             self.faults,
             self.trace_digest
         )?;
+        for count in &self.invariants {
+            write!(f, "; invariant {count}")?;
+        }
         if self.no_faults_injected {
             f.write_str("; WARNING: the plan asks for faults but none were injected")?;
         }

@@ -145,12 +145,19 @@ impl Spec {
         expected: &Value,
         actual: &Value,
     ) -> Result<(), Mismatches> {
+        let secrets = self.secrets();
+        // A secret a recording redacted is compared by its presence; one written out in the
+        // expectation, by its value. Either way no value is shown.
+        let actual = &align_redacted(&secrets, expected, actual);
         let rules = self.active_rules(target);
         let mut found = Vec::new();
         let mut path = Vec::new();
         compare_at(&rules, &mut path, Some(expected), Some(actual), &mut found);
         if found.is_empty() {
             return Ok(());
+        }
+        for mismatch in &mut found {
+            hide_secrets(&secrets, mismatch);
         }
         Err(Mismatches {
             target: target.clone(),
@@ -160,9 +167,11 @@ impl Spec {
         })
     }
 
-    /// `value` as it goes into a snapshot: volatile places replaced by placeholders, ignored
-    /// places removed, values that satisfy a matcher replaced by its placeholder.
+    /// `value` as it goes into a snapshot: secrets redacted (unless the spec keeps them),
+    /// volatile places replaced by placeholders, ignored places removed, values that satisfy a
+    /// matcher replaced by its placeholder.
     pub fn redact(&self, target: &Target, value: &Value) -> Value {
+        let value = &self.secrets().redacted(value);
         let rules = self.active_rules(target);
         let mut path = Vec::new();
         redact_at(&rules, &mut path, value).unwrap_or(Value::Null)
@@ -183,6 +192,69 @@ impl Spec {
             .chain(&self.rules)
             .filter(|rule| rule.applies_to(target))
             .collect()
+    }
+}
+
+/// `actual` with the value of every secret field replaced by the placeholder where `expected`
+/// holds the placeholder at the same place (a redacted recording): such a secret is compared by
+/// its presence.
+fn align_redacted(secrets: &nano_record::Redaction, expected: &Value, actual: &Value) -> Value {
+    let mut aligned = actual.clone();
+    if secrets.keeps_everything() {
+        return aligned;
+    }
+    let mut stack = vec![(expected, &mut aligned)];
+    while let Some((expected, actual)) = stack.pop() {
+        match (expected, actual) {
+            (Value::Object(want), Value::Object(got)) => {
+                for (key, child) in got.iter_mut() {
+                    let Some(wanted) = want.get(key) else {
+                        continue;
+                    };
+                    let redacted = wanted.as_str() == Some(nano_record::REDACTED);
+                    if secrets.is_secret(key) && redacted {
+                        if !child.is_null() && child.as_str() != Some("") {
+                            *child = Value::String(nano_record::REDACTED.to_owned());
+                        }
+                    } else {
+                        stack.push((wanted, child));
+                    }
+                }
+            }
+            (Value::Array(want), Value::Array(got)) => {
+                stack.extend(want.iter().zip(got.iter_mut()));
+            }
+            _ => {}
+        }
+    }
+    aligned
+}
+
+/// The values of a mismatch as a report may show them: a secret field's as the placeholder
+/// (the found one marked as differing), secrets inside other values redacted.
+fn hide_secrets(secrets: &nano_record::Redaction, mismatch: &mut Mismatch) {
+    let key = mismatch
+        .path
+        .rsplit(['.', '['])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(']')
+        .trim_matches('"');
+    if secrets.is_secret(key) {
+        let hide = |value: &mut Option<Value>, text: &str| {
+            if let Some(value) = value.as_mut().filter(|v| !v.is_null()) {
+                *value = Value::String(text.to_owned());
+            }
+        };
+        hide(&mut mismatch.expected, nano_record::REDACTED);
+        hide(&mut mismatch.actual, "[redacted, not the expected value]");
+    } else {
+        for value in [&mut mismatch.expected, &mut mismatch.actual]
+            .into_iter()
+            .flatten()
+        {
+            secrets.redact(value);
+        }
     }
 }
 

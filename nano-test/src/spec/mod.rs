@@ -351,6 +351,11 @@ impl Rule {
 /// | [`Action::Ignore`] | not compared at all, present or not | removed |
 /// | [`Action::Match`] | both sides must satisfy the [`Matcher`] | replaced by the matcher's placeholder when it matches, kept otherwise so the snapshot diff shows the offending value |
 ///
+/// Before any rule, secrets are redacted: the values of fields such as `password`, `token`
+/// or `api_key` ([`nano_record::Redaction`]) become `"[redacted]"` on both sides of a
+/// comparison and in snapshots and diffs, so a secret is compared by its presence only and never
+/// shown. [`keep_secrets`](Spec::keep_secrets) is the opt-in of a test that needs them.
+///
 /// The last rule that selects a place wins, so a rule added later overrides an earlier one (and
 /// user rules override the built-in defaults). The built-in defaults make request ids and common
 /// timestamp fields volatile; see [`Spec::default_rules`].
@@ -388,6 +393,10 @@ pub struct Spec {
     /// The rules, in order; later rules win.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Whether secrets are kept (compared by value, shown in snapshots and diffs) instead of
+    /// redacted; `false` unless a test opts in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_secrets: bool,
 }
 
 fn yes() -> bool {
@@ -407,6 +416,7 @@ impl Spec {
         Spec {
             defaults: true,
             rules: Vec::new(),
+            keep_secrets: false,
         }
     }
 
@@ -415,6 +425,23 @@ impl Spec {
         Spec {
             defaults: false,
             rules: Vec::new(),
+            keep_secrets: false,
+        }
+    }
+
+    /// The same spec, keeping secrets: compared by value and shown in snapshots and diffs.
+    #[must_use]
+    pub fn keep_secrets(mut self) -> Spec {
+        self.keep_secrets = true;
+        self
+    }
+
+    /// How this spec redacts secrets.
+    pub fn secrets(&self) -> nano_record::Redaction {
+        if self.keep_secrets {
+            nano_record::Redaction::keep_secrets()
+        } else {
+            nano_record::Redaction::default()
         }
     }
 

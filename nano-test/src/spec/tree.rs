@@ -49,8 +49,8 @@ impl Spec {
             mismatches: vec![Mismatch {
                 path: "$".into(),
                 kind: MismatchKind::Different,
-                expected: Some(expected.to_value()),
-                actual: Some(actual.to_value()),
+                expected: Some(self.secrets().redact_outcome(expected).to_value()),
+                actual: Some(self.secrets().redact_outcome(actual).to_value()),
             }],
             diff: String::new(),
         }))
@@ -60,7 +60,7 @@ impl Spec {
     pub fn redact_outcome(&self, target: &Target, outcome: &CallOutcome) -> Value {
         match outcome {
             CallOutcome::Response(body) => {
-                serde_json::json!({ "response": self.redact(target, body) })
+                serde_json::json!({ "response": self.redact(target, &body.to_value()) })
             }
             CallOutcome::Error { .. } => {
                 serde_json::json!({ "error": self.redact(target, &outcome_body(outcome)) })
@@ -92,7 +92,7 @@ impl Spec {
             service: tree.service.clone(),
             request: tree.request.clone(),
             request_id: format!("[req-{ordinal}]"),
-            body: self.redact(&target, &tree.body),
+            body: self.redact(&target, &tree.body.to_value()),
             outcome: self.redact_outcome(&target, &tree.outcome),
             calls: tree
                 .calls
@@ -115,7 +115,7 @@ fn outcome_kind(outcome: &CallOutcome) -> &'static str {
 /// The body rules apply to: the response, or `{"code", "message"}` of an error.
 fn outcome_body(outcome: &CallOutcome) -> Value {
     match outcome {
-        CallOutcome::Response(body) => body.clone(),
+        CallOutcome::Response(body) => body.to_value(),
         CallOutcome::Error { code, message } => {
             serde_json::json!({ "code": code, "message": message })
         }

@@ -218,12 +218,12 @@ async fn a_recorded_body_that_does_not_decode_reaches_the_server_as_recorded() {
     )
     .unwrap();
     let registry = Registry::new().with_all(services::api::request_types());
-    let node = |request: &str, body| CallNode {
+    let node = |request: &str, body: serde_json::Value| CallNode {
         caller: "test".into(),
         service: "svc2".into(),
         request: request.into(),
         request_id: String::new(),
-        body,
+        body: body.into(),
         outcome: CallOutcome::Unfinished,
         calls: Vec::new(),
     };
@@ -246,7 +246,7 @@ async fn a_recorded_body_that_does_not_decode_reaches_the_server_as_recorded() {
             .await
             .unwrap(),
         Delivery::Answered(CallOutcome::Response(
-            serde_json::json!({"value": "svc2_svc1_x"})
+            serde_json::json!({"value": "svc2_svc1_x"}).into()
         ))
     );
     // svc2 declares no endpoint for svc1.Req: the HTTP client would refuse it unsent.

@@ -28,11 +28,11 @@ async fn in_process_fidelity_and_http_agree_on_the_example_services() {
     let over_http = |case: usize| report.cases[case].outcomes[2].1.clone();
     assert_eq!(
         over_http(0),
-        CallOutcome::Response(serde_json::json!({"value": "svc2_svc1_x"}))
+        CallOutcome::Response(serde_json::json!({"value": "svc2_svc1_x"}).into())
     );
     assert_eq!(
         over_http(1),
-        CallOutcome::Response(serde_json::json!({"value": "svc2_svc3_svc4_getparam"}))
+        CallOutcome::Response(serde_json::json!({"value": "svc2_svc3_svc4_getparam"}).into())
     );
     assert_eq!(
         over_http(2),

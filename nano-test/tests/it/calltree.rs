@@ -207,8 +207,8 @@ fn chain(depth: usize) -> nano_test::CallNode {
         service: "s".into(),
         request: "s.Req".into(),
         request_id: String::new(),
-        body: serde_json::json!({ "n": n }),
-        outcome: nano_test::CallOutcome::Response(serde_json::json!({})),
+        body: serde_json::json!({ "n": n }).into(),
+        outcome: nano_test::CallOutcome::Response(serde_json::json!({}).into()),
         calls,
     };
     let mut node = call(depth, Vec::new());
@@ -244,7 +244,7 @@ fn a_very_deep_tree_is_walked_without_overflowing_a_small_stack() {
             while !leaf.calls.is_empty() {
                 leaf = &mut leaf.calls[0];
             }
-            leaf.body = serde_json::json!({"n": -1});
+            leaf.body = serde_json::json!({"n": -1}).into();
             let problems = nano_test::scenario::compare_trees(
                 &nano_test::Spec::default(),
                 &scenario.root,

@@ -10,6 +10,7 @@ mod mocks;
 mod parity;
 mod properties;
 mod scenario;
+mod secrets;
 mod snapshots;
 mod spec;
 

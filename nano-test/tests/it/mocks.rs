@@ -196,7 +196,7 @@ async fn every_call_is_recorded_with_caller_request_and_ctx() {
     assert_eq!(
         calls[1].outcome,
         Some(nano_test::CallOutcome::Response(
-            serde_json::json!({"value": "two"})
+            serde_json::json!({"value": "two"}).into()
         ))
     );
     assert_eq!(svc4.calls_of::<svc4::Req>(), [req("one"), req("two")]);

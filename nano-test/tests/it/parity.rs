@@ -36,7 +36,7 @@ async fn the_example_services_answer_the_same_in_process_and_with_fidelity() {
     assert_eq!(case.outcomes[1].0, "fidelity");
     assert_eq!(
         case.outcomes[1].1,
-        CallOutcome::Response(serde_json::json!({"value": "svc2_svc1_x"}))
+        CallOutcome::Response(serde_json::json!({"value": "svc2_svc1_x"}).into())
     );
     assert!(matches!(
         &report.cases[2].outcomes[0].1,
@@ -212,6 +212,6 @@ async fn every_deployment_gets_the_same_request_id_and_deadline() {
     report.assert_consistent();
     assert_eq!(
         report.cases[0].outcomes[1].1,
-        CallOutcome::Response(serde_json::json!({ "value": expected }))
+        CallOutcome::Response(serde_json::json!({ "value": expected }).into())
     );
 }

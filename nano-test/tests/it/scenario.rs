@@ -305,7 +305,7 @@ async fn outcome_replay_against_a_deployment_and_unreachable_services() {
 
     // A body that does not decode never reaches an in-process set: the set cannot decide it.
     let mut bad = scenario.clone();
-    bad.root.body = serde_json::json!({"param": 42});
+    bad.root.body = serde_json::json!({"param": 42}).into();
     match replay_outcome(&bad, &registry(), &deployment).await {
         Ok(Replayed::NotApplicable(reason)) => assert!(
             reason.starts_with("the recorded body does not decode as svc2.Req"),
@@ -362,7 +362,7 @@ async fn outcome_replay_against_a_deployment_and_unreachable_services() {
 #[tokio::test]
 async fn a_recorded_bad_request_replays_as_the_same_decoding_error() {
     let mut scenario = record("bad", svc2::Req { param: "x".into() }).await;
-    scenario.root.body = serde_json::json!({"param": 42});
+    scenario.root.body = serde_json::json!({"param": 42}).into();
     scenario.root.calls.clear();
     let err = registry()
         .decode_request("svc2.Req", &scenario.root.body)
@@ -560,7 +560,7 @@ fn every_malformed_file_gets_an_error_naming_the_file_the_place_and_the_problem(
 fn an_unregistered_request_type_is_a_clear_replay_error() {
     let err = Registry::new()
         .with::<svc1::Req>()
-        .decode_request("svc9.Req", &serde_json::json!({}))
+        .decode_request("svc9.Req", &nano_test::Json::default())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -616,8 +616,8 @@ fn node(caller: &str, service: &str, calls: Vec<nano_test::CallNode>) -> nano_te
         service: service.into(),
         request: format!("{service}.Req"),
         request_id: "same".into(),
-        body: serde_json::json!({}),
-        outcome: CallOutcome::Response(serde_json::json!({})),
+        body: serde_json::json!({}).into(),
+        outcome: CallOutcome::Response(serde_json::json!({}).into()),
         calls,
     }
 }

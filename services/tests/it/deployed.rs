@@ -279,7 +279,9 @@ async fn servers_record_what_they_serve_into_fragments_that_join_into_one_tree()
     );
     assert_eq!(
         trees[0].outcome,
-        nano_record::CallOutcome::Response(serde_json::json!({"value": "svc2_svc3_svc4_getparam"}))
+        nano_record::CallOutcome::Response(
+            serde_json::json!({"value": "svc2_svc3_svc4_getparam"}).into()
+        )
     );
 }
 
@@ -325,7 +327,7 @@ async fn recorded_scenarios_replay_live_against_a_deployed_cluster() {
     // The cluster does not behave as this (altered) recording says: the difference is reported.
     let mut scenario = Scenario::load(recorded.join("svc2-req.json")).unwrap();
     scenario.root.outcome =
-        nano_record::CallOutcome::Response(serde_json::json!({"value": "svc2_svc1_other"}));
+        nano_record::CallOutcome::Response(serde_json::json!({"value": "svc2_svc1_other"}).into());
     let failure = replay_outcome(&scenario, &registry, &cluster)
         .await
         .unwrap_err();
