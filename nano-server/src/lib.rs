@@ -6,7 +6,9 @@
 //! [`TracingHook`], the client hook that opens one tracing span per call, which servers install
 //! so that every log line of a request carries its request id, caller and service. [`System`]
 //! describes a whole system: its services, its server executables and its layouts; the server
-//! main, the test toolkit's deployments and the scenario runner read it.
+//! main, the test toolkit's deployments and the scenario runner read it. A [`Setting`] is a
+//! configuration value of the system's own (a database path, a secret) that its server
+//! executables take as a flag or an environment variable.
 //!
 //! ```no_run
 //! # async fn run(http: impl nano_server::Listener) -> Result<(), nano::NanoError> {

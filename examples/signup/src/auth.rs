@@ -76,8 +76,8 @@ impl TokenSecret {
     ///
     /// As [`new`](TokenSecret::new) and [`random`](TokenSecret::random).
     pub fn from_env() -> Result<TokenSecret, NanoError> {
-        match std::env::var(SECRET_ENV) {
-            Ok(secret) if !secret.is_empty() => TokenSecret::new(&secret),
+        match crate::settings::value_of(SECRET_ENV) {
+            Some(secret) if !secret.is_empty() => TokenSecret::new(&secret),
             _ => TokenSecret::random(),
         }
     }

@@ -38,6 +38,7 @@
 pub mod api;
 mod auth;
 mod mailer;
+pub mod settings;
 mod signup;
 mod users;
 
@@ -58,38 +59,42 @@ pub use users::{
 
 /// The sign-up system as a [`System`]: its services, executables and layouts.
 pub fn system() -> System {
-    System::new("the sign-up system")
+    let system = System::new("the sign-up system")
         .service(&api::signup::API, signup)
         .service(&api::users::API, users)
         .service(&api::mailer::API, mailer)
         .service(&api::auth::API, auth)
-        .auth(edge())
+        .auth(edge());
+    settings::ALL
+        .iter()
+        .fold(system, |system, (setting, service)| {
+            system.setting(**setting, &[service])
+        })
         .server(
             "signup-all",
-            "Runs signup, users, mailer and auth in one process; exposes signup. \
-             Database: SIGNUP_DB (a file path; unset: in memory). Mail provider: \
-             SIGNUP_MAIL_URL and SIGNUP_MAIL_KEY (unset: the built-in sandbox). Token secret: \
-             SIGNUP_TOKEN_SECRET (unset: a random one per process).",
+            "Runs signup, users, mailer and auth in one process; exposes signup. Its settings \
+             (database, mail provider, token secret) default to what works on a fresh machine: \
+             an in-memory database, the built-in sandbox provider, a random secret.",
             &["signup", "users", "mailer", "auth"],
             &["signup"],
         )
         .server(
             "signup-front",
             "Runs signup and auth; calls users and mailer over HTTP (--peer users=ADDR --peer \
-             mailer=ADDR). Token secret: SIGNUP_TOKEN_SECRET (unset: a random one per process).",
+             mailer=ADDR).",
             &["signup", "auth"],
             &["signup"],
         )
         .server(
             "signup-users",
-            "Runs users. Database: SIGNUP_DB (a file path; unset: in memory).",
+            "Runs users. Keep its address private: it answers anyone who reaches it.",
             &["users"],
             &["users"],
         )
         .server(
             "signup-mailer",
-            "Runs mailer. Mail provider: SIGNUP_MAIL_URL and SIGNUP_MAIL_KEY (unset: the built-in \
-             sandbox; none: every send fails with S-MAIL-UNCONFIGURED).",
+            "Runs mailer. Keep its address private: it sends mail with the provider's key for \
+             anyone who reaches it.",
             &["mailer"],
             &["mailer"],
         )

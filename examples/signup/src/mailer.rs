@@ -81,7 +81,7 @@ pub struct MailConfig {
 impl MailConfig {
     /// The configuration in `SIGNUP_MAIL_URL`, `SIGNUP_MAIL_KEY` and `SIGNUP_MAIL_TIMEOUT_MS`.
     pub fn from_env() -> MailConfig {
-        MailConfig::from_lookup(|name| std::env::var(name).ok())
+        MailConfig::from_lookup(crate::settings::value_of)
     }
 
     /// The configuration in the variables `lookup` answers.

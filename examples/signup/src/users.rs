@@ -53,7 +53,7 @@ pub enum Database {
 impl Database {
     /// The database `SIGNUP_DB` names.
     pub fn from_env() -> Database {
-        Database::from_value(std::env::var(DB_ENV).ok().as_deref())
+        Database::from_value(crate::settings::value_of(DB_ENV).as_deref())
     }
 
     /// The database a value of `SIGNUP_DB` names: a file path, or in memory when the value is
@@ -301,7 +301,7 @@ pub fn seed_from_value(value: Option<&str>) -> Vec<String> {
 /// the set builds the service.
 pub fn users() -> NewService {
     users::service(|_| {
-        let seed = seed_from_value(std::env::var(SEED_ENV).ok().as_deref());
+        let seed = seed_from_value(crate::settings::value_of(SEED_ENV).as_deref());
         Users::open(&Database::from_env())?.seed(&seed)
     })
 }
