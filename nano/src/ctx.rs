@@ -58,10 +58,8 @@ pub struct Edge {
 impl Edge {
     /// An edge from `caller` to `callee`.
     pub fn new(caller: impl Into<String>, callee: impl Into<String>) -> Self {
-        Edge {
-            caller: caller.into(),
-            callee: callee.into(),
-        }
+        let (caller, callee) = (caller.into(), callee.into());
+        Edge { caller, callee }
     }
 
     /// The name of the calling service (or test, or listener).
@@ -259,12 +257,11 @@ impl Ctx {
     }
 
     /// The callee's context for a call along `edge`.
+    #[inline]
     pub(crate) fn for_call(&self, edge: &'static Edge) -> Ctx {
-        let edge = Some(edge);
-        Ctx {
-            edge,
-            ..self.clone()
-        }
+        let mut ctx = self.clone();
+        ctx.edge = Some(edge);
+        ctx
     }
 }
 

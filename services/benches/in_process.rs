@@ -9,6 +9,10 @@
 //! - `baseline (resolved once)`: the same with the `Arc` looked up once, as a nano client does.
 //! - `nano hop`: `Client::call` with a typed request to a handler served through the
 //!   `api!`-generated dispatch, typed response.
+//! - `nano hop, erased`: the same handler through `Client::call_any` with an `AnyRequest`,
+//!   downcasting the `AnyResponse`: the envelope path, which hooks and transports take.
+//! - `nano hop through a hook`: `Client::call` through a set whose one hook wraps the callee in a
+//!   service that passes every call on, as a server's tracing hook does.
 //! - `test1 Req` / `test1 GetReq`: whole requests through the real example services.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -21,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nano::{Ctx, NanoError, ServiceSet};
+use nano::{AnyRequest, Ctx, Edge, NanoError, Outcome, Service, ServiceSet, SharedService};
 use services::api::{svc1, svc2};
 
 /// Counts allocations while `COUNTING` is set, so the timing rounds pay only a relaxed load.
@@ -106,6 +110,20 @@ impl svc1::Handler for EchoSvc1 {
     }
 }
 
+/// A hook's service that passes every call on to the next one, as a tracing hook does without
+/// its span.
+struct PassOn(SharedService);
+
+impl Service for PassOn {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn handle(&self, ctx: Ctx, req: AnyRequest) -> impl Future<Output = Outcome> + Send {
+        self.0.handle(ctx, req)
+    }
+}
+
 // ---- the harness ----------------------------------------------------------------------------
 
 const CALLS_PER_SAMPLE: u64 = 20_000;
@@ -160,6 +178,13 @@ fn main() {
         .build()
         .expect("set");
     let echo = echo_set.client("bench", svc1::NAME).expect("client");
+    let erased = echo.clone();
+    let hooked_set = ServiceSet::builder()
+        .service(svc1::service(|_| Ok(EchoSvc1)))
+        .hook(|_: &Edge, next: SharedService| SharedService::new(PassOn(next)))
+        .build()
+        .expect("set");
+    let hooked = hooked_set.client("bench", svc1::NAME).expect("client");
     let full_set = services::all(ServiceSet::builder()).build().expect("set");
     let svc2_client = full_set.client("bench", svc2::NAME).expect("client");
     let ctx = Ctx::new();
@@ -181,6 +206,33 @@ fn main() {
                             param: String::new(),
                         };
                         black_box(echo.call(&ctx, req).await.expect("call"));
+                    }
+                })
+            }
+        }),
+        variant("nano hop, erased (call_any)", {
+            let ctx = ctx.clone();
+            move |rt, n| {
+                rt.block_on(async {
+                    for _ in 0..n {
+                        let req = AnyRequest::new(svc1::Req {
+                            param: String::new(),
+                        });
+                        let resp = erased.call_any(&ctx, req).await.expect("call");
+                        black_box(resp.downcast::<svc1::Resp>().expect("response"));
+                    }
+                })
+            }
+        }),
+        variant("nano hop through a hook", {
+            let ctx = ctx.clone();
+            move |rt, n| {
+                rt.block_on(async {
+                    for _ in 0..n {
+                        let req = svc1::Req {
+                            param: String::new(),
+                        };
+                        black_box(hooked.call(&ctx, req).await.expect("call"));
                     }
                 })
             }
@@ -261,7 +313,7 @@ fn main() {
     // The headline is the ratio to the resolved-once baseline: like a client, it finds its
     // callee before the first call, so both sides do the same work per call.
     let resolved = median_ns_per_call(&variants[0].samples);
-    let lookup = median_ns_per_call(&variants[2].samples);
+    let lookup = median_ns_per_call(&variants[4].samples);
     println!(
         "{:<38} {:>10} {:>12} {:>12} {:>12}",
         "variant", "ns/call", "allocs/call", "vs resolved", "vs lookup"
