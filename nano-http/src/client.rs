@@ -1,7 +1,6 @@
 //! [`HttpTransport`] and [`HttpClient`]: the client side, a service that stands in for a remote
 //! one.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -145,7 +144,7 @@ impl HttpTransport {
         endpoints: impl IntoIterator<Item = Endpoint>,
     ) -> Result<HttpClient, NanoError> {
         let peer = crate::peers::Peer::new(service, address)?;
-        let mut routes = HashMap::new();
+        let mut routes: Vec<ClientRoute> = Vec::new();
         for endpoint in endpoints {
             endpoint.validate(service)?;
             let url = format!("{}{}", peer.base_url(), endpoint.url_path(service));
@@ -159,13 +158,16 @@ impl HttpTransport {
             let parsed = Url::parse(&url).map_err(|err| invalid(&err))?;
             let uri = Uri::try_from(parsed.as_str()).map_err(|err| invalid(&err))?;
             // When two endpoints carry the same request type, the first one declared is used.
-            routes
-                .entry(endpoint.request_type().name())
-                .or_insert(ClientRoute {
-                    method: endpoint.method(),
+            let name = endpoint.request_type().name();
+            if routes.iter().all(|route| route.name != name) {
+                let method = endpoint.method();
+                routes.push(ClientRoute {
+                    name,
+                    method,
                     uri,
                     endpoint,
                 });
+            }
         }
         Ok(HttpClient {
             name: peer.name().to_owned(),
@@ -323,7 +325,9 @@ impl HttpTransportBuilder {
 pub struct HttpClient {
     name: String,
     base_url: String,
-    routes: HashMap<&'static str, ClientRoute>,
+    /// One route per request type, found by its wire name: a scan of a few names costs less
+    /// than hashing one.
+    routes: Vec<ClientRoute>,
     http: Pool,
     timeout: Duration,
     /// The declared API the client was made from, if any.
@@ -333,6 +337,8 @@ pub struct HttpClient {
 
 #[derive(Clone)]
 struct ClientRoute {
+    /// The wire name of the request type.
+    name: &'static str,
     method: Method,
     uri: Uri,
     endpoint: Endpoint,
@@ -398,9 +404,8 @@ impl HttpClient {
     }
 
     fn route(&self, request: &str) -> Result<&ClientRoute, NanoError> {
-        self.routes
-            .get(request)
-            .ok_or_else(|| NanoError::bad_request_type(request))
+        let route = self.routes.iter().find(|route| route.name == request);
+        route.ok_or_else(|| NanoError::bad_request_type(request))
     }
 
     /// Sends one request along `route` and returns the content type and body of a successful
@@ -482,15 +487,23 @@ impl HttpClient {
         *request.method_mut() = route.method.clone();
         *request.uri_mut() = route.uri.clone();
         let headers = request.headers_mut();
-        headers.insert(
-            REQ_ID_HEADER_NAME.clone(),
-            self.header_value(ctx.request_id().as_str(), "request id", route)?,
-        );
+        let id = ctx.request_id().as_str();
+        let id = self.header_value(
+            id,
+            Bytes::copy_from_slice(id.as_bytes()),
+            "request id",
+            route,
+        )?;
+        headers.insert(REQ_ID_HEADER_NAME.clone(), id);
         if let Some(caller) = caller {
-            headers.insert(
-                CLIENT_NAME_HEADER_NAME.clone(),
-                self.header_value(caller, "caller name", route)?,
-            );
+            // A service's name lives as long as its edge, that is as long as the process: the
+            // header shares it instead of copying it.
+            let name = match ctx.edge().map(nano::Edge::caller) {
+                Some(own) if std::ptr::eq(own, caller) => Bytes::from_static(own.as_bytes()),
+                _ => Bytes::copy_from_slice(caller.as_bytes()),
+            };
+            let name = self.header_value(caller, name, "caller name", route)?;
+            headers.insert(CLIENT_NAME_HEADER_NAME.clone(), name);
         }
         if let Some(remaining) = ctx.remaining() {
             let Some(millis) = nano_wire::deadline_millis(remaining) else {
@@ -530,11 +543,8 @@ impl HttpClient {
         }
         let content_type = response.headers().get(CONTENT_TYPE).cloned();
         let limit = self.max_response_bytes;
-        let declared = response
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        // hyper parsed the `Content-Length` already; its size hint is that length, exactly.
+        let declared = hyper::body::Body::size_hint(response.body()).exact();
         if declared.is_some_and(|len| len > limit as u64) {
             return Answer::Failed(self.too_large(route, limit));
         }
@@ -581,14 +591,16 @@ impl HttpClient {
         )
     }
 
-    /// A header value from text a caller chose (a request id, a service name).
+    /// A header value of `bytes`, which hold `text` a caller chose (a request id, a service
+    /// name).
     fn header_value(
         &self,
         text: &str,
+        bytes: Bytes,
         what: &str,
         route: &ClientRoute,
     ) -> Result<HeaderValue, NanoError> {
-        HeaderValue::from_str(text).map_err(|_| {
+        HeaderValue::from_maybe_shared(bytes).map_err(|_| {
             NanoError::new(
                 codes::ENCODE,
                 format!(
@@ -676,7 +688,7 @@ impl Service for HttpClient {
 
 impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut requests: Vec<&str> = self.routes.keys().copied().collect();
+        let mut requests: Vec<&str> = self.routes.iter().map(|route| route.name).collect();
         requests.sort_unstable();
         f.debug_struct("HttpClient")
             .field("name", &self.name)

@@ -218,7 +218,10 @@ impl Service for Forgetful {
 async fn a_typed_call_left_without_a_reply_is_an_error_not_a_panic() {
     let set = ServiceSet::builder().service(Forgetful).build().unwrap();
     let client = set.client("test", "forgetful").unwrap();
-    let err = client.call(&Ctx::new(), Probe::default()).await.unwrap_err();
+    let err = client
+        .call(&Ctx::new(), Probe::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), codes::SERVER_ERROR);
     assert_eq!(err.message(), "typed call left unanswered");
 }
