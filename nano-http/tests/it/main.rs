@@ -3,6 +3,7 @@
 mod api;
 mod client;
 mod deadline;
+mod limits;
 mod listener;
 mod misbehaving;
 mod retry;
