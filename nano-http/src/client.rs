@@ -663,7 +663,10 @@ impl HttpClient {
 /// 4% of a call. A kept timer moved to a later deadline costs one atomic operation instead.
 /// A timer works only on the runtime that made it, so each is kept with that runtime's id.
 #[derive(Clone, Default)]
-struct Timers(Arc<Mutex<Vec<(Id, Pin<Box<Sleep>>)>>>);
+struct Timers(Arc<Mutex<Vec<(Id, Timer)>>>);
+
+/// A timer of a call's limit; boxed, so it can be kept after its call's future is gone.
+type Timer = Pin<Box<Sleep>>;
 
 impl Timers {
     /// How many timers are kept at most: enough for this many calls in flight at once.
@@ -697,7 +700,7 @@ impl Timers {
 struct Limit<'a> {
     timers: &'a Timers,
     runtime: Id,
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: Option<Timer>,
 }
 
 impl Limit<'_> {
