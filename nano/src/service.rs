@@ -91,7 +91,44 @@ pub trait Service: Send + Sync + 'static {
     /// [`handle`](Service::handle).
     ///
     /// Services written with [`api!`](crate::api) start every declared request type this way;
-    /// clients take this path when they reach such a service without a hook in between.
+    /// clients take this path when they reach such a service without a hook in between. By
+    /// hand it reads:
+    ///
+    /// ```
+    /// use std::any::Any;
+    /// use nano::{AnyRequest, Ctx, NanoError, Outcome, Service, Typed, TypedCall};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Req { pub param: String }
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Resp { pub value: String }
+    /// # impl nano::Request for Req { type Response = Resp; const NAME: &'static str = "svc1.Req"; }
+    ///
+    /// struct Svc1;
+    ///
+    /// impl Service for Svc1 {
+    ///     fn name(&self) -> &str {
+    ///         "svc1"
+    ///     }
+    ///
+    ///     async fn handle(&self, _ctx: Ctx, req: AnyRequest) -> Outcome {
+    ///         nano::dispatch!(req, { Req => |r| Ok(Resp { value: r.param }) })
+    ///     }
+    ///
+    ///     fn handle_typed<'a>(&'a self, _ctx: &'a Ctx, call: &'a mut dyn Any) -> Typed<'a> {
+    ///         let call = call.downcast_mut::<TypedCall<Req>>()?;
+    ///         Some(Box::pin(async move {
+    ///             if let Some(req) = call.0.take() {
+    ///                 call.1 = Some(Ok(Resp { value: req.param }));
+    ///             }
+    ///         }))
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), NanoError> {
+    /// let set = nano::ServiceSet::builder().service(Svc1).build()?;
+    /// let resp = set.client("test", "svc1")?.call(&Ctx::new(), Req { param: "x".into() }).await?;
+    /// assert_eq!(resp.value, "x");
+    /// # Ok(()) }
+    /// ```
     fn handle_typed<'a>(&'a self, _ctx: &'a Ctx, _call: &'a mut dyn Any) -> Typed<'a> {
         None
     }
