@@ -160,33 +160,37 @@ macro_rules! __api {
                 ::std::option::Option::Some(&API)
             }
 
-            fn handle(
-                &self,
-                ctx: ::nano::Ctx,
-                req: ::nano::AnyRequest,
-            ) -> impl ::std::future::Future<Output = ::nano::Outcome> + Send {
-                ::nano::Service::handle_boxed(self, ctx, req)
-            }
-
-            // The request is matched before boxing, so that the boxed future holds only the
-            // context and the matched handler's future.
-            fn handle_boxed(
-                &self,
-                ctx: ::nano::Ctx,
-                req: ::nano::AnyRequest,
-            ) -> ::nano::BoxFuture<'_, ::nano::Outcome> {
+            async fn handle(&self, ctx: ::nano::Ctx, req: ::nano::AnyRequest) -> ::nano::Outcome {
                 $(
                     let req = match req.downcast::<$req>() {
                         ::std::result::Result::Ok(req) => {
-                            return ::std::boxed::Box::pin(async move {
-                                self.0.$method(&ctx, req).await.map(::nano::AnyResponse::new)
-                            });
+                            return self.0.$method(&ctx, req).await.map(::nano::AnyResponse::new);
                         }
                         ::std::result::Result::Err(other) => other,
                     };
                 )+
-                let err = ::nano::NanoError::bad_request_type(req.name());
-                ::std::boxed::Box::pin(::std::future::ready(::std::result::Result::Err(err)))
+                ::std::result::Result::Err(::nano::NanoError::bad_request_type(req.name()))
+            }
+
+            // A typed call moves the request from the caller's future into the handler's and the
+            // answer back; the boxed future holds four references until its first poll, which
+            // keeps it small enough to be written in place.
+            fn handle_typed<'a>(
+                &'a self,
+                ctx: &'a ::nano::Ctx,
+                call: &'a mut dyn ::std::any::Any,
+            ) -> ::nano::Typed<'a> {
+                $(
+                    if call.is::<::nano::TypedCall<$req>>() {
+                        let call = call.downcast_mut::<::nano::TypedCall<$req>>()?;
+                        return ::std::option::Option::Some(::std::boxed::Box::pin(async move {
+                            if let ::std::option::Option::Some(req) = call.0.take() {
+                                call.1 = ::std::option::Option::Some(self.0.$method(ctx, req).await);
+                            }
+                        }));
+                    }
+                )+
+                ::std::option::Option::None
             }
         }
 

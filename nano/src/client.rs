@@ -5,6 +5,26 @@ use crate::error::{NanoError, codes};
 use crate::message::{AnyRequest, AnyResponse, Request};
 use crate::service::SharedService;
 
+/// Awaits a handler's future under the caller's limits: directly in the common case of neither
+/// deadline nor cancellation (keeping the caller's future small), else through `limited`.
+macro_rules! limited {
+    ($client:expr, $ctx:expr, $handled:expr) => {
+        if $ctx.deadline().is_none() && $ctx.cancellation().is_none() {
+            $handled.await
+        } else {
+            $client.limited($ctx, $handled).await?
+        }
+    };
+}
+
+/// What a typed call of `R` ends with: the declared response or an error.
+pub type Reply<R> = Result<<R as Request>::Response, NanoError>;
+
+/// A typed call on its way to a callee that handles its request type natively (see
+/// [`Service::handle_typed`](crate::Service::handle_typed)): the request, until the callee
+/// takes it, and the callee's reply, once it gave one.
+pub type TypedCall<R> = (Option<R>, Option<Reply<R>>);
+
 /// Calls one service on behalf of one caller.
 ///
 /// Each call derives the callee's [`Ctx`] from the caller's (request id, deadline, cancellation
@@ -35,18 +55,36 @@ impl Client {
 
     /// Sends a typed request and returns its typed response.
     ///
+    /// A callee served through [`api!`](crate::api) that declares `R`, reached without hooks,
+    /// takes the request as it is and answers in place: one allocation for the handler's
+    /// future, no envelopes. Any other callee gets an [`AnyRequest`].
+    ///
     /// # Errors
     ///
     /// The callee's error; `S-TIMEOUT` or `S-CANCELLED` as described on [`Client`];
     /// `S-BAD-RESPONSE` when the callee answers with a type other than `R::Response`.
-    pub async fn call<R: Request>(&self, ctx: &Ctx, request: R) -> Result<R::Response, NanoError> {
-        let response = self.call_any(ctx, AnyRequest::new(request)).await?;
-        response.downcast::<R::Response>().map_err(|other| {
-            let (callee, name, got) = (self.callee(), R::NAME, other.type_name());
-            let want = std::any::type_name::<R::Response>();
-            let message = format!("service {callee:?} answered {name} with {got}, expected {want}");
-            NanoError::new(codes::BAD_RESPONSE, message)
-        })
+    pub fn call<R: Request>(&self, ctx: &Ctx, request: R) -> impl Future<Output = Reply<R>> + Send {
+        // Made before the future, so that the request is moved once.
+        let mut call: TypedCall<R> = (Some(request), None);
+        async move {
+            let callee_ctx = ctx.for_call(self.edge);
+            if let Some(handled) = self.target.handle_typed(&callee_ctx, &mut call) {
+                limited!(self, ctx, handled);
+            }
+            let request = match call {
+                (_, Some(response)) => return response,
+                (Some(request), None) => request,
+                (None, None) => return Err(NanoError::internal("typed call left unanswered")),
+            };
+            let handled = self.target.handle(callee_ctx, AnyRequest::new(request));
+            let response = limited!(self, ctx, handled)?;
+            response.downcast::<R::Response>().map_err(|other| {
+                let (callee, name, got) = (self.callee(), R::NAME, other.type_name());
+                let want = std::any::type_name::<R::Response>();
+                let msg = format!("service {callee:?} answered {name} with {got}, expected {want}");
+                NanoError::new(codes::BAD_RESPONSE, msg)
+            })
+        }
     }
 
     /// Sends a type-erased request.
@@ -56,16 +94,17 @@ impl Client {
     /// As [`call`](Client::call), without the response type check.
     pub async fn call_any(&self, ctx: &Ctx, request: AnyRequest) -> Result<AnyResponse, NanoError> {
         let handled = self.target.handle(ctx.for_call(self.edge), request);
-        if ctx.deadline().is_none() && ctx.cancellation().is_none() {
-            // The common case awaits the handler directly, keeping this future small.
-            return handled.await;
-        }
+        limited!(self, ctx, handled)
+    }
+
+    /// Awaits `work` until the deadline passes or the request tree is cancelled.
+    async fn limited<T>(&self, ctx: &Ctx, work: impl Future<Output = T>) -> Result<T, NanoError> {
         Box::pin(async {
             if !ctx.is_cancelled() && !ctx.is_expired() {
-                // Dropping `handled` when a limit fires cancels the in-process work under it.
+                // Dropping `work` when a limit fires cancels the in-process work under it.
                 tokio::select! {
                     biased;
-                    outcome = handled => return outcome,
+                    outcome = work => return Ok(outcome),
                     () = ctx.done() => {}
                 }
             }

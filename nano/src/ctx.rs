@@ -15,7 +15,12 @@ pub struct RequestId(Arc<str>);
 impl RequestId {
     /// A fresh id: 16 random bytes as 32 lowercase hex characters, like the Go original.
     pub fn generate() -> Self {
-        RequestId(format!("{:032x}", fastrand::u128(..)).into())
+        // Written digit by digit: formatting machinery costs more than the rest of a root context.
+        let (bits, mut hex) = (fastrand::u128(..), [0; 32]);
+        for (i, digit) in hex.iter_mut().enumerate() {
+            *digit = b"0123456789abcdef"[(bits >> (124 - 4 * i) & 15) as usize];
+        }
+        RequestId(std::str::from_utf8(&hex).unwrap_or_default().into())
     }
 
     /// The id as text.
@@ -58,10 +63,8 @@ pub struct Edge {
 impl Edge {
     /// An edge from `caller` to `callee`.
     pub fn new(caller: impl Into<String>, callee: impl Into<String>) -> Self {
-        Edge {
-            caller: caller.into(),
-            callee: callee.into(),
-        }
+        let (caller, callee) = (caller.into(), callee.into());
+        Edge { caller, callee }
     }
 
     /// The name of the calling service (or test, or listener).
@@ -156,8 +159,9 @@ impl Ctx {
         self.edge.map(Edge::callee)
     }
 
-    /// The caller → service edge of this context; `None` in a root context.
-    pub fn edge(&self) -> Option<&Edge> {
+    /// The caller → service edge of this context; `None` in a root context. Edges live as long
+    /// as the process (see [`Client`](crate::Client)), so their names can be kept without a copy.
+    pub fn edge(&self) -> Option<&'static Edge> {
         self.edge
     }
 
@@ -259,12 +263,11 @@ impl Ctx {
     }
 
     /// The callee's context for a call along `edge`.
+    #[inline]
     pub(crate) fn for_call(&self, edge: &'static Edge) -> Ctx {
-        let edge = Some(edge);
-        Ctx {
-            edge,
-            ..self.clone()
-        }
+        let mut ctx = self.clone();
+        ctx.edge = Some(edge);
+        ctx
     }
 }
 

@@ -106,10 +106,8 @@ impl NanoError {
     /// Wraps `source` with a message. The code is taken from `source` when it is a `NanoError`.
     pub fn wrap(source: impl Into<BoxError>, message: impl Into<Cow<'static, str>>) -> Self {
         let source: BoxError = source.into();
-        let code = source
-            .downcast_ref::<NanoError>()
-            .map(|e| e.inner.code.clone())
-            .unwrap_or_default();
+        let nano = source.downcast_ref::<NanoError>();
+        let code = nano.map(|e| e.inner.code.clone()).unwrap_or_default();
         NanoError::new(code, message).with_source(source)
     }
 
@@ -255,10 +253,8 @@ pub struct ErrorBody {
 
 impl From<&NanoError> for ErrorBody {
     fn from(err: &NanoError) -> Self {
-        ErrorBody {
-            code: err.code().to_owned(),
-            msg: err.to_string(),
-        }
+        let (code, msg) = (err.code().to_owned(), err.to_string());
+        ErrorBody { code, msg }
     }
 }
 

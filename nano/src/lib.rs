@@ -91,10 +91,10 @@ mod service;
 mod set;
 
 pub use api::{Api, Operation, Route, SchemaFn};
-pub use client::Client;
+pub use client::{Client, Reply, TypedCall};
 pub use ctx::{Cancellation, Ctx, Edge, RequestId};
 pub use error::{CHAIN_SEPARATOR, ErrorBody, NanoError, codes};
 pub use message::{AnyRequest, AnyResponse, Message, Request, RequestType};
 pub use nano_macros::{api, dispatch};
-pub use service::{BoxFuture, Outcome, Service, SharedService};
+pub use service::{BoxFuture, Outcome, Service, SharedService, Typed};
 pub use set::{ClientHook, Dependencies, NewService, ServiceSet, ServiceSetBuilder};

@@ -1,7 +1,7 @@
 //! Typed request/response pairs and their type-erased envelopes.
 
 use std::any::{Any, TypeId};
-use std::fmt;
+use std::fmt::{self, Debug};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -11,15 +11,9 @@ use crate::error::{NanoError, codes};
 /// A value that can travel between services: cloneable, printable and JSON-encodable.
 ///
 /// Implemented for every type with the required traits; there is nothing to implement by hand.
-pub trait Message:
-    Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static
-{
-}
+pub trait Message: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {}
 
-impl<T> Message for T where
-    T: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static
-{
-}
+impl<T: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static> Message for T {}
 
 /// A request type: names its response type and a stable wire name.
 ///
@@ -176,24 +170,18 @@ impl<T: Message> ErasedMessage for T {
 }
 
 /// A message of any type behind one pointer: what both envelopes hold.
-struct Erased(Box<dyn ErasedMessage>);
-
-impl Erased {
-    fn downcast_ref<T: 'static>(&self) -> Option<&T> {
-        (&*self.0 as &dyn Any).downcast_ref()
-    }
-
-    /// The value, which the caller checked is a `T`.
-    fn into<T: 'static>(self) -> T {
-        let value = (self.0 as Box<dyn Any>).downcast::<T>();
-        *value.unwrap_or_else(|_| unreachable!("type checked before the downcast"))
-    }
-}
+type Erased = Box<dyn ErasedMessage>;
 
 impl Clone for Erased {
     fn clone(&self) -> Self {
-        Erased(self.0.clone_box())
+        (**self).clone_box()
     }
+}
+
+/// The value of `erased`, which the caller checked is a `T`.
+fn unbox<T: 'static>(erased: Erased) -> T {
+    let value = (erased as Box<dyn Any>).downcast::<T>();
+    *value.unwrap_or_else(|_| unreachable!("type checked before the downcast"))
 }
 
 /// A request of any type, as services and transports see it.
@@ -220,10 +208,8 @@ pub struct AnyRequest {
 impl AnyRequest {
     /// Erases a typed request.
     pub fn new<R: Request>(request: R) -> Self {
-        AnyRequest {
-            ty: RequestType::of::<R>(),
-            value: Erased(Box::new(request)),
-        }
+        let (ty, value) = (RequestType::of::<R>(), Box::new(request));
+        AnyRequest { ty, value }
     }
 
     /// The wire name of the request type.
@@ -238,7 +224,7 @@ impl AnyRequest {
 
     /// The Rust type name of the request.
     pub fn type_name(&self) -> &'static str {
-        self.value.0.type_name()
+        self.value.type_name()
     }
 
     /// Whether the request is an `R`.
@@ -248,7 +234,7 @@ impl AnyRequest {
 
     /// A reference to the typed request, if it is an `R`.
     pub fn downcast_ref<R: Request>(&self) -> Option<&R> {
-        self.value.downcast_ref()
+        (&*self.value as &dyn Any).downcast_ref()
     }
 
     /// The typed request, or the envelope back when it is not an `R`.
@@ -260,7 +246,7 @@ impl AnyRequest {
         if !self.is::<R>() {
             return Err(self);
         }
-        Ok(self.value.into())
+        Ok(unbox(self.value))
     }
 
     /// The request as JSON bytes, as transports send it.
@@ -269,7 +255,7 @@ impl AnyRequest {
     ///
     /// `S-ENCODE` when serde cannot encode the value.
     pub fn to_json(&self) -> Result<Vec<u8>, NanoError> {
-        self.value.0.to_json()
+        self.value.to_json()
     }
 
     /// The request as a JSON value.
@@ -303,7 +289,7 @@ impl AnyRequest {
 
 impl fmt::Debug for AnyRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.value.0, f)
+        fmt::Debug::fmt(&self.value, f)
     }
 }
 
@@ -314,22 +300,22 @@ pub struct AnyResponse(Erased);
 impl AnyResponse {
     /// Erases a typed response.
     pub fn new<T: Message>(response: T) -> Self {
-        AnyResponse(Erased(Box::new(response)))
+        AnyResponse(Box::new(response))
     }
 
     /// The Rust type name of the response.
     pub fn type_name(&self) -> &'static str {
-        self.0.0.type_name()
+        self.0.type_name()
     }
 
     /// Whether the response is a `T`.
     pub fn is<T: Message>(&self) -> bool {
-        self.0.downcast_ref::<T>().is_some()
+        self.downcast_ref::<T>().is_some()
     }
 
     /// A reference to the typed response, if it is a `T`.
     pub fn downcast_ref<T: Message>(&self) -> Option<&T> {
-        self.0.downcast_ref()
+        (&*self.0 as &dyn Any).downcast_ref()
     }
 
     /// The typed response, or the envelope back when it is not a `T`.
@@ -341,7 +327,7 @@ impl AnyResponse {
         if !self.is::<T>() {
             return Err(self);
         }
-        Ok(self.0.into())
+        Ok(unbox(self.0))
     }
 
     /// The response as JSON bytes, as transports send it.
@@ -350,7 +336,7 @@ impl AnyResponse {
     ///
     /// `S-ENCODE` when serde cannot encode the value.
     pub fn to_json(&self) -> Result<Vec<u8>, NanoError> {
-        self.0.0.to_json()
+        self.0.to_json()
     }
 
     /// The response as a JSON value.
@@ -365,7 +351,7 @@ impl AnyResponse {
 
 impl fmt::Debug for AnyResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0.0, f)
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 

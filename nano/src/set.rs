@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::api::Api;
 use crate::client::Client;
 use crate::ctx::Edge;
 use crate::error::{NanoError, codes};
-use crate::service::{Service, Shared, SharedService, Slot};
+use crate::service::{Service, SharedService};
 
 /// Wraps every client a [`ServiceSet`] hands out.
 ///
@@ -34,10 +34,7 @@ pub trait ClientHook: Send + Sync + 'static {
     fn wrap(&self, edge: &Edge, next: SharedService) -> SharedService;
 }
 
-impl<F> ClientHook for F
-where
-    F: Fn(&Edge, SharedService) -> SharedService + Send + Sync + 'static,
-{
+impl<F: Fn(&Edge, SharedService) -> SharedService + Send + Sync + 'static> ClientHook for F {
     fn wrap(&self, edge: &Edge, next: SharedService) -> SharedService {
         self(edge, next)
     }
@@ -180,10 +177,9 @@ impl ServiceSetBuilder {
         }
         let mut made = Vec::with_capacity(self.services.len());
         for NewService { name, make, erased } in self.services {
-            let service = set
-                .make(&name, make)
-                .map_err(|e| failed(e, "init", &name))?;
-            let _ = set.services[&name].0.service.set(service.clone());
+            let service = set.make(&name, make);
+            let service = service.map_err(|e| failed(e, "init", &name))?;
+            set.services[&name].0.fill(&service)?;
             if !erased {
                 made.push(service);
             }
@@ -193,9 +189,8 @@ impl ServiceSetBuilder {
             init_finished.map_err(|e| failed(e, "init-finished", service.name()))?;
         }
         set.fallback = None;
-        Ok(ServiceSet {
-            inner: Arc::new(set),
-        })
+        let inner = Arc::new(set);
+        Ok(ServiceSet { inner })
     }
 }
 
@@ -263,7 +258,7 @@ pub struct ServiceSet {
 
 struct SetInner {
     /// Every service's slot and the services it asked clients of.
-    services: HashMap<String, (Arc<Slot>, Vec<String>)>,
+    services: HashMap<String, (SharedService, Vec<String>)>,
     hooks: Vec<Arc<dyn ClientHook>>,
     /// The names, in the order the services were added (those the fallback supplied last).
     order: Vec<String>,
@@ -273,10 +268,8 @@ struct SetInner {
 
 impl SetInner {
     fn make(&mut self, name: &str, make: Construct) -> Result<SharedService, NanoError> {
-        let service = make(&mut Dependencies {
-            caller: name,
-            set: self,
-        })?;
+        let (caller, set) = (name, self);
+        let service = make(&mut Dependencies { caller, set })?;
         let declared = service.api().map_or(service.name(), |api| api.name());
         if service.name() != name || declared != name {
             let named = service.name();
@@ -297,7 +290,7 @@ impl SetInner {
                 return Err(NanoError::new(codes::MISSING_DEPENDENCY, message));
             };
             let service = fallback(callee)?;
-            let _ = self.add(callee)?.service.set(service);
+            self.add(callee)?.fill(&service)?;
         }
         let (_, known) = self.services.get_mut(caller).expect("added");
         if !known.iter().any(|dep| dep == callee) {
@@ -307,15 +300,12 @@ impl SetInner {
     }
 
     /// Adds an empty slot for `name`.
-    fn add(&mut self, name: &str) -> Result<&Slot, NanoError> {
+    fn add(&mut self, name: &str) -> Result<&SharedService, NanoError> {
         if self.services.contains_key(name) {
             let message = format!("two services in the set are named {name:?}");
             return Err(NanoError::new(codes::DUPLICATE_SERVICE, message));
         }
-        let slot = Arc::new(Slot {
-            name: name.to_owned(),
-            service: OnceLock::new(),
-        });
+        let slot = SharedService::slot(name);
         self.order.push(name.to_owned());
         let entry = self.services.entry(name.to_owned());
         Ok(&entry.or_insert((slot, Vec::new())).0)
@@ -325,14 +315,12 @@ impl SetInner {
     fn wrap(&self, caller: &str, callee: &str) -> Option<Client> {
         let (slot, _) = self.services.get(callee)?;
         let edge = Edge::new(caller, callee);
-        let mut target = SharedService(Shared::Slot(Arc::clone(slot)));
+        let mut target = slot.clone();
         for hook in self.hooks.iter().rev() {
             target = hook.wrap(&edge, target);
         }
-        Some(Client {
-            edge: edge.interned(),
-            target,
-        })
+        let edge = edge.interned();
+        Some(Client { edge, target })
     }
 }
 
@@ -359,7 +347,7 @@ impl ServiceSet {
     /// The service named `name`, without any client or hook in front of it.
     pub fn service(&self, name: &str) -> Option<&SharedService> {
         let (slot, _) = self.inner.services.get(name)?;
-        slot.service.get()
+        slot.ready().is_ok().then_some(slot)
     }
 
     /// The declared API of the service named `name`, if it has one.

@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod client;
 mod deadline;
+mod limits;
 mod listener;
 mod misbehaving;
 mod retry;

@@ -326,3 +326,72 @@ async fn header_text_that_cannot_be_sent_is_refused_before_any_traffic() {
     assert_eq!(err.code(), codes::ENCODE);
     assert!(err.to_string().contains("request id"), "{err}");
 }
+
+#[tokio::test]
+async fn a_caller_name_that_cannot_be_sent_is_refused_before_any_traffic() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    // The caller's own name, as the set's client gives it.
+    let transport = HttpTransport::new(Default::default()).unwrap();
+    let remote = transport
+        .client_at(ECHO, &server.uri(), endpoints())
+        .unwrap();
+    let set = ServiceSet::builder()
+        .service(remote.clone())
+        .build()
+        .unwrap();
+    let err = set
+        .client("bad\nname", ECHO)
+        .unwrap()
+        .call(&Ctx::new(), Echo::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::ENCODE);
+    assert!(
+        err.to_string().contains(r#"caller name "bad\nname""#),
+        "{err}"
+    );
+    // A name given for one raw call.
+    let body = serde_json::json!({"text": "x"});
+    let err = remote
+        .call_json(&Ctx::new(), Some("also\rbad"), "test.Echo", &body)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::ENCODE);
+    assert!(
+        err.to_string().contains(r#"caller name "also\rbad""#),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn of_two_endpoints_for_one_request_type_the_first_declared_is_called() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/echo/first"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"text":"first","caller":"","req_id":""}"#,
+            JSON_CONTENT_TYPE,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let transport = HttpTransport::new(Default::default()).unwrap();
+    let endpoints = [
+        nano_http::Endpoint::post::<Echo>("/first"),
+        nano_http::Endpoint::post::<Echo>("/second"),
+    ];
+    let remote = transport.client_at(ECHO, &server.uri(), endpoints).unwrap();
+    let set = ServiceSet::builder().service(remote).build().unwrap();
+    let echoed = set
+        .client("test", ECHO)
+        .unwrap()
+        .call(&Ctx::new(), Echo::default())
+        .await
+        .unwrap();
+    assert_eq!(echoed.text, "first");
+}

@@ -3,6 +3,7 @@
 mod api;
 mod client;
 mod set;
+mod typed;
 
 use nano::{AnyRequest, Ctx, Outcome, Request};
 use serde::{Deserialize, Serialize};
