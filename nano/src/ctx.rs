@@ -79,10 +79,15 @@ impl Edge {
 
     /// The process's one copy of this edge. Clients hold their edge this way so that each call
     /// hands it to the callee's [`Ctx`] as a plain reference; a process keeps one copy of each
-    /// distinct caller → callee pair it ever made a client for.
-    pub(crate) fn interned(self) -> &'static Edge {
+    /// distinct caller → callee pair it ever made a client for, up to 4,096. Past that, a new
+    /// pair's caller is `[other caller]`: caller names come from peers (a listener makes a
+    /// client for the name each request gives), and memory must not grow with what they send.
+    pub(crate) fn interned(mut self) -> &'static Edge {
         static EDGES: Mutex<BTreeSet<&'static Edge>> = Mutex::new(BTreeSet::new());
         let mut edges = EDGES.lock().unwrap_or_else(PoisonError::into_inner);
+        if edges.len() >= 4096 && !edges.contains(&self) {
+            self.caller = "[other caller]".to_owned();
+        }
         let edge = edges.get(&self).copied();
         let edge = edge.unwrap_or_else(|| Box::leak(Box::new(self)));
         edges.insert(edge);
@@ -184,8 +189,7 @@ impl Ctx {
     /// Sets the deadline, keeping an earlier one: a callee never gets more time than its caller.
     #[must_use]
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
-        let earlier = self.deadline.unwrap_or(deadline);
-        self.deadline = Some(earlier.min(deadline));
+        self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
         self
     }
 
