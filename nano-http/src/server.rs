@@ -481,13 +481,13 @@ pub async fn run(system: &System, server: &ServerSpec, args: &ServerArgs) -> Res
         .max_connections(args.max_connections)
         .max_in_flight(args.max_in_flight);
     // Over NATS the HTTP listener answers only the health check, which needs no token; the
-    // NATS listener has no authentication of its own.
+    // NATS listener has no authentication of its own, so `over_nats` refuses protected types.
     if let Some(auth) = system.edge_auth() {
         http = http.auth(auth.clone());
     }
     let addr = http.local_addr();
     let mut listeners: Vec<BoxListener> = Vec::with_capacity(2);
-    match over_nats(&remote, args, &exposed).await? {
+    match over_nats(&remote, args, &exposed, system.edge_auth()).await? {
         Some(nats) => listeners.push(nats),
         None => {
             for api in &exposed {
@@ -525,10 +525,12 @@ async fn over_nats(
     remote: &Remote,
     args: &ServerArgs,
     exposed: &[&'static Api],
+    auth: Option<&nano_wire::EdgeAuth>,
 ) -> Result<Option<BoxListener>, NanoError> {
     let Some(nats) = remote.nats() else {
         return Ok(None);
     };
+    no_edge_auth_over_nats(exposed, auth)?;
     let mut listener = nats
         .listener()
         .grace_period(args.grace_period)
@@ -545,8 +547,35 @@ async fn over_nats(
     _remote: &Remote,
     _args: &ServerArgs,
     _exposed: &[&'static Api],
+    _auth: Option<&nano_wire::EdgeAuth>,
 ) -> Result<Option<BoxListener>, NanoError> {
     Ok(None)
+}
+
+/// The NATS listener does not authenticate: a server refuses to serve a type the edge protects
+/// there, rather than serve it without its token check.
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
+fn no_edge_auth_over_nats(
+    exposed: &[&'static Api],
+    auth: Option<&nano_wire::EdgeAuth>,
+) -> Result<(), NanoError> {
+    let Some(auth) = auth else {
+        return Ok(());
+    };
+    let operations = exposed.iter().flat_map(|api| api.operations());
+    match operations
+        .map(|op| op.request.name())
+        .find(|name| auth.is_protected(name))
+    {
+        Some(name) => Err(NanoError::new(
+            codes::INIT_FAILED,
+            format!(
+                "{name} needs a bearer token at the edge, which the NATS listener does not \
+                 check; serve it over HTTP"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The broker's address, for the start-up log line.
@@ -742,6 +771,21 @@ mod tests {
         listed.sort();
         found.sort();
         assert_eq!(found, listed);
+    }
+
+    #[test]
+    fn a_type_the_edge_protects_is_not_served_over_nats() {
+        let auth = nano_wire::EdgeAuth::new(back::NAME, |_| Answer {}, |(): ()| String::new());
+        assert!(no_edge_auth_over_nats(&[&front::API], Some(&auth)).is_ok());
+        assert!(no_edge_auth_over_nats(&[&front::API], None).is_ok());
+        let auth = auth.protect::<Ask>();
+        let err = no_edge_auth_over_nats(&[&back::API, &front::API], Some(&auth)).unwrap_err();
+        assert_eq!(err.code(), codes::INIT_FAILED);
+        assert!(
+            err.to_string()
+                .starts_with("front.Ask needs a bearer token"),
+            "{err}"
+        );
     }
 
     static BACK_DB: Setting =

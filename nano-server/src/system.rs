@@ -170,8 +170,9 @@ impl System {
 
     /// Authenticates calls at the system's edge with `auth`: the request types it protects need
     /// a bearer token that its auth service (a service of this system) accepts, wherever a
-    /// server exposes them over HTTP and wherever the runner replays them in process. (A server
-    /// on a NATS broker serves them without this check: the NATS listener has none.)
+    /// server exposes them over HTTP and wherever the runner replays them in process. (The NATS
+    /// listener has no such check, so the server main refuses to serve a protected type over a
+    /// broker.)
     #[must_use]
     pub fn auth(mut self, auth: EdgeAuth) -> Self {
         self.auth = Some(auth);

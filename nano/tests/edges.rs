@@ -26,7 +26,10 @@ async fn past_four_thousand_callers_a_new_caller_is_named_other_and_known_ones_k
     assert_eq!(caller_seen("peer-0".into()).await, "peer-0");
     for i in 1..5_000 {
         let seen = caller_seen(format!("peer-{i}")).await;
-        assert!(seen == format!("peer-{i}") || seen == "[other caller]", "{seen}");
+        assert!(
+            seen == format!("peer-{i}") || seen == "[other caller]",
+            "{seen}"
+        );
     }
     // The process kept at most 4,096 pairs: the last of 5,000 callers got the shared name.
     assert_eq!(caller_seen("peer-4999".into()).await, "[other caller]");
