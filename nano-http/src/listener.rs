@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{
     ALLOW, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HeaderMap, LOCATION,
+    WWW_AUTHENTICATE,
 };
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -89,7 +90,9 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// `Authorization: Bearer <token>`: the listener asks the set's auth service about the token
 /// before it reads the body, answers `401` `C-UNAUTHORIZED` or `403` `C-FORBIDDEN` when it is
 /// refused, and otherwise calls the service with the authenticated user in the root context's
-/// metadata. Tokens are never logged.
+/// metadata. More than one `Authorization` header is a `401` too. Every `401` carries a
+/// `WWW-Authenticate` challenge ([`bearer_challenge`](nano_wire::bearer_challenge)). Tokens are
+/// never logged.
 ///
 /// On shutdown the listener refuses every new request (also on connections the kernel had
 /// already accepted) with that `503` and `Connection: close`, stops accepting, lets requests in
@@ -726,6 +729,13 @@ impl State {
                 {
                     response.headers_mut().insert(ALLOW, routes.allow());
                 }
+                // RFC 9110 requires the challenge on every 401, whoever refused the call.
+                if response.status() == StatusCode::UNAUTHORIZED {
+                    let challenge = nano_wire::bearer_challenge(&authorization(&parts.headers));
+                    response
+                        .headers_mut()
+                        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                }
                 // The rest of the body may still be on its way; the connection cannot carry
                 // another request.
                 if err.has_code(codes::PAYLOAD_TOO_LARGE) || err.has_code(REQUEST_TIMEOUT_CODE) {
@@ -780,9 +790,9 @@ impl State {
         // Before the body is read: an unauthenticated client cannot make the server hold one.
         let ctx = match &self.auth {
             Some(auth) => {
-                let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+                let authorization = authorization(&parts.headers);
                 let request = route.endpoint.request_type().name();
-                auth.admit(&self.set, ctx, &routes.service, request, authorization)
+                auth.admit(&self.set, ctx, &routes.service, request, &authorization)
                     .await?
             }
             None => ctx,
@@ -899,6 +909,15 @@ impl State {
             );
         }
     }
+}
+
+/// Every `Authorization` value of a request, in the order they came.
+fn authorization(headers: &HeaderMap) -> Vec<&[u8]> {
+    headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect()
 }
 
 /// The root context of a request: its request id, its deadline, and a cancellation that

@@ -389,7 +389,9 @@ async fn a_declared_oversized_body_is_refused_before_it_arrives_and_frees_its_sl
     let mut held = Vec::new();
     for _ in 0..10 {
         let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-        tcp.write_all(head(10_000_000_000).as_bytes()).await.unwrap();
+        tcp.write_all(head(10_000_000_000).as_bytes())
+            .await
+            .unwrap();
         let (head, body) = read_answer(&mut tcp).await;
         assert_too_large(&head, &body);
         held.push(tcp);
