@@ -285,6 +285,34 @@ async fn bad_input_gets_a_coded_json_error_and_the_server_stays_up() {
 }
 
 #[tokio::test]
+async fn a_decode_error_names_the_field_type_but_never_the_value() {
+    let (server, _) = Server::echo().await;
+    let http = reqwest::Client::new();
+    for (body, expected) in [
+        (
+            r#"{"text":98765432123}"#,
+            "invalid JSON for test.Echo: invalid type: integer, expected a string at line 1 column 19",
+        ),
+        (
+            r#"{"text":["hunter2"]}"#,
+            "invalid JSON for test.Echo: invalid type: sequence, expected a string at line 1 column 8",
+        ),
+    ] {
+        let answer = send(json_post(&http, server.url("/echo/"), body)).await;
+        let error = answer.error();
+        assert_eq!(
+            (
+                answer.status.as_u16(),
+                error.code.as_str(),
+                error.msg.as_str()
+            ),
+            (400, codes::BAD_REQUEST, expected),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn bodies_over_the_limit_are_refused_whether_declared_or_streamed() {
     let (echo, _) = EchoService::new();
     let set = ServiceSet::builder().service(echo).build().unwrap();
