@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{
-    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION,
+    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HeaderMap, LOCATION,
+    WWW_AUTHENTICATE,
 };
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -50,10 +51,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// The default limit on requests being read or handled at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
-/// A body declared or found larger than the limit is still read, and thrown away, up to this
-/// multiple of the limit before the `413` is sent. A client that writes its whole body before it
-/// reads (most do) then gets the answer instead of a connection reset, which would also destroy
-/// the answer in its receive buffer.
+/// After the `413` to a body declared or found larger than the limit, the rest of the body is
+/// still read, and thrown away, up to this multiple of the limit (see [`discard_after_answer`]).
 const DISCARD_FACTOR: usize = 8;
 /// After shutdown was requested and nothing is in flight, connections that stay open get this
 /// long to send one more request, which is refused with a `503` and `Connection: close`, before
@@ -91,7 +90,9 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// `Authorization: Bearer <token>`: the listener asks the set's auth service about the token
 /// before it reads the body, answers `401` `C-UNAUTHORIZED` or `403` `C-FORBIDDEN` when it is
 /// refused, and otherwise calls the service with the authenticated user in the root context's
-/// metadata. Tokens are never logged.
+/// metadata. More than one `Authorization` header is a `401` too. Every `401` carries a
+/// `WWW-Authenticate` challenge ([`bearer_challenge`](nano_wire::bearer_challenge)). Tokens are
+/// never logged.
 ///
 /// On shutdown the listener refuses every new request (also on connections the kernel had
 /// already accepted) with that `503` and `Connection: close`, stops accepting, lets requests in
@@ -232,7 +233,12 @@ impl HttpListener {
     }
 
     /// Sets the largest request body accepted (default [`DEFAULT_BODY_LIMIT`]); larger ones are
-    /// answered `413` with `C-PAYLOAD-TOO-LARGE`.
+    /// answered `413` with `C-PAYLOAD-TOO-LARGE` and `Connection: close`: at once when the
+    /// `Content-Length` is over the limit, without waiting for the body, and as soon as a
+    /// streamed body passes it. The request then no longer counts as in flight; the rest of the
+    /// body is read and dropped (up to 8 times the limit, within the
+    /// [request timeout](HttpListener::request_timeout)) so that the client reads the answer
+    /// before the connection closes.
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -723,6 +729,13 @@ impl State {
                 {
                     response.headers_mut().insert(ALLOW, routes.allow());
                 }
+                // RFC 9110 requires the challenge on every 401, whoever refused the call.
+                if response.status() == StatusCode::UNAUTHORIZED {
+                    let challenge = nano_wire::bearer_challenge(&authorization(&parts.headers));
+                    response
+                        .headers_mut()
+                        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                }
                 // The rest of the body may still be on its way; the connection cannot carry
                 // another request.
                 if err.has_code(codes::PAYLOAD_TOO_LARGE) || err.has_code(REQUEST_TIMEOUT_CODE) {
@@ -777,9 +790,9 @@ impl State {
         // Before the body is read: an unauthenticated client cannot make the server hold one.
         let ctx = match &self.auth {
             Some(auth) => {
-                let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+                let authorization = authorization(&parts.headers);
                 let request = route.endpoint.request_type().name();
-                auth.admit(&self.set, ctx, &routes.service, request, authorization)
+                auth.admit(&self.set, ctx, &routes.service, request, &authorization)
                     .await?
             }
             None => ctx,
@@ -836,18 +849,22 @@ impl State {
     /// Reads the whole body into one buffer of at most the body limit, within the request
     /// timeout. Copying the chunks keeps the memory a body holds at its size, whatever the size
     /// of the segments it arrived in (each small chunk would otherwise pin a whole read buffer).
+    ///
+    /// A body declared larger than the limit is refused before a byte of it is read, and one
+    /// that grows past the limit as soon as it does: the `413` does not wait for the rest,
+    /// which [`discard_after_answer`] reads and throws away on the side.
     async fn read_body(&self, headers: &HeaderMap, body: Incoming) -> Result<BodyBytes, NanoError> {
         let limit = self.body_limit;
         let declared = headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            self.discard_rest(headers, body);
+            return Err(nano_wire::too_large(limit));
+        }
         let reading = async {
             let mut body = body;
-            if declared.is_some_and(|len| len > limit as u64) {
-                discard(&mut body, limit.saturating_mul(DISCARD_FACTOR)).await;
-                return Err(nano_wire::too_large(limit));
-            }
             let capacity = declared.map_or(0, |len| len.min(limit as u64) as usize);
             let mut bytes = BodyBytes::Empty;
             while let Some(frame) = body.frame().await {
@@ -858,7 +875,7 @@ impl State {
                     continue; // Trailers carry nothing of the protocol.
                 };
                 if bytes.len() + data.len() > limit {
-                    discard(&mut body, limit.saturating_mul(DISCARD_FACTOR)).await;
+                    self.discard_rest(headers, body);
                     return Err(nano_wire::too_large(limit));
                 }
                 bytes.push(data, capacity);
@@ -876,6 +893,31 @@ impl State {
             )),
         }
     }
+
+    /// Hands the rest of an oversized body to [`discard_after_answer`], unless the client waits
+    /// for `100 Continue` before sending it: reading would then ask it for the body it need not
+    /// send, and dropping the body tells hyper not to.
+    fn discard_rest(&self, headers: &HeaderMap, body: Incoming) {
+        let waits_for_continue = headers
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !waits_for_continue {
+            discard_after_answer(
+                body,
+                self.body_limit.saturating_mul(DISCARD_FACTOR),
+                self.request_timeout,
+            );
+        }
+    }
+}
+
+/// Every `Authorization` value of a request, in the order they came.
+fn authorization(headers: &HeaderMap) -> Vec<&[u8]> {
+    headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect()
 }
 
 /// The root context of a request: its request id, its deadline, and a cancellation that
@@ -931,15 +973,25 @@ impl BodyBytes {
     }
 }
 
-/// Reads and drops up to `budget` more bytes of a body, so that the client gets to the answer.
-async fn discard(body: &mut Incoming, budget: usize) {
-    let mut read = 0usize;
-    while read < budget {
-        match body.frame().await {
-            Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
-            Some(Err(_)) | None => break,
-        }
-    }
+/// Reads and drops up to `budget` more bytes of a refused body, for at most `time`, on a task
+/// of its own, so that the answer is not held up and the request leaves the in-flight count at
+/// once. The connection (whose answer says `Connection: close`) closes when this ends: at the
+/// body's end, or once the budget or the time is spent. A client that writes its whole body
+/// before it reads (most do) then finds the answer, where closing with its bytes unread would
+/// reset the connection and destroy the answer in its receive buffer.
+fn discard_after_answer(mut body: Incoming, budget: usize, time: Duration) {
+    tokio::spawn(async move {
+        let discarding = async {
+            let mut read = 0usize;
+            while read < budget {
+                match body.frame().await {
+                    Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+                    Some(Err(_)) | None => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(time, discarding).await;
+    });
 }
 
 /// The redirect from a service's path without its trailing slash (`/svc2`) to the path with it:

@@ -12,6 +12,7 @@
 //! | an array where a struct is expected | an error: a message is a JSON object |
 //! | a key twice (also in two spellings) | an error, as serde reports it |
 //! | the empty document | the value of a type without fields (`struct Get {}`, `()`); an error for any other type |
+//! | a value of the wrong type or out of range | an error naming the kind of value and what was expected, never the value (it may be a secret) |
 //!
 //! Everything else — unknown keys ignored, `Option` fields, maps, `serde_json::Value`, enums,
 //! `#[serde(rename)]` — behaves as with serde_json. A struct's own `#[serde(default = …)]`
@@ -31,6 +32,7 @@
 
 mod adapter;
 mod defaults;
+mod quiet;
 
 use serde::de::DeserializeOwned;
 
@@ -40,13 +42,23 @@ use serde::de::DeserializeOwned;
 ///
 /// serde_json's error for input that is not JSON of `T` (including invalid UTF-8 and unpaired
 /// surrogate escapes), or an error naming the problem: an array for a struct, an empty document
-/// for a type with fields.
+/// for a type with fields. The error never quotes a value of the input, which may be a secret:
+/// where serde's message would (`invalid type: integer `5`, expected a string`), it names the
+/// kind of value only (`invalid type: integer, expected a string`), with the position.
+///
+/// ```
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Login { password: String }
+///
+/// let err = nano_json::from_slice::<Login>(br#"{"password":98765432123}"#).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid type: integer, expected a string at line 1 column 23");
+/// ```
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return T::deserialize(defaults::NoFields);
     }
     let mut json = serde_json::Deserializer::from_slice(bytes);
-    let value = T::deserialize(adapter::Proto(&mut json))?;
+    let value = T::deserialize(adapter::Proto(&mut json)).map_err(quiet::without_values)?;
     json.end()?;
     Ok(value)
 }

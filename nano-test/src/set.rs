@@ -212,8 +212,9 @@ impl TestSet {
     ) -> Result<Ctx, NanoError> {
         match &self.edge {
             Some(edge) => {
+                // One value or none: what an HTTP client sends with one header or without.
                 let authorization = authorization.map(str::as_bytes);
-                edge.admit(&self.set, ctx, service, request, authorization)
+                edge.admit(&self.set, ctx, service, request, authorization.as_slice())
                     .await
             }
             None => Ok(ctx),

@@ -46,7 +46,7 @@ type Identify = dyn Fn(AnyResponse) -> Result<String, NanoError> + Send + Sync;
 ///
 /// | the call | the answer |
 /// |---|---|
-/// | no `Authorization`, or not `Bearer <token>` | `C-UNAUTHORIZED`, without asking the auth service |
+/// | no `Authorization`, an empty one, more than one, or one that is not `Bearer <token>` | `C-UNAUTHORIZED`, without asking the auth service |
 /// | the auth service refuses the token (`C-UNAUTHORIZED`, or any other `C-…` code) | `C-UNAUTHORIZED` |
 /// | the auth service accepts the token but not for this call (`C-FORBIDDEN`) | `C-FORBIDDEN` |
 /// | the auth service fails (a server-side code) | that error: the caller did nothing wrong |
@@ -54,6 +54,9 @@ type Identify = dyn Fn(AnyResponse) -> Result<String, NanoError> + Send + Sync;
 ///
 /// The auth service is called directly, not through the set's client hooks, so the check is no
 /// call of the request tree: recordings, traces and simulated faults see the admitted call only.
+///
+/// An HTTP edge sends every `401` with the `WWW-Authenticate` challenge [`bearer_challenge`]
+/// makes of the same header values.
 ///
 /// ```
 /// use nano::{Ctx, NanoError, ServiceSet};
@@ -88,14 +91,17 @@ type Identify = dyn Fn(AnyResponse) -> Result<String, NanoError> + Send + Sync;
 /// )
 /// .protect::<WhoAmI>();
 ///
-/// let admitted = edge.admit(&set, Ctx::new(), "front", "front.WhoAmI", Some(b"Bearer good")).await?;
+/// let admitted = edge.admit(&set, Ctx::new(), "front", "front.WhoAmI", &[b"Bearer good"]).await?;
 /// assert_eq!(admitted.metadata("user"), Some("ada"));
-/// let refused = edge.admit(&set, Ctx::new(), "front", "front.WhoAmI", None).await.unwrap_err();
+/// let refused = edge.admit(&set, Ctx::new(), "front", "front.WhoAmI", &[]).await.unwrap_err();
 /// assert_eq!(refused.code(), "C-UNAUTHORIZED");
-/// let refused = edge.admit(&set, Ctx::new(), "front", "front.WhoAmI", Some(b"Bearer bad")).await.unwrap_err();
+/// let refused = edge.admit(&set, Ctx::new(), "front", "front.WhoAmI", &[b"Bearer bad"]).await.unwrap_err();
 /// assert_eq!(refused.to_string(), "unknown token");
+/// let twice: &[&[u8]] = &[b"Bearer good", b"Bearer bad"];
+/// let refused = edge.admit(&set, Ctx::new(), "front", "front.WhoAmI", twice).await.unwrap_err();
+/// assert_eq!(refused.to_string(), "more than one Authorization header");
 /// // Not protected: no token needed, none looked at.
-/// edge.admit(&set, Ctx::new(), "front", "front.Other", None).await?;
+/// edge.admit(&set, Ctx::new(), "front", "front.Other", &[]).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -174,9 +180,12 @@ impl EdgeAuth {
     }
 
     /// Admits a call of `request` (a wire name) to `service` that arrived with the
-    /// `Authorization` value `authorization` (`None` when there was none): `ctx` unchanged for
-    /// a request type that is not protected, `ctx` with the identity in its metadata for one
-    /// whose token the auth service of `set` accepts.
+    /// `Authorization` values `authorization` (one per header, in the order they came; empty
+    /// when there was none): `ctx` unchanged for a request type that is not protected, `ctx`
+    /// with the identity in its metadata for one whose single bearer token the auth service of
+    /// `set` accepts. More than one value is refused whatever they say: parties that read only
+    /// the first or only the last of them (a proxy, a log, this edge) would disagree about who
+    /// is calling.
     ///
     /// # Errors
     ///
@@ -188,12 +197,12 @@ impl EdgeAuth {
         ctx: Ctx,
         service: &str,
         request: &str,
-        authorization: Option<&[u8]>,
+        authorization: &[&[u8]],
     ) -> Result<Ctx, NanoError> {
         if !self.is_protected(request) {
             return Ok(ctx);
         }
-        let token = bearer_token(authorization)?;
+        let token = bearer_token(single(authorization)?)?;
         let auth = set.service(&self.service).ok_or_else(|| self.missing())?;
         let query = AuthQuery {
             token: token.to_owned(),
@@ -238,6 +247,40 @@ fn refusal(err: NanoError) -> NanoError {
     }
 }
 
+/// The one `Authorization` value of a call (`None` when it has none).
+fn single<'v>(authorization: &[&'v [u8]]) -> Result<Option<&'v [u8]>, NanoError> {
+    match authorization {
+        [] => Ok(None),
+        [value] => Ok(Some(value)),
+        _ => Err(NanoError::new(
+            codes::UNAUTHORIZED,
+            "more than one Authorization header",
+        )),
+    }
+}
+
+/// The `WWW-Authenticate` value of a `401` answer to a call that came with the `Authorization`
+/// values `authorization` (RFC 6750, section 3): `Bearer realm="nano"` when it sent no token,
+/// with `error="invalid_request"` added when what it sent is no single bearer token (more than
+/// one header, another scheme, a malformed token), and with `error="invalid_token"` when its
+/// token was well-formed but not accepted. Like [`bearer_token`] it never repeats the value.
+///
+/// ```
+/// use nano_wire::bearer_challenge;
+///
+/// assert_eq!(bearer_challenge(&[]), r#"Bearer realm="nano""#);
+/// assert_eq!(bearer_challenge(&[b""]), r#"Bearer realm="nano""#);
+/// assert_eq!(bearer_challenge(&[b"Basic abc"]), r#"Bearer realm="nano", error="invalid_request""#);
+/// assert_eq!(bearer_challenge(&[b"Bearer abc"]), r#"Bearer realm="nano", error="invalid_token""#);
+/// ```
+pub fn bearer_challenge(authorization: &[&[u8]]) -> &'static str {
+    match single(authorization) {
+        Ok(None | Some(b"")) => r#"Bearer realm="nano""#,
+        Ok(value) if bearer_token(value).is_ok() => r#"Bearer realm="nano", error="invalid_token""#,
+        _ => r#"Bearer realm="nano", error="invalid_request""#,
+    }
+}
+
 /// The token of an `Authorization` value of the form `Bearer <token>` (RFC 6750: the scheme in
 /// any case, then one space, then 1 to [`MAX_TOKEN_LEN`] of `A-Z a-z 0-9 - . _ ~ + /` followed by
 /// any `=`). The value is never repeated in an error: it may be a secret.
@@ -254,7 +297,7 @@ fn refusal(err: NanoError) -> NanoError {
 ///
 /// # Errors
 ///
-/// `C-UNAUTHORIZED` when there is no value or it is not a bearer token.
+/// `C-UNAUTHORIZED` when there is no value, it is empty, or it is not a bearer token.
 pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, NanoError> {
     let Some(value) = authorization else {
         return Err(NanoError::new(
@@ -262,6 +305,12 @@ pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, NanoError> {
             "this request needs a bearer token (Authorization: Bearer <token>)",
         ));
     };
+    if value.is_empty() {
+        return Err(NanoError::new(
+            codes::UNAUTHORIZED,
+            "the Authorization header is empty: this request needs a bearer token (Authorization: Bearer <token>)",
+        ));
+    }
     let malformed = |why: &str| {
         NanoError::new(
             codes::UNAUTHORIZED,
@@ -329,11 +378,34 @@ mod tests {
             let err = bearer_token(Some(bad)).unwrap_err();
             assert_eq!(err.code(), codes::UNAUTHORIZED, "{bad:?}");
         }
+        let empty = bearer_token(Some(b"")).unwrap_err();
+        assert!(empty.message().contains("is empty"), "{empty}");
+        assert!(!empty.message().contains("another scheme"), "{empty}");
         let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
         let err = bearer_token(Some(long.as_bytes())).unwrap_err();
         assert!(err.message().contains("longer"), "{err}");
         let exact = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN));
         assert!(bearer_token(Some(exact.as_bytes())).is_ok());
+    }
+
+    #[test]
+    fn one_value_at_most_and_challenges_by_what_came() {
+        assert_eq!(single(&[]).unwrap(), None);
+        assert_eq!(single(&[b"Bearer x"]).unwrap(), Some(&b"Bearer x"[..]));
+        let twice = single(&[b"Bearer x", b"Bearer x"]).unwrap_err();
+        assert_eq!(twice.code(), codes::UNAUTHORIZED);
+        assert_eq!(twice.message(), "more than one Authorization header");
+        let invalid_request = r#"Bearer realm="nano", error="invalid_request""#;
+        assert_eq!(
+            bearer_challenge(&[b"Bearer x", b"Bearer y"]),
+            invalid_request
+        );
+        assert_eq!(bearer_challenge(&[b"Bearer", b""]), invalid_request);
+        assert_eq!(bearer_challenge(&[b"Bearer x y"]), invalid_request);
+        assert_eq!(
+            bearer_challenge(&[b"Bearer x"]),
+            r#"Bearer realm="nano", error="invalid_token""#
+        );
     }
 
     #[test]

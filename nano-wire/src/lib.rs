@@ -17,7 +17,7 @@
 //! | the deadline a callee gets: whole milliseconds, rounded down | [`deadline_millis`], [`out_of_time`] |
 //! | how an error is coded and flattened on its way back | [`error_body`], [`error_from_body`] |
 //! | the body sent for a response and how the caller decodes it | [`encode_response`], [`decode_response`] |
-//! | which calls need a bearer token, how it is read, and what the caller is told | [`EdgeAuth`], [`bearer_token`], [`codes`] |
+//! | which calls need a bearer token, how it is read, and what the caller is told | [`EdgeAuth`], [`bearer_token`], [`bearer_challenge`], [`codes`] |
 //!
 //! Depends on `nano`, serde_json and the `http` crate's types only; no sockets, no runtime.
 
@@ -34,7 +34,9 @@ mod decide;
 mod endpoint;
 pub mod nats;
 
-pub use auth::{AuthQuery, DEFAULT_IDENTITY_KEY, EdgeAuth, MAX_TOKEN_LEN, bearer_token};
+pub use auth::{
+    AuthQuery, DEFAULT_IDENTITY_KEY, EdgeAuth, MAX_TOKEN_LEN, bearer_challenge, bearer_token,
+};
 pub use decide::{
     DEFAULT_BODY_LIMIT, MAX_ID_LEN, MAX_JSON_DEPTH, check_body_len, check_json_depth,
     deadline_millis, decode_body, decode_response, encode_request, encode_response, error_body,

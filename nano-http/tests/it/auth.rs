@@ -150,16 +150,44 @@ async fn post(
     authorization: Option<&str>,
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = post_with(server, path, authorization.as_slice(), body).await;
+    (status, body)
+}
+
+/// Status, `WWW-Authenticate` and body of a POST with one `Authorization` header per value.
+async fn post_with(
+    server: &Server,
+    path: &str,
+    authorization: &[&str],
+    body: &str,
+) -> (u16, Option<String>, String) {
     let mut request = reqwest::Client::new()
         .post(server.url(path))
         .header("content-type", "application/json")
         .body(body.to_owned());
-    if let Some(value) = authorization {
-        request = request.header("authorization", value);
+    for value in authorization {
+        // Appends: each value is a header of its own.
+        request = request.header("authorization", *value);
     }
     let answer = request.send().await.unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
+    let challenges: Vec<String> = answer
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(challenges.len() <= 1, "{challenges:?}");
+    let status = answer.status().as_u16();
+    (
+        status,
+        challenges.into_iter().next(),
+        answer.text().await.unwrap(),
+    )
 }
+
+const NO_TOKEN: Option<&str> = Some(r#"Bearer realm="nano""#);
+const INVALID_REQUEST: Option<&str> = Some(r#"Bearer realm="nano", error="invalid_request""#);
+const INVALID_TOKEN: Option<&str> = Some(r#"Bearer realm="nano", error="invalid_token""#);
 
 fn error(body: &str) -> ErrorBody {
     serde_json::from_str(body).unwrap_or_else(|err| panic!("not an error body ({err}): {body}"))
@@ -175,22 +203,18 @@ async fn a_protected_endpoint_answers_by_the_token() {
     assert_eq!(asked.load(Ordering::SeqCst), 1);
 
     let cases = [
-        (None, 401, "C-UNAUTHORIZED", "needs a bearer token"),
-        (
-            Some("Basic dDphZGE="),
-            401,
-            "C-UNAUTHORIZED",
-            "another scheme",
-        ),
-        (Some("Bearer "), 401, "C-UNAUTHORIZED", "no token"),
-        (Some("Bearer t ada"), 401, "C-UNAUTHORIZED", "characters"),
+        (None, "needs a bearer token", NO_TOKEN),
+        (Some(""), "the Authorization header is empty", NO_TOKEN),
+        (Some("Basic dDphZGE="), "another scheme", INVALID_REQUEST),
+        (Some("Bearer "), "no token", INVALID_REQUEST),
+        (Some("Bearer t ada"), "characters", INVALID_REQUEST),
     ];
-    for (authorization, status, code, fragment) in cases {
-        let (got, body) = post(&server, "/desk/me", authorization, "{}").await;
+    for (authorization, fragment, challenge) in cases {
+        let (got, www, body) = post_with(&server, "/desk/me", authorization.as_slice(), "{}").await;
         let body = error(&body);
         assert_eq!(
-            (got, body.code.as_str()),
-            (status, code),
+            (got, body.code.as_str(), www.as_deref()),
+            (401, "C-UNAUTHORIZED", challenge),
             "{authorization:?}: {body:?}"
         );
         assert!(body.msg.contains(fragment), "{authorization:?}: {body:?}");
@@ -199,44 +223,131 @@ async fn a_protected_endpoint_answers_by_the_token() {
     assert_eq!(asked.load(Ordering::SeqCst), 1);
 
     let cases = [
-        ("Bearer t-who", 401, "C-UNAUTHORIZED", "unknown token"),
+        (
+            "Bearer t-who",
+            401,
+            "C-UNAUTHORIZED",
+            "unknown token",
+            INVALID_TOKEN,
+        ),
         (
             "Bearer t-odd",
             401,
             "C-UNAUTHORIZED",
             "the token was refused :: odd token",
+            INVALID_TOKEN,
         ),
         (
             "Bearer t-nobody",
             401,
             "C-UNAUTHORIZED",
             "the auth service accepted the token but named no user",
+            INVALID_TOKEN,
         ),
         (
             "Bearer t-guest",
             403,
             "C-FORBIDDEN",
             "guests may not call desk.Whoami",
+            None,
         ),
         (
             "Bearer t-down",
             500,
             "S-UNAVAILABLE",
             "cannot authenticate the request :: the token store is down",
+            None,
         ),
     ];
-    for (authorization, status, code, message) in cases {
-        let (got, body) = post(&server, "/desk/me", Some(authorization), "{}").await;
+    for (authorization, status, code, message, challenge) in cases {
+        let (got, www, body) = post_with(&server, "/desk/me", &[authorization], "{}").await;
         let body = error(&body);
         assert_eq!(
-            (got, body.code.as_str()),
-            (status, code),
+            (got, body.code.as_str(), www.as_deref()),
+            (status, code, challenge),
             "{authorization}: {body:?}"
         );
         assert_eq!(body.msg, message, "{authorization}");
     }
     assert_eq!(asked.load(Ordering::SeqCst), 6);
     server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn more_than_one_authorization_header_is_refused_here_and_in_process_alike() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let server = start(&asked, 1 << 20).await;
+    for values in [
+        &["Bearer t-ada", "Bearer t-who"][..],
+        &["Bearer t-who", "Bearer t-ada"],
+        &["Bearer t-ada", "Bearer t-ada"],
+        &["Bearer t-ada", ""],
+    ] {
+        let (status, www, body) = post_with(&server, "/desk/me", values, "{}").await;
+        let body = error(&body);
+        assert_eq!(
+            (
+                status,
+                body.code.as_str(),
+                body.msg.as_str(),
+                www.as_deref()
+            ),
+            (
+                401,
+                "C-UNAUTHORIZED",
+                "more than one Authorization header",
+                INVALID_REQUEST
+            ),
+            "{values:?}"
+        );
+    }
+    // Decided before the auth service is asked.
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+    // An open endpoint does not look at them.
+    let (status, www, _) = post_with(
+        &server,
+        "/desk/open",
+        &["Bearer t-ada", "Bearer t-who"],
+        "{}",
+    )
+    .await;
+    assert_eq!((status, www), (200, None));
+    server.stop().await.unwrap();
+
+    // The in-process edge decides with the same function: one value is one header, and what it
+    // answers a header that reaches the HTTP edge alone is what the listener answers.
+    let set = ServiceSet::builder()
+        .service(Gate {
+            asked: Arc::clone(&asked),
+        })
+        .service(Desk)
+        .build()
+        .unwrap();
+    let twice: &[&[u8]] = &[b"Bearer t-ada", b"Bearer t-who"];
+    let refused = edge()
+        .admit(&set, Ctx::new(), "desk", "desk.Whoami", twice)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.code(), refused.message()),
+        ("C-UNAUTHORIZED", "more than one Authorization header")
+    );
+    let t = nano_test::TestSet::builder()
+        .service(Gate { asked })
+        .service(Desk)
+        .edge_auth(edge())
+        .build()
+        .unwrap();
+    let empty = t
+        .call_at_edge(Some(""), "desk", Whoami::default())
+        .await
+        .unwrap_err();
+    assert!(
+        empty
+            .message()
+            .starts_with("the Authorization header is empty"),
+        "{empty}"
+    );
 }
 
 #[tokio::test]

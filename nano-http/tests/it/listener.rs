@@ -285,6 +285,34 @@ async fn bad_input_gets_a_coded_json_error_and_the_server_stays_up() {
 }
 
 #[tokio::test]
+async fn a_decode_error_names_the_field_type_but_never_the_value() {
+    let (server, _) = Server::echo().await;
+    let http = reqwest::Client::new();
+    for (body, expected) in [
+        (
+            r#"{"text":98765432123}"#,
+            "invalid JSON for test.Echo: invalid type: integer, expected a string at line 1 column 19",
+        ),
+        (
+            r#"{"text":["hunter2"]}"#,
+            "invalid JSON for test.Echo: invalid type: sequence, expected a string at line 1 column 8",
+        ),
+    ] {
+        let answer = send(json_post(&http, server.url("/echo/"), body)).await;
+        let error = answer.error();
+        assert_eq!(
+            (
+                answer.status.as_u16(),
+                error.code.as_str(),
+                error.msg.as_str()
+            ),
+            (400, codes::BAD_REQUEST, expected),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn bodies_over_the_limit_are_refused_whether_declared_or_streamed() {
     let (echo, _) = EchoService::new();
     let set = ServiceSet::builder().service(echo).build().unwrap();
@@ -321,6 +349,135 @@ async fn bodies_over_the_limit_are_refused_whether_declared_or_streamed() {
         answer.contains(r#""code":"C-PAYLOAD-TOO-LARGE""#),
         "{answer}"
     );
+}
+
+/// A server with a 64-byte body limit, one request in flight at most, and a request timeout no
+/// test waits for, so that an answer that waits for the body hangs the test.
+async fn small_limit_server() -> Server {
+    let (echo, _) = EchoService::new();
+    let set = ServiceSet::builder().service(echo).build().unwrap();
+    Server::start_with(set, |l| {
+        l.expose(ECHO, endpoints())
+            .unwrap()
+            .body_limit(64)
+            .max_in_flight(1)
+            .request_timeout(std::time::Duration::from_secs(3600))
+    })
+    .await
+}
+
+/// Reads one answer (head and `Content-Length` body) without waiting for the connection to
+/// close; the head in lowercase.
+async fn read_answer(tcp: &mut tokio::net::TcpStream) -> (String, String) {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .map_or(0, |len| len.trim().parse().unwrap());
+            if bytes.len() >= end + 4 + len {
+                let body = String::from_utf8_lossy(&bytes[end + 4..end + 4 + len]).into_owned();
+                return (head, body);
+            }
+        }
+        let n = bounded(tcp.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "closed before a whole answer: {bytes:?}");
+        bytes.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Whether the server closed the connection (an end of stream or a reset), reading what is left.
+async fn closed(tcp: &mut tokio::net::TcpStream) -> bool {
+    let mut rest = Vec::new();
+    match bounded(tcp.read_to_end(&mut rest)).await {
+        Ok(_) => rest.is_empty(),
+        Err(err) => err.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+fn assert_too_large(head: &str, body: &str) {
+    assert!(head.starts_with("http/1.1 413 "), "{head}");
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    assert!(body.contains(r#""code":"C-PAYLOAD-TOO-LARGE""#), "{body}");
+}
+
+#[tokio::test]
+async fn a_declared_oversized_body_is_refused_before_it_arrives_and_frees_its_slot() {
+    let server = small_limit_server().await;
+    let head = |len: u64| {
+        format!(
+            "POST /echo/ HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+        )
+    };
+    // Ten of them held open, none sending a byte of its body: each is answered, and none keeps
+    // the one in-flight slot.
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        tcp.write_all(head(10_000_000_000).as_bytes())
+            .await
+            .unwrap();
+        let (head, body) = read_answer(&mut tcp).await;
+        assert_too_large(&head, &body);
+        held.push(tcp);
+    }
+    let http = reqwest::Client::new();
+    let answer = send(json_post(&http, server.url("/echo/"), r#"{"text":"next"}"#)).await;
+    assert_eq!(answer.echoed().text, "next");
+
+    // A client that sends its body anyway after the answer (up to 8 times the limit) is read to
+    // the end and then closed, not reset with bytes unread.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(head(100).as_bytes()).await.unwrap();
+    let (head, body) = read_answer(&mut tcp).await;
+    assert_too_large(&head, &body);
+    tcp.write_all(&[b'a'; 100]).await.unwrap();
+    let mut rest = Vec::new();
+    bounded(tcp.read_to_end(&mut rest)).await.unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    drop(held);
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_refused_as_soon_as_it_passes_the_limit() {
+    let server = small_limit_server().await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let chunk = "b".repeat(40);
+    let request = format!(
+        "POST /echo/ HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n\
+         {len:x}\r\n{chunk}\r\n{len:x}\r\n{chunk}\r\n",
+        len = chunk.len()
+    );
+    // 80 bytes so far, and the body has not ended: the answer does not wait for its end.
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let (head, body) = read_answer(&mut tcp).await;
+    assert_too_large(&head, &body);
+    // The request is no longer in flight.
+    let http = reqwest::Client::new();
+    let answer = send(json_post(&http, server.url("/echo/"), r#"{"text":"next"}"#)).await;
+    assert_eq!(answer.echoed().text, "next");
+    // Once the body ends, the connection closes.
+    tcp.write_all(b"0\r\n\r\n").await.unwrap();
+    assert!(closed(&mut tcp).await);
+}
+
+#[tokio::test]
+async fn a_client_waiting_to_continue_is_refused_without_being_asked_for_the_body() {
+    let server = small_limit_server().await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(
+        b"POST /echo/ HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+          content-length: 1000\r\nexpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (head, body) = read_answer(&mut tcp).await;
+    assert_too_large(&head, &body);
+    assert!(!head.contains("100 continue"), "{head}");
+    assert!(closed(&mut tcp).await);
 }
 
 #[tokio::test]

@@ -296,7 +296,7 @@ pub async fn replay_set_at_edge(
         .map_err(|err| fail(err.to_string()))?;
     let admitted = match edge {
         Some(edge) => {
-            edge.admit(&set, replay_ctx(), &root.service, &root.request, None)
+            edge.admit(&set, replay_ctx(), &root.service, &root.request, &[])
                 .await
         }
         None => Ok(replay_ctx()),
