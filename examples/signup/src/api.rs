@@ -274,7 +274,8 @@ pub mod codes {
     pub const BAD_IDEMPOTENCY_KEY: &str = "C-BAD-IDEMPOTENCY-KEY";
     /// `users`: the database failed; nothing was written.
     pub const DATABASE: &str = "S-DATABASE";
-    /// `mailer`: no provider is configured (`SIGNUP_MAIL_URL` is unset).
+    /// `mailer`: no provider is configured (`SIGNUP_MAIL_URL=none`; unset is the built-in
+    /// sandbox), or the mail settings are not valid (the server then refuses to start).
     pub const MAIL_UNCONFIGURED: &str = "S-MAIL-UNCONFIGURED";
     /// `mailer`: the provider could not be reached.
     pub const MAIL_UNAVAILABLE: &str = "S-MAIL-UNAVAILABLE";
