@@ -232,7 +232,12 @@ async fn invalid_sign_ups_are_client_errors_with_clear_messages_and_touch_nothin
         (
             request(&long_local, "12345678", ""),
             codes::INVALID_EMAIL,
-            "an email address has at most 254 characters",
+            "an email address has at most 254 bytes in UTF-8",
+        ),
+        (
+            request("ada\u{7}@example.com", "12345678", ""),
+            codes::INVALID_EMAIL,
+            r#""ada\u{7}@example.com" is not an email address like name@example.com: it contains a control character"#,
         ),
         (
             request("ada@example.com", "1234567", ""),
