@@ -106,13 +106,15 @@ fn validate(req: &SignUp) -> Result<Valid, NanoError> {
 impl signup::Handler for Signup {
     async fn sign_up(&self, ctx: &Ctx, req: SignUp) -> Result<SignedUp, NanoError> {
         let valid = validate(&req)?;
-        // The password is checked and then dropped: this example stores no credentials.
+        // `users` keeps a salted hash of the password, and checks a retry's against it: the
+        // same key with another password gets no token.
         let created = self
             .users
             .call(
                 ctx,
                 users::Create {
                     email: valid.email.clone(),
+                    password: req.password,
                     signup_key: valid.key,
                 },
             )

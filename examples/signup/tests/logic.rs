@@ -55,6 +55,7 @@ async fn a_sign_up_creates_the_account_sends_the_mail_and_marks_it() -> Result {
         .expect::<users::Create>()
         .with(users::Create {
             email: "ada@example.com".into(),
+            password: "correct horse".into(),
             signup_key: "k-1".into(),
         })
         .returning(account(7, "ada@example.com", false, true))
