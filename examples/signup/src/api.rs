@@ -4,17 +4,31 @@
 pub mod users {
     use serde::{Deserialize, Serialize};
 
-    /// Creates an account for `email`.
+    /// Creates an account for `email` with `password`.
     ///
-    /// With a `signup_key`, creating again with the same key and email answers the account the
-    /// first call created (`created: false`) instead of `C-DUPLICATE-EMAIL`.
-    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    /// With a `signup_key`, creating again with the same key, email and password answers the
+    /// account the first call created (`created: false`) instead of `C-DUPLICATE-EMAIL`; the
+    /// same key with another email or password is `C-IDEMPOTENCY-KEY-REUSED`.
+    #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
     #[serde(default)]
     pub struct Create {
         /// The account's email address, compared without regard to ASCII case.
         pub email: String,
+        /// The account's password. `users` keeps only a salted PBKDF2 hash of it; recordings
+        /// and `Debug` output show it as `[redacted]`.
+        pub password: String,
         /// The caller's idempotency key, or empty for none.
         pub signup_key: String,
+    }
+
+    impl std::fmt::Debug for Create {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Create")
+                .field("email", &self.email)
+                .field("password", &"[redacted]")
+                .field("signup_key", &self.signup_key)
+                .finish()
+        }
     }
 
     /// The account a [`Create`] made or found.
@@ -126,17 +140,28 @@ pub mod mailer {
 pub mod signup {
     use serde::{Deserialize, Serialize};
 
-    /// A sign-up.
-    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    /// A sign-up. Its `Debug` form shows the password as `[redacted]`.
+    #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
     #[serde(default)]
     pub struct SignUp {
         /// The new account's email address.
         pub email: String,
-        /// Its password: 8 to 128 characters.
+        /// Its password: 8 to 128 characters; a retry with the same idempotency key presents
+        /// the same one.
         pub password: String,
         /// A key the client keeps across retries of one sign-up, or empty for none: retries with
         /// the same key create one account and send one mail.
         pub idempotency_key: String,
+    }
+
+    impl std::fmt::Debug for SignUp {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("SignUp")
+                .field("email", &self.email)
+                .field("password", &"[redacted]")
+                .field("idempotency_key", &self.idempotency_key)
+                .finish()
+        }
     }
 
     /// What happened to the welcome mail.
@@ -264,7 +289,8 @@ pub mod auth {
 pub mod codes {
     /// `users`: an account with that email address exists.
     pub const DUPLICATE_EMAIL: &str = "C-DUPLICATE-EMAIL";
-    /// `users`: the idempotency key was used for a sign-up with another email address.
+    /// `users`: the idempotency key was used for a sign-up with another email address or
+    /// another password; nothing is created and no token issued.
     pub const KEY_REUSED: &str = "C-IDEMPOTENCY-KEY-REUSED";
     /// `signup`: the email address does not look like one.
     pub const INVALID_EMAIL: &str = "C-INVALID-EMAIL";
@@ -274,7 +300,8 @@ pub mod codes {
     pub const BAD_IDEMPOTENCY_KEY: &str = "C-BAD-IDEMPOTENCY-KEY";
     /// `users`: the database failed; nothing was written.
     pub const DATABASE: &str = "S-DATABASE";
-    /// `mailer`: no provider is configured (`SIGNUP_MAIL_URL` is unset).
+    /// `mailer`: no provider is configured (`SIGNUP_MAIL_URL=none`; unset is the built-in
+    /// sandbox), or the mail settings are not valid (the server then refuses to start).
     pub const MAIL_UNCONFIGURED: &str = "S-MAIL-UNCONFIGURED";
     /// `mailer`: the provider could not be reached.
     pub const MAIL_UNAVAILABLE: &str = "S-MAIL-UNAVAILABLE";

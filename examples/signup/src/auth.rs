@@ -120,13 +120,23 @@ impl fmt::Debug for TokenSecret {
     }
 }
 
+/// The 32 bytes of a signature in the form [`TokenSecret::sign`] writes: exactly 64 of
+/// `0-9 a-f`. Nothing else is read as hex (no upper case, no sign), so one signature has one
+/// spelling and a token cannot be altered into another that is still good.
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    fn nibble(digit: u8) -> Option<u8> {
+        match digit {
+            b'0'..=b'9' => Some(digit - b'0'),
+            b'a'..=b'f' => Some(digit - b'a' + 10),
+            _ => None,
+        }
+    }
     if hex.len() != 64 {
         return None;
     }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+    hex.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
         .collect()
 }
 
@@ -266,6 +276,45 @@ mod tests {
                 "{junk}"
             );
         }
+    }
+
+    #[test]
+    fn a_signature_has_one_spelling() {
+        let token = secret().sign(7, USER_SCOPE, 1_000);
+        assert!(secret().open(&token, 1).is_ok());
+        let (claims, hex) = token.rsplit_once('.').unwrap();
+        let letter = hex.find(|c: char| c.is_ascii_lowercase()).unwrap();
+        let upper_one = format!(
+            "{claims}.{}{}{}",
+            &hex[..letter],
+            hex[letter..=letter].to_ascii_uppercase(),
+            &hex[letter + 1..]
+        );
+        // A pair `0x` written `+x` has the same value for `u8::from_str_radix`: a signature
+        // with such a pair (the first user id whose signature has one) altered so.
+        let (plus_claims, plus_hex, at) = (1..)
+            .find_map(|user| {
+                let token = secret().sign(user, USER_SCOPE, 1_000);
+                let (claims, hex) = token.rsplit_once('.')?;
+                let at = (0..hex.len()).step_by(2).find(|&i| &hex[i..=i] == "0")?;
+                Some((claims.to_owned(), hex.to_owned(), at))
+            })
+            .unwrap();
+        let plus = format!("{plus_claims}.{}+{}", &plus_hex[..at], &plus_hex[at + 1..]);
+        for altered in [
+            format!("{claims}.{}", hex.to_ascii_uppercase()),
+            upper_one,
+            plus,
+        ] {
+            let err = secret().open(&altered, 1).unwrap_err();
+            assert_eq!(err.code(), UNAUTHORIZED, "{altered}");
+            assert_eq!(err.message(), "the token is not a token of this system");
+        }
+        assert_eq!(decode_hex(&"0f".repeat(32)), Some(vec![15; 32]));
+        assert_eq!(decode_hex(&"0F".repeat(32)), None);
+        assert_eq!(decode_hex(&"+f".repeat(32)), None);
+        assert_eq!(decode_hex(&"0f".repeat(31)), None);
+        assert_eq!(decode_hex(&"é".repeat(32)), None);
     }
 
     #[test]

@@ -38,6 +38,7 @@
 pub mod api;
 mod auth;
 mod mailer;
+mod password;
 pub mod settings;
 mod signup;
 mod users;
@@ -52,6 +53,7 @@ pub use mailer::{
     ApiKey, DEFAULT_TIMEOUT, KEY_ENV, MailConfig, Mailer, NO_PROVIDER, SANDBOX_DOWN_DOMAIN,
     TIMEOUT_ENV, URL_ENV, mailer, mailer_with,
 };
+pub use password::PASSWORD_ROUNDS;
 pub use signup::{MAX_EMAIL, MAX_KEY, MAX_PASSWORD, MIN_PASSWORD, Signup, signup};
 pub use users::{
     DB_ENV, DEFAULT_SEED, Database, SEED_ENV, Users, seed_from_value, users, users_on,

@@ -79,21 +79,57 @@ pub struct MailConfig {
 }
 
 impl MailConfig {
-    /// The configuration in `SIGNUP_MAIL_URL`, `SIGNUP_MAIL_KEY` and `SIGNUP_MAIL_TIMEOUT_MS`.
-    pub fn from_env() -> MailConfig {
+    /// The configuration in the settings `--mail-url`, `--mail-key` and `--mail-timeout-ms` (the
+    /// flags this process's server main was given, else `SIGNUP_MAIL_URL`, `SIGNUP_MAIL_KEY` and
+    /// `SIGNUP_MAIL_TIMEOUT_MS`).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_lookup`](MailConfig::from_lookup).
+    pub fn from_env() -> Result<MailConfig, NanoError> {
         MailConfig::from_lookup(crate::settings::value_of)
     }
 
-    /// The configuration in the variables `lookup` answers.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> MailConfig {
-        let timeout = lookup(TIMEOUT_ENV)
-            .and_then(|ms| ms.trim().parse().ok())
-            .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
-        MailConfig {
+    /// The configuration in the variables `lookup` answers. An unset or empty
+    /// `SIGNUP_MAIL_TIMEOUT_MS` is [`DEFAULT_TIMEOUT`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use signup::{MailConfig, TIMEOUT_ENV};
+    ///
+    /// let config = MailConfig::from_lookup(|name| (name == TIMEOUT_ENV).then(|| "250".into()))?;
+    /// assert_eq!(config.timeout, Duration::from_millis(250));
+    /// let err = MailConfig::from_lookup(|name| (name == TIMEOUT_ENV).then(|| "abc".into()));
+    /// assert_eq!(err.unwrap_err().code(), "S-MAIL-UNCONFIGURED");
+    /// # Ok::<(), nano::NanoError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `S-MAIL-UNCONFIGURED` when `SIGNUP_MAIL_TIMEOUT_MS` is not a whole number of
+    /// milliseconds above zero, so that a mistyped timeout stops the server when it starts
+    /// instead of silently becoming the default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<MailConfig, NanoError> {
+        let timeout = match lookup(TIMEOUT_ENV).as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_TIMEOUT,
+            Some(ms) => match ms.parse::<u64>() {
+                Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                _ => {
+                    return Err(NanoError::new(
+                        codes::MAIL_UNCONFIGURED,
+                        format!(
+                            "{TIMEOUT_ENV} {ms:?} is not a number of milliseconds above zero \
+                             (e.g. 5000)"
+                        ),
+                    ));
+                }
+            },
+        };
+        Ok(MailConfig {
             url: lookup(URL_ENV).unwrap_or_default().trim().to_owned(),
             key: ApiKey::new(lookup(KEY_ENV).unwrap_or_default()),
             timeout,
-        }
+        })
     }
 
     /// A provider at `url` with `key`, and the default timeout.
@@ -158,16 +194,24 @@ impl Mailer {
         } else if config.url == NO_PROVIDER {
             Provider::Unconfigured
         } else {
+            let shown = shown_url(&config.url);
             let bad = |why: &str| {
                 NanoError::new(
                     codes::MAIL_UNCONFIGURED,
-                    format!("{URL_ENV} {:?} {why}", config.url),
+                    format!("{URL_ENV} {shown:?} {why}"),
                 )
             };
             let base = reqwest::Url::parse(&format!("{}/", config.url.trim_end_matches('/')))
                 .map_err(|_| bad("is not a URL"))?;
             if base.scheme() != "http" {
                 return Err(bad("is not an http:// URL"));
+            }
+            if !base.username().is_empty() || base.password().is_some() {
+                // The key goes in SIGNUP_MAIL_KEY; credentials in the URL would reach every
+                // error that names the endpoint.
+                return Err(bad(
+                    "has credentials in it; give the provider's key in SIGNUP_MAIL_KEY",
+                ));
             }
             Provider::Http(base.join("messages").map_err(|_| bad("is not a URL"))?)
         };
@@ -276,6 +320,23 @@ impl Mailer {
     }
 }
 
+/// `url` as an error may show it: the userinfo of `scheme://user:password@host` (everything
+/// between `//` and the last `@` before the path) replaced, whether or not the rest parses.
+fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("//") else {
+        // Not `scheme://…`; whatever comes before an `@` may still be a credential.
+        return match url.rfind('@') {
+            Some(at) => format!("<redacted>{}", &url[at..]),
+            None => url.to_owned(),
+        };
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}//<redacted>{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 /// The sandbox provider's answer (see [`SANDBOX_DOWN_DOMAIN`]).
 fn sandbox(req: &SendWelcome) -> Result<Sent, NanoError> {
     let domain = req.to.rsplit_once('@').map_or("", |(_, domain)| domain);
@@ -299,7 +360,7 @@ impl mailer::Handler for Mailer {
 /// `mailer` with the provider `SIGNUP_MAIL_URL` and `SIGNUP_MAIL_KEY` name, read when the set
 /// builds the service.
 pub fn mailer() -> NewService {
-    mailer::service(|_| Mailer::new(MailConfig::from_env()))
+    mailer::service(|_| Mailer::new(MailConfig::from_env()?))
 }
 
 /// `mailer` with `config`.

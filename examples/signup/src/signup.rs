@@ -49,11 +49,14 @@ fn validate(req: &SignUp) -> Result<Valid, NanoError> {
     if email.len() > MAX_EMAIL {
         return Err(NanoError::new(
             codes::INVALID_EMAIL,
-            format!("an email address has at most {MAX_EMAIL} characters"),
+            format!("an email address has at most {MAX_EMAIL} bytes in UTF-8"),
         ));
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email.chars().any(char::is_whitespace) {
         return Err(invalid_email(&email, "it contains a space"));
+    }
+    if email.chars().any(char::is_control) {
+        return Err(invalid_email(&email, "it contains a control character"));
     }
     let Some((local, domain)) = email.split_once('@') else {
         return Err(invalid_email(&email, "it has no @"));
@@ -103,13 +106,15 @@ fn validate(req: &SignUp) -> Result<Valid, NanoError> {
 impl signup::Handler for Signup {
     async fn sign_up(&self, ctx: &Ctx, req: SignUp) -> Result<SignedUp, NanoError> {
         let valid = validate(&req)?;
-        // The password is checked and then dropped: this example stores no credentials.
+        // `users` keeps a salted hash of the password, and checks a retry's against it: the
+        // same key with another password gets no token.
         let created = self
             .users
             .call(
                 ctx,
                 users::Create {
                     email: valid.email.clone(),
+                    password: req.password,
                     signup_key: valid.key,
                 },
             )
@@ -171,8 +176,15 @@ impl Signup {
             to: email.to_owned(),
             user_id,
         };
-        if self.mailer.call(ctx, send).await.is_err() {
-            // The account exists; the mail waits for a retry with the same key.
+        if let Err(err) = self.mailer.call(ctx, send).await {
+            // The account exists; the mail waits for a retry with the same key. The error says
+            // which failure it was; `mailer` keeps the provider's key out of every message, and
+            // the address stays out of the log.
+            tracing::warn!(
+                code = err.code(),
+                user_id,
+                "the welcome mail is pending: {err}"
+            );
             return Mail::Pending;
         }
         // The mail is sent whether or not this mark is written; a failure here only means a

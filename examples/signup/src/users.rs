@@ -12,6 +12,7 @@ use crate::api::codes;
 use crate::api::users::{
     self, Count, Counted, Create, Created, Get, GetByEmail, MarkWelcomed, User,
 };
+use crate::password;
 
 /// The environment variable that names the database file (unset, empty or `:memory:`: in memory).
 pub const DB_ENV: &str = "SIGNUP_DB";
@@ -33,7 +34,8 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS accounts (
         id INTEGER PRIMARY KEY,
         email TEXT NOT NULL UNIQUE COLLATE NOCASE,
-        welcomed INTEGER NOT NULL DEFAULT 0
+        welcomed INTEGER NOT NULL DEFAULT 0,
+        password_hash TEXT
     );
     CREATE TABLE IF NOT EXISTS signup_keys (
         key TEXT PRIMARY KEY,
@@ -81,6 +83,8 @@ impl fmt::Display for Database {
 #[derive(Clone)]
 pub struct Users {
     db: Arc<Mutex<Connection>>,
+    /// PBKDF2 iterations for new password hashes.
+    password_rounds: u32,
 }
 
 impl fmt::Debug for Users {
@@ -99,7 +103,7 @@ impl Users {
         let failed = |err| {
             NanoError::new(codes::DATABASE, format!("cannot open {database}")).with_source(err)
         };
-        let conn = match database {
+        let mut conn = match database {
             Database::Memory => Connection::open_in_memory(),
             Database::File(path) => Connection::open(path),
         }
@@ -111,9 +115,31 @@ impl Users {
                 .map_err(failed)?;
         }
         conn.execute_batch(SCHEMA).map_err(failed)?;
+        add_password_column(&mut conn).map_err(failed)?;
         Ok(Users {
             db: Arc::new(Mutex::new(conn)),
+            password_rounds: password::PASSWORD_ROUNDS,
         })
+    }
+
+    /// The same service hashing new passwords with `rounds` PBKDF2 iterations instead of
+    /// [`PASSWORD_ROUNDS`](crate::PASSWORD_ROUNDS) (at least 1). For tests that sign up
+    /// thousands of accounts, where the full cost is minutes of CPU; a server keeps the
+    /// default. Every hash records its own rounds, so hashes of either cost verify.
+    ///
+    /// ```
+    /// use signup::{Database, Users};
+    ///
+    /// let fast = Users::open(&Database::Memory)?.with_password_rounds(1_000);
+    /// let set = nano::ServiceSet::builder()
+    ///     .service(signup::api::users::service(move |_| Ok(fast)))
+    ///     .build()?;
+    /// # Ok::<(), nano::NanoError>(())
+    /// ```
+    #[must_use]
+    pub fn with_password_rounds(mut self, rounds: u32) -> Users {
+        self.password_rounds = rounds.max(1);
+        self
     }
 
     /// Makes sure an account exists for each of `emails` (their welcome mail counted as sent);
@@ -151,6 +177,20 @@ impl Users {
     }
 }
 
+/// Adds `accounts.password_hash` to a file made before accounts had passwords, in a write
+/// transaction so that processes opening the file at once add it once. Its accounts keep no
+/// password: an idempotent retry of their sign-up is refused.
+fn add_password_column(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let has_column = tx
+        .prepare("SELECT 1 FROM pragma_table_info('accounts') WHERE name = 'password_hash'")?
+        .exists([])?;
+    if !has_column {
+        tx.execute("ALTER TABLE accounts ADD COLUMN password_hash TEXT", [])?;
+    }
+    tx.commit()
+}
+
 /// A database error as `S-DATABASE`; nothing of the failed call was written.
 fn database(err: rusqlite::Error) -> NanoError {
     NanoError::new(codes::DATABASE, "database failure").with_source(err)
@@ -170,38 +210,44 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-fn create(conn: &mut Connection, req: &Create) -> Result<Created, NanoError> {
+/// What [`create`] found or made.
+enum Creation {
+    /// A new account.
+    Created(User),
+    /// The account an earlier call with the same key created, with its stored password hash
+    /// (none for an account made before accounts had passwords).
+    Earlier(User, Option<String>),
+}
+
+/// The account the idempotency `key` created, with its password hash.
+fn by_key(conn: &Connection, key: &str) -> Result<Option<(User, Option<String>)>, NanoError> {
+    conn.query_row(
+        "SELECT a.id, a.email, a.welcomed, a.password_hash FROM signup_keys k \
+         JOIN accounts a ON a.id = k.account_id WHERE k.key = ?1",
+        params![key],
+        |row| Ok((user_from_row(row)?, row.get(3)?)),
+    )
+    .optional()
+    .map_err(database)
+}
+
+/// Creates the account of `req` with the password hash `password_hash`, or finds the one its key
+/// created.
+fn create(conn: &mut Connection, req: &Create, password_hash: &str) -> Result<Creation, NanoError> {
     // IMMEDIATE takes the write lock first, so the key lookup and the inserts are one step for
     // every other connection too; dropping the transaction on any error rolls it back whole.
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(database)?;
-    if !req.signup_key.is_empty() {
-        let earlier = tx
-            .query_row(
-                "SELECT a.id, a.email, a.welcomed FROM signup_keys k \
-                 JOIN accounts a ON a.id = k.account_id WHERE k.key = ?1",
-                params![req.signup_key],
-                user_from_row,
-            )
-            .optional()
-            .map_err(database)?;
-        if let Some(user) = earlier {
-            if !user.email.eq_ignore_ascii_case(&req.email) {
-                return Err(NanoError::new(
-                    codes::KEY_REUSED,
-                    "the idempotency key was used for a sign-up with another email address",
-                ));
-            }
-            return Ok(Created {
-                user,
-                created: false,
-            });
-        }
+    if !req.signup_key.is_empty()
+        && let Some((user, stored)) = by_key(&tx, &req.signup_key)?
+    {
+        // Nothing written: the caller checks the retry against the account.
+        return Ok(Creation::Earlier(user, stored));
     }
     match tx.execute(
-        "INSERT INTO accounts (email) VALUES (?1)",
-        params![req.email],
+        "INSERT INTO accounts (email, password_hash) VALUES (?1, ?2)",
+        params![req.email, password_hash],
     ) {
         Err(err) if is_unique_violation(&err) => {
             return Err(NanoError::new(
@@ -220,14 +266,45 @@ fn create(conn: &mut Connection, req: &Create) -> Result<Created, NanoError> {
         .map_err(database)?;
     }
     tx.commit().map_err(database)?;
+    Ok(Creation::Created(User {
+        id,
+        email: req.email.clone(),
+        welcomed: false,
+    }))
+}
+
+/// A retry with the key that created `user`: the same account when it presents the same email
+/// address and password, `C-IDEMPOTENCY-KEY-REUSED` otherwise (one answer for both, so that
+/// the error does not tell which of the two was wrong).
+async fn retried(req: Create, user: User, stored: Option<String>) -> Result<Created, NanoError> {
+    let reused = || {
+        NanoError::new(
+            codes::KEY_REUSED,
+            "the idempotency key was used for a sign-up with another email address or password",
+        )
+    };
+    if !user.email.eq_ignore_ascii_case(&req.email) {
+        return Err(reused());
+    }
+    let Some(stored) = stored else {
+        return Err(reused());
+    };
+    if !blocking(move || password::verify(&req.password, &stored)).await? {
+        return Err(reused());
+    }
     Ok(Created {
-        user: User {
-            id,
-            email: req.email.clone(),
-            welcomed: false,
-        },
-        created: true,
+        user,
+        created: false,
     })
+}
+
+/// Runs the slow `work` (a password hash) on the blocking pool, outside the database's lock.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, NanoError> + Send + 'static,
+) -> Result<T, NanoError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| NanoError::internal("a password check did not finish").with_source(err))?
 }
 
 fn find(conn: &Connection, column: &str, value: &dyn rusqlite::ToSql) -> Result<User, NanoError> {
@@ -246,7 +323,31 @@ impl users::Handler for Users {
         if req.email.is_empty() {
             return Err(NanoError::bad_request("an account needs an email address"));
         }
-        self.with_db(move |conn| create(conn, &req)).await
+        if req.password.is_empty() {
+            return Err(NanoError::bad_request("an account needs a password"));
+        }
+        // A retry is checked before anything is hashed: it needs one slow step, not two.
+        if !req.signup_key.is_empty() {
+            let key = req.signup_key.clone();
+            if let Some((user, stored)) = self.with_db(move |conn| by_key(conn, &key)).await? {
+                return retried(req, user, stored).await;
+            }
+        }
+        let (password, rounds) = (req.password.clone(), self.password_rounds);
+        let password_hash = blocking(move || password::hash(&password, rounds)).await?;
+        let creation = {
+            let req = req.clone();
+            self.with_db(move |conn| create(conn, &req, &password_hash))
+                .await?
+        };
+        match creation {
+            Creation::Created(user) => Ok(Created {
+                user,
+                created: true,
+            }),
+            // A concurrent call with the same key created it in the meantime.
+            Creation::Earlier(user, stored) => retried(req, user, stored).await,
+        }
     }
 
     async fn get(&self, _ctx: &Ctx, req: Get) -> Result<User, NanoError> {

@@ -55,6 +55,7 @@ async fn a_sign_up_creates_the_account_sends_the_mail_and_marks_it() -> Result {
         .expect::<users::Create>()
         .with(users::Create {
             email: "ada@example.com".into(),
+            password: "correct horse".into(),
             signup_key: "k-1".into(),
         })
         .returning(account(7, "ada@example.com", false, true))
@@ -232,7 +233,12 @@ async fn invalid_sign_ups_are_client_errors_with_clear_messages_and_touch_nothin
         (
             request(&long_local, "12345678", ""),
             codes::INVALID_EMAIL,
-            "an email address has at most 254 characters",
+            "an email address has at most 254 bytes in UTF-8",
+        ),
+        (
+            request("ada\u{7}@example.com", "12345678", ""),
+            codes::INVALID_EMAIL,
+            r#""ada\u{7}@example.com" is not an email address like name@example.com: it contains a control character"#,
         ),
         (
             request("ada@example.com", "1234567", ""),

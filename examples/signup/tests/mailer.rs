@@ -218,6 +218,47 @@ fn a_url_that_is_not_http_is_refused_when_the_service_is_made() {
 }
 
 #[test]
+fn credentials_in_the_url_are_refused_and_never_shown() {
+    for (url, shown) in [
+        (
+            "https://user:hunter2@mail.example.com",
+            "https://<redacted>@mail.example.com",
+        ),
+        (
+            "http://user:hunter2@mail.example.com/v1",
+            "http://<redacted>@mail.example.com/v1",
+        ),
+        (
+            "http://hunter2@mail.example.com",
+            "http://<redacted>@mail.example.com",
+        ),
+        ("http://us@er:hunter2@[::1", "http://<redacted>@[::1"),
+        ("user:hunter2@mail", "<redacted>@mail"),
+    ] {
+        let err = Mailer::new(MailConfig::new(url, KEY)).unwrap_err();
+        assert_eq!(err.code(), codes::MAIL_UNCONFIGURED, "{url}");
+        let text = err.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains(&format!("{shown:?}")), "{text}");
+    }
+}
+
+#[test]
+fn a_timeout_that_is_not_a_number_stops_the_service_from_starting() {
+    for bad in ["abc", "-5", "0", "1.5", "5000ms"] {
+        let err = MailConfig::from_lookup(|name| (name == signup::TIMEOUT_ENV).then(|| bad.into()))
+            .unwrap_err();
+        assert_eq!(err.code(), codes::MAIL_UNCONFIGURED, "{bad}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "SIGNUP_MAIL_TIMEOUT_MS {bad:?} is not a number of milliseconds above zero (e.g. 5000)"
+            )
+        );
+    }
+}
+
+#[test]
 fn the_key_never_shows_in_debug_output() -> Result {
     let config = MailConfig::new("http://127.0.0.1:1", KEY);
     let mailer = Mailer::new(config.clone())?;
@@ -242,7 +283,7 @@ fn the_configuration_comes_from_the_environment_with_defaults() {
                 .map(|(_, v)| (*v).to_owned())
         }
     };
-    let none = MailConfig::from_lookup(env(&[]));
+    let none = MailConfig::from_lookup(env(&[])).unwrap();
     assert_eq!(
         none,
         MailConfig::default().with_timeout(signup::DEFAULT_TIMEOUT)
@@ -251,7 +292,8 @@ fn the_configuration_comes_from_the_environment_with_defaults() {
         (signup::URL_ENV, " http://mail:8025 "),
         (signup::KEY_ENV, KEY),
         (signup::TIMEOUT_ENV, "250"),
-    ]));
+    ]))
+    .unwrap();
     assert_eq!(
         set,
         MailConfig::new("http://mail:8025", KEY).with_timeout(Duration::from_millis(250))

@@ -64,10 +64,7 @@ async fn the_split_layout_signs_up_once_sends_one_mail_and_logs_no_key() -> Resu
     .await?;
     assert_eq!(layout.processes().len(), 3);
     // Kept apart from the layout, whose processes' logs are read at the end.
-    let deployment = Deployment::remote(layout.peers(), |service| {
-        let api = signup::system().api(service)?;
-        nano_test::nano_http::Endpoint::table(api).ok()
-    })?;
+    let deployment = remote(&layout)?;
     let client = deployment.client(api::NAME)?;
     let ctx = Ctx::new();
 
@@ -108,7 +105,8 @@ async fn on_a_fresh_machine_the_monolith_signs_up_through_the_sandbox() -> Resul
         &StartOptions::default(),
     )
     .await?;
-    let deployment = layout.into_deployment()?;
+    // Kept apart from the layout, whose process's logs are read at the end.
+    let deployment = remote(&layout)?;
     let client = deployment.client(api::NAME)?;
     let signed_up = client
         .call(&Ctx::new(), sign_up("ada@example.com", ""))
@@ -123,5 +121,68 @@ async fn on_a_fresh_machine_the_monolith_signs_up_through_the_sandbox() -> Resul
     let down = format!("bo@{}", signup::SANDBOX_DOWN_DOMAIN);
     let signed_up = client.call(&Ctx::new(), sign_up(&down, "")).await?;
     assert_eq!(signed_up.mail, Mail::Pending);
+    // The failed mail is logged at the default level, with its code, without the address.
+    let logs: Vec<String> = layout.processes().iter().flat_map(|p| p.logs()).collect();
+    let warning = logs
+        .iter()
+        .find(|line| line.contains("the welcome mail is pending"))
+        .unwrap_or_else(|| panic!("no warning about the pending mail: {logs:#?}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains(codes::MAIL_UNAVAILABLE), "{warning}");
+    assert!(
+        warning.contains(&format!("user_id={}", signed_up.user_id)),
+        "{warning}"
+    );
+    assert!(!warning.contains("bo@"), "{warning}");
     Ok(())
+}
+
+/// A deployment calling `layout`'s servers, which stays the test's to read the logs of.
+fn remote(layout: &RunningLayout) -> Result<Deployment> {
+    Ok(Deployment::remote(layout.peers(), |service| {
+        let api = signup::system().api(service)?;
+        nano_test::nano_http::Endpoint::table(api).ok()
+    })?)
+}
+
+/// Starts `signup-mailer` with `env` (on top of the test's own environment), expecting it to
+/// refuse; the error with the server's logs.
+async fn mailer_refusing(env: &[(&str, &str)]) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_signup-mailer"));
+    command.args(["--listen", "127.0.0.1:0"]);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let err = nano_test::deploy::ServerProcess::spawn(
+        "signup-mailer",
+        command,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .expect_err("the server started");
+    err.to_string()
+}
+
+#[tokio::test]
+async fn a_mistyped_mail_setting_stops_the_server_and_shows_no_credential() {
+    let err = mailer_refusing(&[(signup::TIMEOUT_ENV, "abc")]).await;
+    assert!(
+        err.contains("signup-mailer exited before it was ready (exit status: 1)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"SIGNUP_MAIL_TIMEOUT_MS \"abc\" is not a number of milliseconds"#)
+            || err.contains(r#"SIGNUP_MAIL_TIMEOUT_MS "abc" is not a number of milliseconds"#),
+        "{err}"
+    );
+
+    for url in [
+        "https://ops:hunter2@mail.example.com",
+        "http://ops:hunter2@127.0.0.1:1",
+    ] {
+        let err = mailer_refusing(&[(signup::URL_ENV, url)]).await;
+        assert!(err.contains("exit status: 1"), "{err}");
+        assert!(err.contains("<redacted>@"), "{err}");
+        assert!(!err.contains("hunter2"), "{url}: {err}");
+    }
 }

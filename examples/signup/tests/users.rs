@@ -43,14 +43,19 @@ fn signup_client(db: &Path, mail: &Mock) -> Result<Client> {
 fn create(email: &str, key: &str) -> users::Create {
     users::Create {
         email: email.into(),
+        password: "correct horse".into(),
         signup_key: key.into(),
     }
 }
 
 fn sign_up(email: &str, key: &str) -> SignUp {
+    sign_up_with(email, "correct horse", key)
+}
+
+fn sign_up_with(email: &str, password: &str, key: &str) -> SignUp {
     SignUp {
         email: email.into(),
-        password: "correct horse".into(),
+        password: password.into(),
         idempotency_key: key.into(),
     }
 }
@@ -305,7 +310,16 @@ async fn a_retry_sends_the_mail_that_was_pending_and_only_once() -> Result {
     let second = signup.call(&ctx, sign_up("ada@example.com", "k-1")).await?;
     assert_eq!((second.user_id, second.mail), (first.user_id, Mail::Sent));
     let third = signup.call(&ctx, sign_up("ada@example.com", "k-1")).await?;
-    assert_eq!(third, second);
+    // The same answer; the token may differ (its expiry counts seconds).
+    assert_eq!(
+        (third.user_id, &third.email, third.mail),
+        (second.user_id, &second.email, second.mail)
+    );
+    assert!(
+        third
+            .token
+            .starts_with(&format!("v1.{}.user.", first.user_id))
+    );
     assert!(
         users
             .call(&ctx, users::Get { id: first.user_id })
@@ -313,6 +327,185 @@ async fn a_retry_sends_the_mail_that_was_pending_and_only_once() -> Result {
             .welcomed
     );
     mail.verify()?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retry_with_the_key_but_another_password_gets_no_token_and_no_account() -> Result {
+    let db = database("takeover");
+    let mail = mailer_sending();
+    let signup = signup_client(&db, &mail)?;
+    let ctx = Ctx::new();
+    let first = signup
+        .call(
+            &ctx,
+            sign_up_with("ada@example.com", "correct horse", "k-1"),
+        )
+        .await?;
+    // The owner's retry, in any case of the address: the account, and a token.
+    let again = signup
+        .call(
+            &ctx,
+            sign_up_with("ADA@example.com", "correct horse", "k-1"),
+        )
+        .await?;
+    assert_eq!((again.user_id, again.mail), (first.user_id, first.mail));
+    assert!(
+        again
+            .token
+            .starts_with(&format!("v1.{}.user.", first.user_id))
+    );
+    // Someone with the key and the address but not the password: refused, no token.
+    for (email, password) in [
+        ("ada@example.com", "battery staple"),
+        ("Ada@Example.com", "correct horsE"),
+        ("ada@example.com", "correct horse "),
+    ] {
+        let err = signup
+            .call(&ctx, sign_up_with(email, password, "k-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::KEY_REUSED, "{password:?}");
+        assert!(err.is_client_error());
+        assert!(!err.to_string().contains("v1."), "{err}");
+        assert!(!err.to_string().contains(password), "{err}");
+    }
+    // Nothing was created or mailed by the refused retries.
+    let counted = users_client(&db)?.call(&ctx, users::Count {}).await?;
+    assert_eq!(counted.accounts, 1);
+    assert_eq!(mail.calls_of::<mailer::SendWelcome>().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_a_hash_of_the_password_is_stored() -> Result {
+    let db = database("hash");
+    let users = users_client(&db)?;
+    let ctx = Ctx::new();
+    users.call(&ctx, create("ada@example.com", "k-1")).await?;
+    let stored: String = rusqlite::Connection::open(&db)?.query_row(
+        "SELECT password_hash FROM accounts WHERE email = 'ada@example.com'",
+        [],
+        |row| row.get(0),
+    )?;
+    assert!(stored.starts_with("pbkdf2-sha256$600000$"), "{stored}");
+    assert!(!stored.contains("correct horse"));
+    // `users` refuses an account without a password, and a retry against a stored hash that is
+    // damaged is a database error, not a pass.
+    let mut without = create("bo@example.com", "");
+    without.password.clear();
+    let err = users.call(&ctx, without).await.unwrap_err();
+    assert_eq!(err.code(), nano_codes::BAD_REQUEST);
+    rusqlite::Connection::open(&db)?.execute(
+        "UPDATE accounts SET password_hash = 'plain' WHERE id = 1",
+        [],
+    )?;
+    let err = users
+        .call(&ctx, create("ada@example.com", "k-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::DATABASE);
+    // Debug output shows no password either.
+    assert!(!format!("{:?}", create("ada@example.com", "k-1")).contains("correct horse"));
+    assert!(!format!("{:?}", sign_up("ada@example.com", "k-1")).contains("correct horse"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_database_from_before_passwords_gains_the_column_and_refuses_retries() -> Result {
+    let db = database("old-schema");
+    rusqlite::Connection::open(&db)?.execute_batch(
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, \
+         email TEXT NOT NULL UNIQUE COLLATE NOCASE, welcomed INTEGER NOT NULL DEFAULT 0); \
+         CREATE TABLE signup_keys (key TEXT PRIMARY KEY, \
+         account_id INTEGER NOT NULL REFERENCES accounts(id)); \
+         INSERT INTO accounts (email, welcomed) VALUES ('old@example.com', 1); \
+         INSERT INTO signup_keys VALUES ('k-old', 1);",
+    )?;
+    let users = users_client(&db)?;
+    // Opened twice, as two processes would: the column is added once.
+    let _again = users_client(&db)?;
+    let ctx = Ctx::new();
+    // The old account has no password to compare: its key's retry is refused.
+    let err = users
+        .call(&ctx, create("old@example.com", "k-old"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::KEY_REUSED);
+    assert!(
+        users
+            .call(&ctx, create("new@example.com", "k-new"))
+            .await?
+            .created
+    );
+    assert!(
+        !users
+            .call(&ctx, create("new@example.com", "k-new"))
+            .await?
+            .created
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_of_one_key_share_one_account_and_only_the_password_wins() -> Result {
+    let db = database("race-key");
+    let mail = mailer_sending();
+    let clients = (0..4)
+        .map(|_| signup_client(&db, &mail))
+        .collect::<Result<Vec<_>>>()?;
+    // The first sign-up and its retries all at once: some create, the others find the account.
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let client = clients[i % clients.len()].clone();
+            let password = if i % 3 == 2 {
+                "battery staple"
+            } else {
+                "correct horse"
+            };
+            tokio::spawn(async move {
+                let answer = client
+                    .call(
+                        &Ctx::new(),
+                        sign_up_with("race@example.com", password, "k-race"),
+                    )
+                    .await;
+                (password, answer)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await?);
+    }
+    // Whichever password's call created the account, only that password gets tokens.
+    let (winner, _) = answers
+        .iter()
+        .find(|(_, answer)| answer.is_ok())
+        .expect("one sign-up succeeds");
+    let winner = *winner;
+    let mut ids = Vec::new();
+    for (password, answer) in answers {
+        match answer {
+            Ok(signed_up) => {
+                assert_eq!(password, winner);
+                assert!(!signed_up.token.is_empty());
+                ids.push(signed_up.user_id);
+            }
+            Err(err) => {
+                assert_ne!(password, winner, "{err}");
+                assert_eq!(err.code(), codes::KEY_REUSED, "{err}");
+            }
+        }
+    }
+    let expected = if winner == "correct horse" { 8 } else { 4 };
+    assert_eq!(ids.len(), expected);
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one account: {ids:?}");
+    let counted = users_client(&db)?
+        .call(&Ctx::new(), users::Count {})
+        .await?;
+    assert_eq!(counted.accounts, 1);
     Ok(())
 }
 
