@@ -3,6 +3,7 @@
 //! by wiremock.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use nano::Ctx;
 use nano_test::Deployment;
@@ -122,11 +123,11 @@ async fn on_a_fresh_machine_the_monolith_signs_up_through_the_sandbox() -> Resul
     let signed_up = client.call(&Ctx::new(), sign_up(&down, "")).await?;
     assert_eq!(signed_up.mail, Mail::Pending);
     // The failed mail is logged at the default level, with its code, without the address.
-    let logs: Vec<String> = layout.processes().iter().flat_map(|p| p.logs()).collect();
-    let warning = logs
-        .iter()
-        .find(|line| line.contains("the welcome mail is pending"))
-        .unwrap_or_else(|| panic!("no warning about the pending mail: {logs:#?}"));
+    // The line reaches this process through a pipe after the answer did: wait for it.
+    let monolith = &layout.processes()[0];
+    let warning = &monolith
+        .wait_for_log("the welcome mail is pending", Duration::from_secs(10))
+        .await?;
     assert!(warning.contains("WARN"), "{warning}");
     assert!(warning.contains(codes::MAIL_UNAVAILABLE), "{warning}");
     assert!(
