@@ -74,19 +74,10 @@ impl Deployment {
             _keep: Some(Arc::clone(&keep)),
         });
         let clients = Arc::clone(&wire);
-        Ok(Deployment::with_callers(
-            name,
-            crate::set::DEFAULT_CALLER,
-            move |caller: &str, service: &str| {
-                let _alive = &keep;
-                let client = clients.client(service)?;
-                ServiceSet::builder()
-                    .service(client)
-                    .build()?
-                    .client(caller, service)
-            },
+        Ok(
+            Deployment::through_clients(name, keep, move |service| clients.client(service))
+                .with_wire(wire),
         )
-        .with_wire(wire))
     }
 
     /// The services of `builder` behind a real HTTP server on a free loopback port, named `http`.

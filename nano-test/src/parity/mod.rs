@@ -115,6 +115,23 @@ impl Deployment {
     /// A deployment named `name` whose clients `connect(caller, service)` makes; `caller` is
     /// what [`client`](Deployment::client) calls as, a recording's caller what
     /// [`send_recorded`](Deployment::send_recorded) calls as.
+    /// A deployment whose callers reach each service through a set of their own holding only
+    /// `client_of(service)`, a transport's client standing in for it; `keep` (the processes
+    /// serving the services, their broker) lives as long as the deployment or a clone of it.
+    #[cfg_attr(not(any(feature = "http", feature = "nats")), allow(dead_code))]
+    pub(crate) fn through_clients<S: Into<nano::NewService>>(
+        name: impl Into<String>,
+        keep: Arc<dyn std::any::Any + Send + Sync>,
+        client_of: impl Fn(&str) -> Result<S, NanoError> + Send + Sync + 'static,
+    ) -> Self {
+        let connect = move |caller: &str, service: &str| {
+            let _alive = &keep;
+            let set = ServiceSet::builder().service(client_of(service)?).build()?;
+            set.client(caller, service)
+        };
+        Deployment::with_callers(name, crate::set::DEFAULT_CALLER, connect)
+    }
+
     pub(crate) fn with_callers(
         name: impl Into<String>,
         caller: impl Into<String>,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use nano::{Api, NanoError, ServiceSet, codes};
+use nano::{Api, NanoError, codes};
 use nano_nats::NatsTransport;
 
 use super::{Deployment, JsonCall, Wire};
@@ -56,19 +56,8 @@ impl Deployment {
             _keep: Arc::clone(&keep),
         });
         let clients = Arc::clone(&wire);
-        Deployment::with_callers(
-            name,
-            crate::set::DEFAULT_CALLER,
-            move |caller: &str, service: &str| {
-                let _alive = &keep;
-                let client = clients.client(service)?;
-                ServiceSet::builder()
-                    .service(client)
-                    .build()?
-                    .client(caller, service)
-            },
-        )
-        .with_wire(wire)
+        Deployment::through_clients(name, keep, move |service| clients.client(service))
+            .with_wire(wire)
     }
 }
 
