@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::scenario::{Registry, Scenario, Unreachable, compare_outcome, send_root};
+use crate::scenario::{Registry, Scenario, Unreachable, compare_outcome, send_root_at_edge};
 use crate::sim::invariant::Invariants;
 use crate::sim::{
     EdgeFaults, FaultPlan, InvariantCount, Latency, Network, ShrunkFailure, SimReport, Simulation,
@@ -309,6 +309,7 @@ impl ChaosRun<'_> {
                         Arc::clone(&scenario),
                         self.registry,
                         self.deadline,
+                        self.system.edge_auth(),
                     )
                     .await;
                     let outcome = match &sent {
@@ -372,14 +373,16 @@ fn scenario_seed(seed: u64, name: &str) -> u64 {
     hash
 }
 
-/// Replays the root request of `scenario` through the simulated network; the request for the
-/// invariants, or the outcome and why it could not be sent.
+/// Replays the root request of `scenario` through the simulated network, and through `edge`
+/// first when the system has one; the request for the invariants, or the outcome and why it
+/// could not be sent.
 async fn replay_under(
     sim: &Network,
     services: ServiceSetBuilder,
     scenario: Arc<Scenario>,
     registry: &Registry,
     deadline: Duration,
+    edge: Option<&nano_wire::EdgeAuth>,
 ) -> Result<ChaosRequest, (CallOutcome, String)> {
     let set = services
         .hook(TransportFidelity::new())
@@ -395,12 +398,9 @@ async fn replay_under(
     let first_call = sim.trace().len();
     let started = sim.elapsed();
     let ctx = sim.ctx().with_timeout(deadline);
-    let root = &scenario.root;
-    let sent = match set.client(&root.caller, &root.service) {
-        Ok(client) => send_root(&scenario, registry, &client, &ctx).await,
-        Err(err) => Err(err),
-    };
-    let outcome = sent.map_err(|err| (CallOutcome::from_error(&err), err.to_string()))?;
+    let outcome = send_root_at_edge(&scenario, registry, &set, ctx, edge)
+        .await
+        .map_err(|err| (CallOutcome::from_error(&err), err.to_string()))?;
     Ok(ChaosRequest {
         trace: sim.trace().into_iter().skip(first_call).collect(),
         ended: sim.elapsed(),
@@ -594,6 +594,7 @@ mod tests {
                     Arc::clone(scenario),
                     registry,
                     Duration::from_secs(1),
+                    None,
                 )
                 .await
                 .map_err(|(_, why)| why)?;
@@ -639,6 +640,39 @@ mod tests {
                 (INVARIANTS[4], 1, 0),
             ]
         );
+    }
+
+    #[test]
+    fn chaos_sends_each_root_through_the_systems_edge() {
+        // Recorded behind the edge: a scenario carries no token, so the root was refused.
+        let guarded = test_system::guarded_system();
+        let mut scenario = recorded();
+        scenario.root.outcome = CallOutcome::Error {
+            code: nano_wire::codes::UNAUTHORIZED.into(),
+            message: "no bearer token".into(),
+        };
+        scenario.root.calls.clear();
+        let registry = registry(&guarded).unwrap();
+        let config = Config {
+            runner: Runner::new(guarded.clone()),
+            command: "edge-chaos".into(),
+        };
+        let invariants = invariants(&config);
+        let run = ChaosRun {
+            system: &guarded,
+            registry: &registry,
+            invariants: &invariants,
+            restartable: None,
+            deadline: Duration::from_secs(1),
+            requests: 5,
+        };
+        let plan = FaultPlan::new(6).all_edges(EdgeFaults::new().latency(Latency::uniform(
+            Duration::from_millis(1),
+            Duration::from_millis(5),
+        )));
+        let (result, outcomes) = run.scenario(&Simulation::exact(plan), &scenario);
+        result.unwrap();
+        assert_eq!(outcomes, BTreeMap::from([("C-UNAUTHORIZED".to_owned(), 5)]));
     }
 
     #[test]

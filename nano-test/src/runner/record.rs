@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::Delivery;
 use crate::deploy::{Binaries, RunningLayout, StartOptions};
-use crate::scenario::{Registry, Scenario, Unreachable, send_root};
+use crate::scenario::{Registry, Scenario, Unreachable, send_root_at_edge};
 use crate::{
     CallNode, CallOutcome, CallRecorder, join_fragments, read_fragments, read_fragments_of,
 };
@@ -25,7 +25,7 @@ pub(crate) struct RecordArgs {
     /// Name of the new scenario (also its file name).
     #[arg(required_unless_present_any = ["update", "from_dir"])]
     pub(crate) name: Option<String>,
-    /// Wire name of the root request, e.g. svc2.Req.
+    /// Wire name of the root request, one the system declares (e.g. orders.Place).
     #[arg(long, value_name = "TYPE", required_unless_present_any = ["update", "from_dir"])]
     pub(crate) request: Option<String>,
     /// The root request body as JSON (may be a body that does not decode: a bad request).
@@ -43,6 +43,11 @@ pub(crate) struct RecordArgs {
     /// What the scenario shows.
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub(crate) description: String,
+    /// Keep secrets (passwords, tokens, keys) in the file instead of redacting them, and
+    /// compare them by value on replay: only for test credentials that protect nothing.
+    /// In-process only: servers always redact what they record.
+    #[arg(long, conflicts_with_all = ["update", "from_dir", "layout"])]
+    pub(crate) keep_secrets: bool,
     /// Record on real servers of this layout (one of the system's layouts) with recording on,
     /// instead of in-process.
     #[arg(long, value_name = "NAME")]
@@ -124,7 +129,7 @@ pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode
     let caller = args.caller.as_deref().unwrap_or(config.caller());
     let body = crate::Json::parse(&args.body)
         .with_context(|| format!("--body is not JSON: {}", args.body))?;
-    let template = Scenario {
+    let mut template = Scenario {
         unreachable: args.unreachable.clone(),
         ..Scenario::new(
             name.clone(),
@@ -139,6 +144,9 @@ pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode
             },
         )
     };
+    if args.keep_secrets {
+        template.spec = template.spec.keep_secrets();
+    }
     let path = file_of(&dir, name);
     if path.exists() && !args.force {
         bail!(
@@ -193,15 +201,15 @@ async fn record_in_process(
     template: &Scenario,
     registry: &Registry,
 ) -> anyhow::Result<CallNode> {
-    let root = &template.root;
-    let recorder = CallRecorder::new();
+    let recorder = CallRecorder::with_redaction(template.spec.secrets());
     let set = system
         .all(ServiceSet::builder())
         .hook(recorder.clone())
         .hook(Unreachable::new(template.unreachable.iter().cloned()))
         .build()?;
-    let client = set.client(&root.caller, &root.service)?;
-    let outcome = send_root(template, registry, &client, &Ctx::new()).await?;
+    // Through the system's edge, as the servers' listeners and the parity run send it.
+    let outcome =
+        send_root_at_edge(template, registry, &set, Ctx::new(), system.edge_auth()).await?;
     // A request that does not decode never reaches the set, so nothing is recorded for it.
     Ok(recorder
         .last_tree()
@@ -215,6 +223,13 @@ async fn record_on_servers(
     layout: &str,
 ) -> anyhow::Result<CallNode> {
     let system = config.system();
+    if template.spec.keep_secrets {
+        bail!(
+            "{} keeps its secrets, and servers always redact what they record: re-record it \
+             in-process (without --layout)",
+            template.name
+        );
+    }
     let binaries: Binaries = server_binaries(config).map_err(anyhow::Error::msg)?;
     let stop = processes_to_stop(system, layout, template).map_err(anyhow::Error::msg)?;
     let dir = crate::runner::ScratchDir::new("nano-record")?;
@@ -282,4 +297,77 @@ fn from_fragments(from: &Path, dir: &Path, args: &RecordArgs) -> anyhow::Result<
         outln!("wrote {}", path.display())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::Runner;
+    use crate::runner::test_system::{self, front};
+
+    fn template(spec: crate::Spec) -> Scenario {
+        let mut scenario = Scenario::new(
+            "ask",
+            CallNode {
+                caller: "test_client".into(),
+                service: front::NAME.into(),
+                request: "front.Ask".into(),
+                request_id: String::new(),
+                body: crate::Json::parse(r#"{"text":"x"}"#).unwrap(),
+                outcome: CallOutcome::Unfinished,
+                calls: Vec::new(),
+            },
+        );
+        scenario.spec = spec;
+        scenario
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn recording_in_process_goes_through_the_systems_edge() {
+        let runtime = runtime();
+        let record = |system: &System| {
+            let registry = registry(system).unwrap();
+            runtime
+                .block_on(record_in_process(
+                    system,
+                    &template(crate::Spec::default()),
+                    &registry,
+                ))
+                .unwrap()
+        };
+        // A scenario carries no token, so behind the edge the root is refused as over HTTP.
+        let guarded = record(&test_system::guarded_system());
+        assert!(
+            matches!(&guarded.outcome, CallOutcome::Error { code, .. } if code == "C-UNAUTHORIZED"),
+            "{guarded}"
+        );
+        assert!(guarded.calls.is_empty(), "{guarded}");
+        let open = record(&test_system::system());
+        assert!(matches!(open.outcome, CallOutcome::Response(_)), "{open}");
+        assert_eq!(open.calls.len(), 1, "{open}");
+    }
+
+    #[test]
+    fn a_scenario_that_keeps_its_secrets_is_not_recorded_on_servers() {
+        let config = Config {
+            runner: Runner::new(test_system::system()),
+            command: "record-test".into(),
+        };
+        let kept = template(crate::Spec::default().keep_secrets());
+        let err = runtime()
+            .block_on(record(&config, &kept, Some("two")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("keeps its secrets") && err.contains("without --layout"),
+            "{err}"
+        );
+    }
 }

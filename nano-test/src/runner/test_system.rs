@@ -102,3 +102,48 @@ pub(crate) fn system() -> System {
             &["three-a", "three-b", "three-c", "three-b", "three-c"],
         )
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Verify {
+    pub(crate) token: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Verified {
+    pub(crate) user: String,
+}
+
+pub(crate) mod gate {
+    nano::api! { service "gate"; fn verify(super::Verify) -> super::Verified = "gate.Verify"; }
+}
+
+/// Accepts the token `good` as the user `ada`.
+struct Gate;
+
+impl gate::Handler for Gate {
+    async fn verify(&self, _ctx: &Ctx, req: Verify) -> Result<Verified, NanoError> {
+        match req.token.as_str() {
+            "good" => Ok(Verified { user: "ada".into() }),
+            _ => Err(NanoError::new(
+                nano_wire::codes::UNAUTHORIZED,
+                "unknown token",
+            )),
+        }
+    }
+}
+
+/// The chain behind an edge: `front.Ask` needs a bearer token that the `gate` service accepts.
+pub(crate) fn guarded_system() -> System {
+    system()
+        .service(&gate::API, || gate::service(|_| Ok(Gate)))
+        .auth(
+            nano_wire::EdgeAuth::new(
+                gate::NAME,
+                |query: nano_wire::AuthQuery| Verify { token: query.token },
+                |verified: Verified| verified.user,
+            )
+            .protect::<Ask>(),
+        )
+}

@@ -71,5 +71,5 @@ pub use registry::Registry;
 pub use replay::{
     OnMiss, REPLAY_TIMEOUT, RecordedService, ReplayFailure, ReplayProblem, Replayed, Unreachable,
     compare_outcome, compare_trees, replay_isolated, replay_isolated_with, replay_outcome,
-    replay_set, replay_set_at_edge, send_root,
+    replay_set, replay_set_at_edge, send_root, send_root_at_edge,
 };

@@ -128,6 +128,36 @@ pub async fn send_root(
     })
 }
 
+/// [`send_root`] from a set, with the root request going through `edge` first when there is one,
+/// as a server's listener sends it: a request type the edge protects needs a token, and a
+/// scenario carries none, so such a root ends `C-UNAUTHORIZED` exactly as over HTTP. Recording,
+/// replay and chaos all send a scenario's root this way, so none of them skips a system's edge.
+///
+/// # Errors
+///
+/// As [`send_root`], and the set's own error when it has no service `root.service`.
+pub async fn send_root_at_edge(
+    scenario: &Scenario,
+    registry: &Registry,
+    set: &ServiceSet,
+    ctx: Ctx,
+    edge: Option<&nano_wire::EdgeAuth>,
+) -> Result<CallOutcome, NanoError> {
+    let root = &scenario.root;
+    let client = set.client(&root.caller, &root.service)?;
+    let ctx = match edge {
+        Some(edge) => match edge
+            .admit(set, ctx, &root.service, &root.request, &[])
+            .await
+        {
+            Ok(ctx) => ctx,
+            Err(refused) => return Ok(CallOutcome::from_error(&refused)),
+        },
+        None => ctx,
+    };
+    send_root(scenario, registry, &client, &ctx).await
+}
+
 /// Compares an outcome of `node`'s call with the recorded one under `spec`.
 pub fn compare_outcome(
     spec: &Spec,
@@ -282,7 +312,10 @@ pub async fn replay_set_at_edge(
             }],
         )
     };
-    let recorder = CallRecorder::new();
+    // The replayed tree stays in memory and is compared under the scenario's spec, which
+    // redacts what it shows: recorded with its secrets, a secret the scenario keeps (or writes
+    // out in an expectation) is compared by value, not against a placeholder.
+    let recorder = CallRecorder::with_redaction(nano_record::Redaction::keep_secrets());
     let mut builder = builder.hook(recorder.clone());
     if !scenario.unreachable.is_empty() {
         builder = builder.hook(Unreachable::new(scenario.unreachable.iter().cloned()));
@@ -291,22 +324,9 @@ pub async fn replay_set_at_edge(
         .build()
         .map_err(|err| fail(format!("cannot build the set: {err}")))?;
     let root = &scenario.root;
-    let client = set
-        .client(&root.caller, &root.service)
+    let outcome = send_root_at_edge(scenario, registry, &set, replay_ctx(), edge)
+        .await
         .map_err(|err| fail(err.to_string()))?;
-    let admitted = match edge {
-        Some(edge) => {
-            edge.admit(&set, replay_ctx(), &root.service, &root.request, &[])
-                .await
-        }
-        None => Ok(replay_ctx()),
-    };
-    let outcome = match admitted {
-        Ok(ctx) => send_root(scenario, registry, &client, &ctx)
-            .await
-            .map_err(|err| fail(err.to_string()))?,
-        Err(refused) => CallOutcome::from_error(&refused),
-    };
 
     let mut problems: Vec<ReplayProblem> = compare_outcome(&scenario.spec, root, &outcome)
         .into_iter()

@@ -146,8 +146,9 @@ impl Spec {
         actual: &Value,
     ) -> Result<(), Mismatches> {
         let secrets = self.secrets();
-        // A secret a recording redacted is compared by its presence; one written out in the
-        // expectation, by its value. Either way no value is shown.
+        // A secret either side's recording redacted is compared by its presence; one written
+        // out on both sides, by its value. Either way no value is shown unless the spec keeps
+        // secrets.
         let actual = &align_redacted(&secrets, expected, actual);
         let rules = self.active_rules(target);
         let mut found = Vec::new();
@@ -195,14 +196,18 @@ impl Spec {
     }
 }
 
-/// `actual` with the value of every secret field replaced by the placeholder where `expected`
-/// holds the placeholder at the same place (a redacted recording): such a secret is compared by
-/// its presence.
+/// `actual` aligned with `expected` wherever one side holds the redaction placeholder for a
+/// secret field: a redacted recording in the expectation, or a replay recorded by servers, which
+/// always redact. Such a secret is compared by its presence, since its value is not there to
+/// compare; where both sides hold the value, it is compared by value.
 fn align_redacted(secrets: &nano_record::Redaction, expected: &Value, actual: &Value) -> Value {
+    // The default names count even for a spec that keeps secrets: what servers recorded is
+    // redacted by them.
+    let by_default = nano_record::Redaction::default();
+    let is_secret = |key: &str| secrets.is_secret(key) || by_default.is_secret(key);
+    let is_placeholder = |value: &Value| value.as_str() == Some(nano_record::REDACTED);
+    let holds_something = |value: &Value| !value.is_null() && value.as_str() != Some("");
     let mut aligned = actual.clone();
-    if secrets.keeps_everything() {
-        return aligned;
-    }
     let mut stack = vec![(expected, &mut aligned)];
     while let Some((expected, actual)) = stack.pop() {
         match (expected, actual) {
@@ -211,10 +216,15 @@ fn align_redacted(secrets: &nano_record::Redaction, expected: &Value, actual: &V
                     let Some(wanted) = want.get(key) else {
                         continue;
                     };
-                    let redacted = wanted.as_str() == Some(nano_record::REDACTED);
-                    if secrets.is_secret(key) && redacted {
-                        if !child.is_null() && child.as_str() != Some("") {
-                            *child = Value::String(nano_record::REDACTED.to_owned());
+                    if !is_secret(key) {
+                        stack.push((wanted, child));
+                    } else if is_placeholder(wanted) {
+                        if holds_something(child) {
+                            *child = wanted.clone();
+                        }
+                    } else if is_placeholder(child) {
+                        if holds_something(wanted) {
+                            *child = wanted.clone();
                         }
                     } else {
                         stack.push((wanted, child));

@@ -351,10 +351,11 @@ impl Rule {
 /// | [`Action::Ignore`] | not compared at all, present or not | removed |
 /// | [`Action::Match`] | both sides must satisfy the [`Matcher`] | replaced by the matcher's placeholder when it matches, kept otherwise so the snapshot diff shows the offending value |
 ///
-/// Before any rule, secrets are redacted: the values of fields such as `password`, `token`
-/// or `api_key` ([`nano_record::Redaction`]) become `"[redacted]"` on both sides of a
-/// comparison and in snapshots and diffs, so a secret is compared by its presence only and never
-/// shown. [`keep_secrets`](Spec::keep_secrets) is the opt-in of a test that needs them.
+/// Secrets — the values of fields such as `password`, `token` or `api_key`
+/// ([`nano_record::Redaction`]) — are never shown: they become `"[redacted]"` in snapshots,
+/// diffs and mismatch reports. In a comparison, a secret one side holds only as that placeholder
+/// (a redacted recording) is compared by its presence; one both sides hold is compared by value.
+/// [`keep_secrets`](Spec::keep_secrets) is the opt-in of a test that needs them shown.
 ///
 /// The last rule that selects a place wins, so a rule added later overrides an earlier one (and
 /// user rules override the built-in defaults). The built-in defaults make request ids and common

@@ -187,3 +187,89 @@ async fn a_replay_report_shows_no_secret() -> Result<(), NanoError> {
     }
     Ok(())
 }
+
+/// A `vault` that answers a login with [`TOKEN`] only for [`PASSWORD`].
+struct CheckingVault;
+
+impl vault::Handler for CheckingVault {
+    async fn login(&self, _ctx: &Ctx, r: Login) -> Result<Session, NanoError> {
+        if r.password == PASSWORD {
+            Ok(Session {
+                token: TOKEN.into(),
+            })
+        } else {
+            Err(NanoError::new("C-WRONG-PASSWORD", "wrong password"))
+        }
+    }
+}
+
+fn checking_vault() -> nano::ServiceSetBuilder {
+    nano::ServiceSet::builder().service(vault::service(|_| Ok(CheckingVault)))
+}
+
+/// The scenario of one login, recorded by a test set under `spec`.
+async fn recorded_login(spec: Spec) -> Result<Scenario, NanoError> {
+    let t = TestSet::builder()
+        .mock(vault())
+        .spec(spec.clone())
+        .build()?;
+    t.call(vault::NAME, login(PASSWORD)).await?;
+    let mut scenario = Scenario::new("login", t.last_call_tree().unwrap());
+    scenario.spec = spec;
+    Ok(scenario)
+}
+
+#[tokio::test]
+async fn a_scenario_that_keeps_its_secrets_replays_them_by_value() -> Result<(), NanoError> {
+    let registry = Registry::from_apis(&[&vault::API])?;
+    let kept = recorded_login(Spec::default().keep_secrets()).await?;
+    assert!(kept.to_json().contains(PASSWORD), "{}", kept.to_json());
+    // The whole tree, secrets included, is compared with what the replay made.
+    nano_test::scenario::replay_set(&kept, &registry, checking_vault(), true)
+        .await
+        .map_err(|failure| NanoError::internal(failure.to_string()))?;
+
+    // A kept secret that the replay answers differently is a mismatch, shown as it is kept.
+    let mut other_token = kept.clone();
+    other_token.root.outcome =
+        nano_test::CallOutcome::Response(json!({"token": "tok-other"}).into());
+    let failure = nano_test::scenario::replay_set(&other_token, &registry, checking_vault(), true)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        failure.contains("tok-other") && failure.contains(TOKEN),
+        "{failure}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_secret_written_out_in_a_redacting_scenario_is_compared_by_value() -> Result<(), NanoError>
+{
+    let registry = Registry::from_apis(&[&vault::API])?;
+    let mut scenario = recorded_login(Spec::default()).await?;
+    assert!(
+        !scenario.to_json().contains(PASSWORD),
+        "{}",
+        scenario.to_json()
+    );
+    scenario.root.body = json!(login(PASSWORD)).into();
+    // The recorded token is a placeholder, compared by presence: any token passes.
+    nano_test::scenario::replay_set(&scenario, &registry, checking_vault(), true)
+        .await
+        .map_err(|failure| NanoError::internal(failure.to_string()))?;
+
+    // The token written out is compared by value, and the report shows neither value.
+    scenario.root.outcome = nano_test::CallOutcome::Response(json!({"token": "tok-other"}).into());
+    let failure = nano_test::scenario::replay_set(&scenario, &registry, checking_vault(), true)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(failure.contains("$.token"), "{failure}");
+    assert!(
+        !failure.contains("tok-other") && !failure.contains(TOKEN),
+        "{failure}"
+    );
+    Ok(())
+}
