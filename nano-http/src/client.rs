@@ -608,13 +608,13 @@ impl HttpClient {
         what: &str,
         route: &ClientRoute,
     ) -> Result<HeaderValue, NanoError> {
+        let to = || self.describe(route);
+        nano_wire::check_header_value(what, text, to)?;
+        // Checked above by the rule the transport-fidelity hook applies too.
         HeaderValue::from_maybe_shared(bytes).map_err(|_| {
             NanoError::new(
                 codes::ENCODE,
-                format!(
-                    "cannot build the request to {}: the {what} {text:?} cannot be sent in a header",
-                    self.describe(route)
-                ),
+                format!("cannot build the request to {}: the {what} {text:?}", to()),
             )
         })
     }

@@ -859,9 +859,11 @@ impl State {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
+        let declared_len = declared.map(|len| usize::try_from(len).unwrap_or(usize::MAX));
+        if let Some(Err(too_large)) = declared_len.map(|len| nano_wire::check_body_len(len, limit))
+        {
             self.discard_rest(headers, body);
-            return Err(nano_wire::too_large(limit));
+            return Err(too_large);
         }
         let reading = async {
             let mut body = body;
@@ -874,9 +876,9 @@ impl State {
                 let Ok(data) = frame.into_data() else {
                     continue; // Trailers carry nothing of the protocol.
                 };
-                if bytes.len() + data.len() > limit {
+                if let Err(too_large) = nano_wire::check_body_len(bytes.len() + data.len(), limit) {
                     self.discard_rest(headers, body);
-                    return Err(nano_wire::too_large(limit));
+                    return Err(too_large);
                 }
                 bytes.push(data, capacity);
             }

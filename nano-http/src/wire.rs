@@ -4,13 +4,9 @@
 use http::{HeaderName, HeaderValue, StatusCode};
 use nano::{ErrorBody, NanoError, codes};
 
-/// Carries the request id of a request tree, in both directions.
-pub const REQ_ID_HEADER: &str = "x-nano-req-id";
-/// Carries the name of the calling service.
-pub const CLIENT_NAME_HEADER: &str = "x-nano-client-name";
-/// Carries the caller's remaining time budget in whole milliseconds. An addition to the original
-/// protocol, which ignores it.
-pub const DEADLINE_HEADER: &str = "x-nano-deadline-ms";
+// The protocol's header names, and which request ids and caller names are accepted, are wire
+// decisions the transport-fidelity hook shares.
+pub use nano_wire::{CLIENT_NAME_HEADER, DEADLINE_HEADER, REQ_ID_HEADER};
 /// The content type of every JSON body, request or response.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
@@ -26,7 +22,6 @@ pub const NOT_PROCESSED_HEADER: &str = "x-nano-not-processed";
 /// answered `408`.
 pub const REQUEST_TIMEOUT_CODE: &str = "C-REQUEST-TIMEOUT";
 
-// Which request ids and caller names are accepted is a wire decision every transport shares.
 pub use nano_wire::{MAX_ID_LEN, is_valid_id};
 
 pub(crate) static JSON_CONTENT_TYPE_VALUE: HeaderValue =

@@ -43,12 +43,15 @@ use nano_wire::nats::{self, Reply};
 /// - passes errors through their wire form (`{"code","msg"}`): the caller gets a plain
 ///   [`NanoError`] with the same code and the whole chain flattened into the message (an error
 ///   with neither is `S-ERROR`), and [`NanoError::find_source`] finds nothing, exactly as over a
-///   wire.
+///   wire;
+/// - sends the request id and caller name as headers: one holding a control character (other
+///   than a tab) is `S-ENCODE` (not sent), one outside [`nano_wire::is_valid_id`]'s alphabet
+///   `C-BAD-REQUEST` naming the `x-nano-…` header, as the HTTP client and listener decide.
 ///
 /// What it cannot show is what only a socket does: connection failures, the content-type check
 /// (it always sends JSON), the listener's request timeout, connection and in-flight limits, and
-/// the client's limit on answers. Nor does it check request ids and caller names: over HTTP, one
-/// outside [`nano_wire::is_valid_id`]'s alphabet is refused (`S-ENCODE` or `C-BAD-REQUEST`).
+/// the client's limit on answers. Its messages name the callee where the HTTP client's name its
+/// address too.
 ///
 /// # Over NATS
 ///
@@ -350,16 +353,21 @@ impl OverTheWire {
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Option<Vec<u8>>, NanoError> {
         let (caller, callee) = (self.edge.caller(), self.edge.callee());
-        if self.hook.wire == Wire::Nats {
-            // The NATS listener reads the id headers first, by the rule every wire shares.
-            let read = |header: &str, sent: &str| {
-                nano_wire::id_value(header, nats::header_value_as_received(sent).as_bytes())
-                    .map(|_| ())
+        // The listener reads the id headers first, by the rule every wire shares.
+        let read = |header: &str, sent: &str| {
+            let received = match self.hook.wire {
+                Wire::Nats => nats::header_value_as_received(sent),
+                Wire::Http => nano_wire::header_value_as_received(sent),
             };
-            read(nats::REQ_ID_HEADER, ctx.request_id().as_str())?;
-            if let Some(caller) = ctx.caller() {
-                read(nats::CLIENT_NAME_HEADER, caller)?;
-            }
+            nano_wire::id_value(header, received.as_bytes()).map(|_| ())
+        };
+        let (req_id_header, client_name_header) = match self.hook.wire {
+            Wire::Nats => (nats::REQ_ID_HEADER, nats::CLIENT_NAME_HEADER),
+            Wire::Http => (nano_wire::REQ_ID_HEADER, nano_wire::CLIENT_NAME_HEADER),
+        };
+        read(req_id_header, ctx.request_id().as_str())?;
+        if let Some(caller) = ctx.caller() {
+            read(client_name_header, caller)?;
         }
         nano_wire::check_body_len(body.len(), self.hook.body_limit)?;
         let req = nano_wire::decode_body(endpoint, body)?;
@@ -403,11 +411,17 @@ impl Service for OverTheWire {
         let body = nano_wire::encode_request(endpoint, &req)?;
         let body = body.as_deref().unwrap_or_default();
         let nats = self.hook.wire == Wire::Nats;
-        if nats {
-            // What the NATS client cannot put in a header line, it does not send.
-            nats::check_header_value(callee, "request id", ctx.request_id().as_str())?;
-            if let Some(caller) = ctx.caller() {
-                nats::check_header_value(callee, "caller name", caller)?;
+        // What the client cannot put in a header, it does not send.
+        let ids = [
+            ("request id", Some(ctx.request_id().as_str())),
+            ("caller name", ctx.caller()),
+        ];
+        for (what, text) in ids {
+            let Some(text) = text else { continue };
+            if nats {
+                nats::check_header_value(callee, what, text)?;
+            } else {
+                nano_wire::check_header_value(what, text, || format!("service {callee:?}"))?;
             }
         }
         let mut deadline_ms = None;

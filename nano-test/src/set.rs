@@ -217,7 +217,11 @@ impl TestSet {
                 edge.admit(&self.set, ctx, service, request, authorization.as_slice())
                     .await
             }
-            None => Ok(ctx),
+            // A test that asks for the edge and silently got none would check nothing.
+            None => Err(NanoError::internal(
+                "call_at_edge needs an edge: build the TestSet with edge_auth(..), or with \
+                 system(..) of a system that has System::auth",
+            )),
         }
     }
 
@@ -336,6 +340,35 @@ impl TestSetBuilder {
     #[must_use]
     pub fn services(mut self, add: impl FnOnce(ServiceSetBuilder) -> ServiceSetBuilder) -> Self {
         self.builder = add(self.builder);
+        self
+    }
+
+    /// Adds every service of `system` and, when it has one, its edge
+    /// ([`System::auth`](nano_server::System::auth)) for
+    /// [`call_at_edge`](TestSet::call_at_edge): the services as the system's servers run them.
+    ///
+    /// ```
+    /// # use nano::{Ctx, NanoError};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Default, Serialize, Deserialize)] pub struct Hello { pub name: String }
+    /// # mod greeter { nano::api! { service "greeter"; fn hello(super::Hello) -> super::Hello = "greeter.Hello"; } }
+    /// # struct Greeter;
+    /// # impl greeter::Handler for Greeter {
+    /// #     async fn hello(&self, _: &Ctx, r: Hello) -> Result<Hello, NanoError> { Ok(r) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), NanoError> {
+    /// let system = nano_server::System::new("greetings")
+    ///     .service(&greeter::API, || greeter::service(|_| Ok(Greeter)));
+    /// let t = nano_test::TestSet::builder().system(&system).build()?;
+    /// assert_eq!(t.call("greeter", Hello { name: "ada".into() }).await?.name, "ada");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn system(mut self, system: &nano_server::System) -> Self {
+        self.builder = system.all(self.builder);
+        if let Some(edge) = system.edge_auth() {
+            self.edge = Some(edge.clone());
+        }
         self
     }
 

@@ -38,6 +38,50 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
+/// Carries the request id of a request tree over HTTP, in both directions.
+pub const REQ_ID_HEADER: &str = "x-nano-req-id";
+/// Carries the name of the calling service over HTTP.
+pub const CLIENT_NAME_HEADER: &str = "x-nano-client-name";
+/// Carries the caller's remaining time budget over HTTP, in whole milliseconds. An addition to
+/// the original protocol, which ignores it.
+pub const DEADLINE_HEADER: &str = "x-nano-deadline-ms";
+
+/// Checks that `text` (a request id or caller name, `what`) can be sent as an HTTP header value:
+/// no control character but the tab, byte by byte, as the HTTP client library requires. `to`
+/// describes where the request was going, for the message; it is called only on failure.
+///
+/// ```
+/// assert!(nano_wire::check_header_value("request id", "abc 1", || "svc1".into()).is_ok());
+/// let err = nano_wire::check_header_value("caller name", "a\nb", || "service \"svc1\"".into());
+/// assert_eq!(err.unwrap_err().code(), "S-ENCODE");
+/// ```
+///
+/// # Errors
+///
+/// `S-ENCODE` naming `what` and `text`: the request is not sent.
+pub fn check_header_value(
+    what: &str,
+    text: &str,
+    to: impl FnOnce() -> String,
+) -> Result<(), NanoError> {
+    if text.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f)) {
+        return Ok(());
+    }
+    Err(NanoError::new(
+        nano::codes::ENCODE,
+        format!(
+            "cannot build the request to {}: the {what} {text:?} cannot be sent in a header",
+            to()
+        ),
+    ))
+}
+
+/// An HTTP header value as the listener reads it: without the spaces and tabs around it, which
+/// HTTP/1.1 parsers drop. The listener then applies the id rule ([`id_value`]) to what is left.
+pub fn header_value_as_received(sent: &str) -> &str {
+    sent.trim_matches([' ', '\t'])
+}
+
 /// The value of the id header `header` (a request id or caller name) as every wire reads it:
 /// `None` when empty, the id when [`is_valid_id`] accepts it, otherwise `C-BAD-REQUEST` naming
 /// the header. The value is not repeated in the error beyond a short, escaped prefix: it is

@@ -13,7 +13,7 @@
 //! | a body-less endpoint only for a request type without fields | [`Endpoint::validate`] |
 //! | the body sent for a request | [`encode_request`] |
 //! | the body limit, the nesting depth and how a body decodes | [`check_body_len`], [`check_json_depth`], [`decode_body`] |
-//! | which request ids and caller names are accepted | [`is_valid_id`], [`MAX_ID_LEN`] |
+//! | the protocol's HTTP header names, which ids and caller names can be sent and which are accepted | [`REQ_ID_HEADER`], [`CLIENT_NAME_HEADER`], [`DEADLINE_HEADER`], [`check_header_value`], [`header_value_as_received`], [`id_value`], [`is_valid_id`], [`MAX_ID_LEN`] |
 //! | the deadline a callee gets: whole milliseconds, rounded down | [`deadline_millis`], [`out_of_time`] |
 //! | how an error is coded and flattened on its way back | [`error_body`], [`error_from_body`] |
 //! | the body sent for a response and how the caller decodes it | [`encode_response`], [`decode_response`] |
@@ -38,9 +38,10 @@ pub use auth::{
     AuthQuery, DEFAULT_IDENTITY_KEY, EdgeAuth, MAX_TOKEN_LEN, bearer_challenge, bearer_token,
 };
 pub use decide::{
-    DEFAULT_BODY_LIMIT, MAX_ID_LEN, MAX_JSON_DEPTH, check_body_len, check_json_depth,
-    deadline_millis, decode_body, decode_response, encode_request, encode_response, error_body,
-    error_from_body, find_endpoint, id_value, is_valid_id, out_of_time, too_large,
+    CLIENT_NAME_HEADER, DEADLINE_HEADER, DEFAULT_BODY_LIMIT, MAX_ID_LEN, MAX_JSON_DEPTH,
+    REQ_ID_HEADER, check_body_len, check_header_value, check_json_depth, deadline_millis,
+    decode_body, decode_response, encode_request, encode_response, error_body, error_from_body,
+    find_endpoint, header_value_as_received, id_value, is_valid_id, out_of_time, too_large,
 };
 pub use endpoint::Endpoint;
 pub use http::Method;

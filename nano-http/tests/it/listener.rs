@@ -91,6 +91,33 @@ async fn health_check_answers_200_with_an_empty_body() {
 }
 
 #[tokio::test]
+async fn errors_answer_500_with_their_code_and_chain_and_an_empty_one_is_s_error() {
+    let (server, _) = Server::echo().await;
+    let http = reqwest::Client::new();
+    let answer = send(json_post(
+        &http,
+        server.url("/echo/fail"),
+        r#"{"code":"S-CUSTOM","msg":"outer"}"#,
+    ))
+    .await;
+    answer.assert_error(500, "S-CUSTOM", "outer :: inner");
+    let answer = send(json_post(
+        &http,
+        server.url("/echo/fail"),
+        r#"{"code":"C-CUSTOM","msg":"outer"}"#,
+    ))
+    .await;
+    answer.assert_error(400, "C-CUSTOM", "outer :: inner");
+    // Neither code nor message: the caller still gets a code and a message that say who failed.
+    let answer = send(json_post(&http, server.url("/echo/fail"), "{}")).await;
+    answer.assert_error(
+        500,
+        codes::SERVER_ERROR,
+        "service \"echo\" failed without a message",
+    );
+}
+
+#[tokio::test]
 async fn requests_carry_the_request_id_and_caller_both_ways() {
     let (server, _) = Server::echo().await;
     let http = reqwest::Client::new();

@@ -54,7 +54,8 @@ impl nano::Request for Fire {
     const NAME: &'static str = "test.Fire";
 }
 
-/// Fails with `NanoError::wrap(NanoError::new(code, "inner"), msg)`.
+/// Fails with `NanoError::wrap(NanoError::new(code, "inner"), msg)`; with neither code nor msg,
+/// with an error that has neither either.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub(crate) struct Fail {
@@ -154,7 +155,11 @@ impl Service for EchoService {
             Echo => |r| Ok(echoed(&ctx, r.text)),
             Peek => |_| Ok(echoed(&ctx, "peek".into())),
             Fire => |_| Ok(()),
-            Fail => |r| Err(NanoError::wrap(NanoError::new(r.code, "inner"), r.msg)),
+            Fail => |r| Err(if r.code.is_empty() && r.msg.is_empty() {
+                NanoError::new("", "")
+            } else {
+                NanoError::wrap(NanoError::new(r.code, "inner"), r.msg)
+            }),
             Stall => |_| {
                 let watched = ctx.clone();
                 let ended = self.ended.clone();

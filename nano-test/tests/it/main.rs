@@ -5,6 +5,7 @@ mod calls;
 mod calltree;
 #[path = "../common/divergent.rs"]
 mod divergent;
+mod edge;
 mod fidelity;
 mod mocks;
 mod parity;
