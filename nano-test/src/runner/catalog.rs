@@ -18,6 +18,25 @@ pub(crate) struct Catalog {
 }
 
 impl Catalog {
+    /// [`load`](Catalog::load), failing when `dir` holds no scenario `filter` selects: a run
+    /// that checks nothing must not pass.
+    pub(crate) fn load_some(
+        system: &System,
+        dir: &Path,
+        filter: Option<&str>,
+    ) -> anyhow::Result<Catalog> {
+        let catalog = Catalog::load(system, dir, filter)?;
+        if catalog.scenarios.is_empty() && catalog.broken.is_empty() {
+            match filter {
+                Some(filter) => {
+                    anyhow::bail!("no scenario in {} matches {filter:?}", dir.display())
+                }
+                None => anyhow::bail!("no scenario files (*.json) in {}", dir.display()),
+            }
+        }
+        Ok(catalog)
+    }
+
     /// Loads `dir`; a broken file is kept as an error (it fails the run), never skipped.
     pub(crate) fn load(
         system: &System,

@@ -24,7 +24,13 @@ use nano_server::System;
 
 use crate::runner::Config;
 use crate::runner::catalog::{Catalog, registry};
+use crate::runner::deployments::needs_a_token;
 use crate::runner::out::outln;
+
+/// The root request's deadline without `--deadline-ms`.
+const DEFAULT_DEADLINE_MS: u64 = 2000;
+/// How often each root request is sent without `--requests`.
+const DEFAULT_REQUESTS: u32 = 20;
 
 /// The seed, the plan and the scenarios.
 #[derive(Debug, Clone, Args)]
@@ -38,10 +44,10 @@ pub(crate) struct ChaosArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) plan: Option<PathBuf>,
     /// The root request's deadline, in milliseconds of virtual time.
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_DEADLINE_MS)]
     pub(crate) deadline_ms: u64,
     /// How many times each scenario's root request is sent, one after the other.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REQUESTS)]
     pub(crate) requests: u32,
     /// Directory of scenario files.
     #[arg(long, value_name = "DIR")]
@@ -148,6 +154,30 @@ const CHECKS: [BuiltinCheck; 5] = [
     root_finishes,
 ];
 
+/// The command that runs `scenario` again exactly as this run did: its seed comes from
+/// `--seed` and its name, and the flags that change a request are repeated.
+fn replay_command(config: &Config, args: &ChaosArgs, scenario: &Scenario) -> String {
+    let mut command = format!(
+        "{} chaos --seed {} --filter {}",
+        config.command(),
+        args.seed,
+        scenario.name
+    );
+    if let Some(plan) = &args.plan {
+        command.push_str(&format!(" --plan {}", plan.display()));
+    }
+    if let Some(dir) = &args.dir {
+        command.push_str(&format!(" --dir {}", dir.display()));
+    }
+    if args.deadline_ms != DEFAULT_DEADLINE_MS {
+        command.push_str(&format!(" --deadline-ms {}", args.deadline_ms));
+    }
+    if args.requests != DEFAULT_REQUESTS {
+        command.push_str(&format!(" --requests {}", args.requests));
+    }
+    command
+}
+
 /// The runner's invariants, then the system's.
 fn invariants(config: &Config) -> Invariants<ChaosRequest> {
     let mut all = Invariants::default();
@@ -172,7 +202,7 @@ pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode>
     };
     let system = config.system();
     let dir = config.dir(args.dir.as_ref());
-    let catalog = Catalog::load(system, &dir, args.filter.as_deref())?;
+    let catalog = Catalog::load_some(system, &dir, args.filter.as_deref())?;
     if let Some((path, err)) = catalog.broken.first() {
         anyhow::bail!("cannot load {}: {err}", path.display());
     }
@@ -203,19 +233,15 @@ pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode>
     let mut broken = 0;
     let mut totals: Vec<InvariantCount> = Vec::new();
     for scenario in &catalog.scenarios {
+        if let Some(reason) = needs_a_token(system, scenario) {
+            outln!("{}: n/a, not sent: {reason}", scenario.name)?;
+            continue;
+        }
         let mut plan = plan.clone();
         plan.seed = scenario_seed(args.seed, &scenario.name);
         // The seed comes from --seed, never from NANO_SIM_SEED: each scenario derives its own.
-        let simulation = Simulation::exact(plan).replay_hint(format!(
-            "{} chaos --seed {} --filter {}{}",
-            config.command(),
-            args.seed,
-            scenario.name,
-            args.plan
-                .as_ref()
-                .map(|p| format!(" --plan {}", p.display()))
-                .unwrap_or_default()
-        ));
+        let simulation =
+            Simulation::exact(plan).replay_hint(replay_command(config, &args, scenario));
         let (result, outcomes) = run.scenario(&simulation, scenario);
         let shown: Vec<String> = outcomes
             .iter()
@@ -673,6 +699,56 @@ mod tests {
         let (result, outcomes) = run.scenario(&Simulation::exact(plan), &scenario);
         result.unwrap();
         assert_eq!(outcomes, BTreeMap::from([("C-UNAUTHORIZED".to_owned(), 5)]));
+    }
+
+    #[test]
+    fn the_replay_command_repeats_every_flag_that_changes_a_request() {
+        let config = Config {
+            runner: Runner::new(test_system::system()),
+            command: "runner".into(),
+        };
+        let scenario = recorded();
+        let mut args = ChaosArgs {
+            seed: 7,
+            plan: None,
+            deadline_ms: DEFAULT_DEADLINE_MS,
+            requests: DEFAULT_REQUESTS,
+            dir: None,
+            filter: None,
+        };
+        assert_eq!(
+            replay_command(&config, &args, &scenario),
+            "runner chaos --seed 7 --filter front-scenario"
+        );
+        args.plan = Some("plan.json".into());
+        args.dir = Some("s1".into());
+        args.deadline_ms = 500;
+        args.requests = 3;
+        assert_eq!(
+            replay_command(&config, &args, &scenario),
+            "runner chaos --seed 7 --filter front-scenario --plan plan.json --dir s1 \
+             --deadline-ms 500 --requests 3"
+        );
+    }
+
+    #[test]
+    fn a_root_recorded_past_the_edge_is_not_applicable_anywhere() {
+        let guarded = test_system::guarded_system();
+        let answered = recorded();
+        let reason = crate::runner::deployments::needs_a_token(&guarded, &answered).unwrap();
+        assert!(
+            reason.contains("front.Ask") && reason.contains("bearer token"),
+            "{reason}"
+        );
+        // Refused at the edge as recorded, or a system without an edge: replayable.
+        let mut refused = answered.clone();
+        refused.root.outcome = CallOutcome::Error {
+            code: nano_wire::codes::UNAUTHORIZED.into(),
+            message: "no bearer token".into(),
+        };
+        assert!(crate::runner::deployments::needs_a_token(&guarded, &refused).is_none());
+        let open = test_system::system();
+        assert!(crate::runner::deployments::needs_a_token(&open, &answered).is_none());
     }
 
     #[test]

@@ -91,6 +91,25 @@ pub(crate) enum Verdict {
     NotApplicable(String),
 }
 
+/// Why no deployment can replay `scenario` as recorded, if none can: its root request is one the
+/// system's edge protects and was admitted when it was recorded (live traffic with a bearer
+/// token), but a scenario carries no token, so every replay is refused `C-UNAUTHORIZED`.
+pub(crate) fn needs_a_token(system: &System, scenario: &Scenario) -> Option<String> {
+    let root = &scenario.root;
+    let edge = system.edge_auth()?;
+    let refused_at_the_edge = matches!(
+        &root.outcome,
+        crate::CallOutcome::Error { code, .. } if code == nano_wire::codes::UNAUTHORIZED
+    );
+    (edge.is_protected(&root.request) && !refused_at_the_edge).then(|| {
+        format!(
+            "{} is protected by the system's edge and was recorded with a bearer token, which a \
+             scenario does not carry: every replay would be refused C-UNAUTHORIZED",
+            root.request
+        )
+    })
+}
+
 /// Replays `scenario` in an in-process set, comparing the outcome and the call tree. A body
 /// that does not decode never reaches an in-process set (the sender's own decoding refuses it),
 /// so that scenario is not applicable here.

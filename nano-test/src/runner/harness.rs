@@ -11,7 +11,7 @@ use libtest_mimic::{Arguments, Failed};
 use crate::runner::Runner;
 use crate::runner::catalog::{Catalog, registry};
 use crate::runner::deployments::{
-    Cluster, Target, Verdict, processes_to_stop, replay_in_process, server_binaries,
+    Cluster, Target, Verdict, needs_a_token, processes_to_stop, replay_in_process, server_binaries,
 };
 use crate::runner::{Config, ScratchDir};
 use crate::scenario::{Registry, Scenario};
@@ -132,6 +132,9 @@ impl Runner {
 /// drift apart unnoticed).
 fn not_applicable(shared: &Shared, scenario: &Scenario, target: &Target) -> Option<String> {
     let system = shared.config.system();
+    if let Some(reason) = needs_a_token(system, scenario) {
+        return Some(reason);
+    }
     let root = &scenario.root;
     let undecodable = shared.registry.get(&root.request).is_ok()
         && shared

@@ -16,7 +16,7 @@ use nano_server::System;
 
 use crate::runner::Config;
 use crate::runner::catalog::{file_of, registry};
-use crate::runner::deployments::{processes_to_stop, server_binaries};
+use crate::runner::deployments::{needs_a_token, processes_to_stop, server_binaries};
 use crate::runner::out::{out, outln};
 
 /// What to record.
@@ -62,7 +62,8 @@ pub(crate) struct RecordArgs {
     /// Name prefix of the scenarios made with --from-dir.
     #[arg(long, value_name = "NAME", default_value = "recorded")]
     pub(crate) prefix: String,
-    /// Overwrite an existing scenario file.
+    /// Overwrite an existing scenario file; with --update, re-record a scenario whose file writes
+    /// out secrets its spec does not keep (the new recording redacts them).
     #[arg(long)]
     pub(crate) force: bool,
     /// Directory of scenario files.
@@ -90,11 +91,13 @@ pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode
     }
     let layout = args.layout.as_deref();
     if let Some(from) = &args.from_dir {
-        return from_fragments(from, &dir, &args);
+        return from_fragments(config.system(), from, &dir, &args);
     }
     if let Some(name) = &args.update {
         let path = file_of(&dir, name);
         let old = Scenario::load(&path)?;
+        let secrets = old.spec.secrets();
+        let shown_old = shown_for_update(&old, args.force)?;
         let mut new = runtime.block_on(record(config, &old, layout))?;
         new.description = old.description.clone();
         new.spec = old.spec.clone();
@@ -102,6 +105,10 @@ pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode
         if before == after {
             outln!("{name}: unchanged")?;
         } else {
+            // Shown as everywhere else: secrets the scenario does not keep as placeholders.
+            let mut shown_new = new.clone();
+            secrets.redact_tree(&mut shown_new.root);
+            let (before, after) = (shown_old.to_json(), shown_new.to_json());
             out!(
                 "{}",
                 similar::TextDiff::from_lines(&before, &after)
@@ -161,6 +168,23 @@ pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode
     out!("{}", scenario.root)?;
     outln!("wrote {}", path.display())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `old` as an update's diff shows it, its secrets redacted unless its spec keeps them; refused
+/// without `force` when that hides secrets the file writes out, which the new recording would
+/// lose.
+fn shown_for_update(old: &Scenario, force: bool) -> anyhow::Result<Scenario> {
+    let mut shown = old.clone();
+    old.spec.secrets().redact_tree(&mut shown.root);
+    if shown.root != old.root && !force {
+        bail!(
+            "{} writes out secrets, which a new recording redacts since its spec does not keep \
+             secrets: add \"keep_secrets\": true to its spec to keep them, or use --force to \
+             re-record it redacted",
+            old.name
+        );
+    }
+    Ok(shown)
 }
 
 /// Sends `template`'s root request (with its unreachable services down) and records what
@@ -279,7 +303,12 @@ async fn record_on_servers(
     }
 }
 
-fn from_fragments(from: &Path, dir: &Path, args: &RecordArgs) -> anyhow::Result<ExitCode> {
+fn from_fragments(
+    system: &System,
+    from: &Path,
+    dir: &Path,
+    args: &RecordArgs,
+) -> anyhow::Result<ExitCode> {
     let trees = join_fragments(read_fragments(from)?);
     if trees.is_empty() {
         bail!("{} holds no recorded fragments", from.display());
@@ -293,8 +322,12 @@ fn from_fragments(from: &Path, dir: &Path, args: &RecordArgs) -> anyhow::Result<
                 path.display()
             );
         }
-        Scenario::new(name, tree).save(&path)?;
+        let scenario = Scenario::new(name, tree);
+        scenario.save(&path)?;
         outln!("wrote {}", path.display())?;
+        if let Some(reason) = needs_a_token(system, &scenario) {
+            outln!("  note: it cannot be replayed: {reason}")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -352,6 +385,29 @@ mod tests {
         let open = record(&test_system::system());
         assert!(matches!(open.outcome, CallOutcome::Response(_)), "{open}");
         assert_eq!(open.calls.len(), 1, "{open}");
+    }
+
+    #[test]
+    fn an_update_that_would_lose_written_out_secrets_needs_force() {
+        let mut written = template(crate::Spec::default());
+        written.root.body = crate::Json::parse(r#"{"text":"x","password":"pw-1"}"#).unwrap();
+        let err = shown_for_update(&written, false).unwrap_err().to_string();
+        assert!(
+            err.contains("writes out secrets") && err.contains("--force"),
+            "{err}"
+        );
+        let shown = shown_for_update(&written, true).unwrap();
+        assert!(!shown.to_json().contains("pw-1"), "{}", shown.to_json());
+        // Kept by the spec, or nothing to hide: no question asked, nothing hidden.
+        let mut kept = written.clone();
+        kept.spec = kept.spec.keep_secrets();
+        assert!(
+            shown_for_update(&kept, false)
+                .unwrap()
+                .to_json()
+                .contains("pw-1")
+        );
+        shown_for_update(&template(crate::Spec::default()), false).unwrap();
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub(crate) fn main(args: ShowArgs, config: &crate::runner::Config) -> anyhow::Re
 }
 
 fn write_views(out: &mut impl Write, scenario: &Scenario, only_mermaid: bool) -> io::Result<()> {
+    // A secret written out in a scenario that does not keep secrets is shown as a placeholder,
+    // as everywhere else the toolkit shows one.
+    let mut scenario = scenario.clone();
+    scenario.spec.secrets().redact_tree(&mut scenario.root);
+    let scenario = &scenario;
     if only_mermaid {
         return out.write_all(mermaid(&scenario.root).as_bytes());
     }
@@ -135,15 +140,43 @@ mod tests {
     #[test]
     fn errors_get_crossed_arrows_and_special_characters_are_escaped() {
         let node: CallNode = serde_json::from_value(serde_json::json!({
-            "caller": "test-client", "service": "svc2", "request": "svc2.Req",
+            "caller": "test-client", "service": "front", "request": "front.Ask",
             "body": {"param": "a;b#"},
             "outcome": {"error": {"code": "C-X", "message": "m"}}
         }))
         .unwrap();
         assert_eq!(
             mermaid(&node),
-            "sequenceDiagram\n    participant test_client\n    participant svc2\n    \
-             test_client->>+svc2: svc2.Req {\"param\":\"a#59;b#35;\"}\n    svc2--x-test_client: C-X m\n"
+            "sequenceDiagram\n    participant test_client\n    participant front\n    \
+             test_client->>+front: front.Ask {\"param\":\"a#59;b#35;\"}\n    front--x-test_client: C-X m\n"
+        );
+    }
+
+    #[test]
+    fn secrets_a_scenario_does_not_keep_are_shown_as_placeholders() {
+        let node: CallNode = serde_json::from_value(serde_json::json!({
+            "caller": "test", "service": "vault", "request": "vault.Login",
+            "body": {"email": "ada@example.com", "password": "pw-hunter2"},
+            "outcome": {"response": {"token": "tok-1"}}
+        }))
+        .unwrap();
+        let shown = |scenario: &Scenario| {
+            let mut out = Vec::new();
+            write_views(&mut out, scenario, false).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let mut scenario = Scenario::new("login", node);
+        let redacted = shown(&scenario);
+        assert!(
+            !redacted.contains("pw-hunter2") && !redacted.contains("tok-1"),
+            "{redacted}"
+        );
+        assert!(redacted.contains("ada@example.com"), "{redacted}");
+        scenario.spec = scenario.spec.keep_secrets();
+        let kept = shown(&scenario);
+        assert!(
+            kept.contains("pw-hunter2") && kept.contains("tok-1"),
+            "{kept}"
         );
     }
 }
