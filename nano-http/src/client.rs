@@ -313,14 +313,18 @@ impl HttpTransportBuilder {
 /// | non-2xx without an error body | `S-ERROR` (`S-UNAVAILABLE` for 502/503, `S-TIMEOUT` for 408/504) |
 /// | answer body over the transport's `max_response_bytes` | `S-BAD-RESPONSE` |
 ///
-/// A request that provably never reached the remote handler is sent once more, transparently,
+/// A request that a nano listener provably did not handle is sent once more, transparently,
 /// within the same time limit:
 ///
 /// - the answer is a `503` carrying [`X-Nano-Not-Processed: true`](crate::NOT_PROCESSED_HEADER)
 ///   (a nano listener refused it whole: shutting down, or too many requests in flight), or
 /// - it went out on a reused keep-alive connection that the peer closed or reset before sending
 ///   a single byte of an answer (the peer closed the idle connection as the request was sent;
-///   a nano listener never closes a connection on a request it has read without answering it).
+///   a running nano listener never closes a connection on a request it has read without
+///   answering it). A server process that dies while handling a request (a crash, `SIGKILL`,
+///   the OOM killer) closes its connections the same way, so such a request may have been
+///   handled before it is sent again: a handler that must not run twice for one request should
+///   be idempotent (e.g. keyed by its request id).
 ///
 /// A second failure is reported as it is (`S-UNAVAILABLE` for both cases above).
 ///
@@ -614,7 +618,10 @@ impl HttpClient {
         HeaderValue::from_maybe_shared(bytes).map_err(|_| {
             NanoError::new(
                 codes::ENCODE,
-                format!("cannot build the request to {}: the {what} {text:?}", to()),
+                format!(
+                    "cannot build the request to {}: the {what} {text:?} cannot be sent in a header",
+                    to()
+                ),
             )
         })
     }

@@ -21,6 +21,12 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// The longest wait between two attempts to reconnect to the broker.
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// The default number of messages a subscription holds for its reader: requests waiting while
+/// a listener is at its in-flight limit, or replies waiting for a client. Past it the library
+/// drops messages (a slow consumer) and their callers time out, so what a flood of requests can
+/// make a process hold is at most this many messages of the broker's `max_payload` per
+/// subscription. (async-nats' own default is 65,536.)
+pub const DEFAULT_PENDING_MESSAGES: usize = 1024;
 
 /// A connection to a NATS broker and the settings of the calls made over it; makes
 /// [`NatsClient`]s and the [`NatsListener`]. Cheap to clone; clones share the connection.
@@ -103,6 +109,7 @@ pub struct NatsTransportBuilder {
     connect_timeout: Duration,
     max_response_bytes: usize,
     name: Option<String>,
+    pending_messages: usize,
 }
 
 impl Default for NatsTransportBuilder {
@@ -113,6 +120,7 @@ impl Default for NatsTransportBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             name: None,
+            pending_messages: DEFAULT_PENDING_MESSAGES,
         }
     }
 }
@@ -150,6 +158,15 @@ impl NatsTransportBuilder {
         self
     }
 
+    /// Sets how many messages each subscription holds for its reader (default
+    /// [`DEFAULT_PENDING_MESSAGES`]; at least 1): the bound on requests waiting for a listener at
+    /// its in-flight limit, past which they are dropped and their callers time out.
+    #[must_use]
+    pub fn pending_messages(mut self, messages: usize) -> Self {
+        self.pending_messages = messages.max(1);
+        self
+    }
+
     /// Sets the connection name the broker shows in its monitoring (e.g. the server's name).
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -167,6 +184,7 @@ impl NatsTransportBuilder {
         check_subject_part("prefix", &self.prefix)?;
         let mut options = async_nats::ConnectOptions::new()
             .connection_timeout(self.connect_timeout)
+            .subscription_capacity(self.pending_messages)
             .max_reconnects(None)
             .reconnect_delay_callback(|attempts| {
                 let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);

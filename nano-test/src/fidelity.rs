@@ -51,7 +51,10 @@ use nano_wire::nats::{self, Reply};
 /// What it cannot show is what only a socket does: connection failures, the content-type check
 /// (it always sends JSON), the listener's request timeout, connection and in-flight limits, and
 /// the client's limit on answers. Its messages name the callee where the HTTP client's name its
-/// address too.
+/// address too. And a context's request id and caller cannot be changed on the way, so it
+/// cannot show what the callee's context would carry after the listener read an id header with
+/// spaces around it (it reads the value trimmed) or an empty one (a generated request id, the
+/// listener's default caller); it checks such values by the listener's rule all the same.
 ///
 /// # Over NATS
 ///

@@ -134,8 +134,9 @@ impl TestSet {
     /// value `authorization` (e.g. `Some("Bearer abc")`, or `None` for none): through the
     /// set's edge, exactly as the HTTP listener runs it. A request type the
     /// [`EdgeAuth`] protects is answered `C-UNAUTHORIZED` or `C-FORBIDDEN` when its token is
-    /// refused, and otherwise reaches the service with the identity in the context's metadata;
-    /// without an [`edge_auth`](TestSetBuilder::edge_auth) this is [`call`](TestSet::call).
+    /// refused, and otherwise reaches the service with the identity in the context's metadata.
+    /// The set needs an edge: [`edge_auth`](TestSetBuilder::edge_auth), or
+    /// [`system`](TestSetBuilder::system) of a system with one.
     ///
     /// ```
     /// use nano::{Ctx, NanoError};
@@ -168,8 +169,8 @@ impl TestSet {
     ///
     /// # Errors
     ///
-    /// The edge's refusal, the call's error, or `S-UNKNOWN-SERVICE` when `service` is not in
-    /// the set.
+    /// The edge's refusal, the call's error, `S-UNKNOWN-SERVICE` when `service` is not in the
+    /// set, or `S-ERROR` when the set has no edge.
     pub async fn call_at_edge<R: Request>(
         &self,
         authorization: Option<&str>,

@@ -179,10 +179,7 @@ const PINNED_ELSEWHERE: &str = "an error with neither code nor message";
 #[test]
 fn every_row_of_the_differences_table_is_pinned_by_a_case() {
     let file: Value = serde_json::from_str(include_str!("../conformance/cases.json")).unwrap();
-    assert_eq!(
-        file["format_version"], 1,
-        "a runner of format 1 reads this file"
-    );
+    assert_eq!(file["format_version"], 2, "this runner reads format 2");
     let pinned: Vec<&str> = file["cases"]
         .as_array()
         .unwrap()

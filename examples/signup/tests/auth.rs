@@ -248,12 +248,16 @@ async fn without_the_edge_the_protected_endpoints_stay_closed() -> Result {
         .service(signup::mailer_with(MailConfig::default()))
         .service(signup::auth_with(TokenSecret::new(SECRET)?))
         .build()?;
+    // A call from inside the system carries no identity, whatever token a client had.
+    let err = t.call(api::NAME, WhoAmI {}).await.unwrap_err();
+    assert_eq!(err.code(), "C-UNAUTHORIZED");
+    // And a test that asks for the edge of a set without one is told so, not answered.
     let user = format!("Bearer {}", token(1, USER_SCOPE, in_a_day()));
     let err = t
         .call_at_edge(Some(&user), api::NAME, WhoAmI {})
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "C-UNAUTHORIZED");
+    assert!(err.to_string().contains("needs an edge"), "{err}");
     Ok(())
 }
 

@@ -285,3 +285,49 @@ async fn past_the_in_flight_limit_requests_wait_for_a_free_slot() -> TestResult 
     server.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn requests_waiting_for_a_listener_at_its_limit_are_bounded_and_the_rest_time_out()
+-> TestResult {
+    let broker = Broker::start();
+    // One request handled at a time, and at most two waiting in the subscription.
+    let server_side = NatsTransport::builder()
+        .pending_messages(2)
+        .connect(&broker.url())
+        .await?;
+    let client_side = NatsTransport::connect(&broker.url()).await?;
+    let echo = Echo::default();
+    let server = Server::start(&server_side, echo.clone(), |l| l.max_in_flight(1)).await;
+    let set = client_set(&client_side);
+    let slow = Say {
+        param: "slow".into(),
+        delay_ms: 400,
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (client, slow) = (set.client("caller", "echo")?, slow.clone());
+        calls.spawn(async move {
+            let ctx = Ctx::new().with_timeout(Duration::from_secs(4));
+            client.call(&ctx, slow).await
+        });
+    }
+    let (mut answered, mut timed_out) = (0, 0);
+    while let Some(said) = calls.join_next().await {
+        match said? {
+            Ok(said) => {
+                assert_eq!(said.value, "echo_slow");
+                answered += 1;
+            }
+            Err(err) => {
+                assert_eq!(err.code(), codes::TIMEOUT, "{err}");
+                timed_out += 1;
+            }
+        }
+    }
+    // The one in flight, the one its reader holds, and the two waiting: the others were
+    // dropped, not held, and their callers got a coded timeout.
+    assert!((1..=4).contains(&answered), "{answered} answered");
+    assert_eq!(answered + timed_out, 12);
+    server.stop().await?;
+    Ok(())
+}

@@ -206,7 +206,8 @@ async fn record(
     Ok(scenario)
 }
 
-/// The root node of a request that never reached a service (it did not decode, or was refused).
+/// The root node of a request that never reached a service (it did not decode, or was refused
+/// at the edge), its secrets redacted as a recording's are.
 fn refused(template: &Scenario, outcome: CallOutcome) -> CallNode {
     let root = &template.root;
     CallNode {
@@ -214,7 +215,7 @@ fn refused(template: &Scenario, outcome: CallOutcome) -> CallNode {
         service: root.service.clone(),
         request: root.request.clone(),
         request_id: root.request_id.clone(),
-        body: root.body.clone(),
+        body: template.spec.secrets().redact_json(&root.body),
         outcome,
         calls: Vec::new(),
     }
@@ -346,7 +347,7 @@ mod tests {
                 service: front::NAME.into(),
                 request: "front.Ask".into(),
                 request_id: String::new(),
-                body: crate::Json::parse(r#"{"text":"x"}"#).unwrap(),
+                body: crate::Json::parse(r#"{"text":"x","password":"pw-1"}"#).unwrap(),
                 outcome: CallOutcome::Unfinished,
                 calls: Vec::new(),
             },
@@ -375,8 +376,11 @@ mod tests {
                 ))
                 .unwrap()
         };
-        // A scenario carries no token, so behind the edge the root is refused as over HTTP.
+        // A scenario carries no token, so behind the edge the root is refused as over HTTP, and
+        // its body is written as a recording writes it: without its secrets.
         let guarded = record(&test_system::guarded_system());
+        assert!(!guarded.body.to_string().contains("pw-1"), "{guarded}");
+        assert!(guarded.body.to_string().contains("[redacted]"), "{guarded}");
         assert!(
             matches!(&guarded.outcome, CallOutcome::Error { code, .. } if code == "C-UNAUTHORIZED"),
             "{guarded}"
@@ -407,7 +411,9 @@ mod tests {
                 .to_json()
                 .contains("pw-1")
         );
-        shown_for_update(&template(crate::Spec::default()), false).unwrap();
+        let mut plain = written.clone();
+        plain.root.body = crate::Json::parse(r#"{"text":"x"}"#).unwrap();
+        shown_for_update(&plain, false).unwrap();
     }
 
     #[test]

@@ -130,8 +130,10 @@ pub async fn send_root(
 
 /// [`send_root`] from a set, with the root request going through `edge` first when there is one,
 /// as a server's listener sends it: a request type the edge protects needs a token, and a
-/// scenario carries none, so such a root ends `C-UNAUTHORIZED` exactly as over HTTP. Recording,
-/// replay and chaos all send a scenario's root this way, so none of them skips a system's edge.
+/// scenario carries none, so such a root ends `C-UNAUTHORIZED` exactly as over HTTP. The
+/// runner's recording, whole-set replay and chaos all send a scenario's root this way, so none
+/// of them skips a system's edge. ([`replay_isolated`] replays one service from its recorded
+/// calls and sends no root through an edge.)
 ///
 /// # Errors
 ///

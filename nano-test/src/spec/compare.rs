@@ -146,9 +146,8 @@ impl Spec {
         actual: &Value,
     ) -> Result<(), Mismatches> {
         let secrets = self.secrets();
-        // A secret either side's recording redacted is compared by its presence; one written
-        // out on both sides, by its value. Either way no value is shown unless the spec keeps
-        // secrets.
+        // A secret a recording redacted is compared by its presence; one written out in the
+        // expectation, by its value. Either way no value is shown unless the spec keeps secrets.
         let actual = &align_redacted(&secrets, expected, actual);
         let rules = self.active_rules(target);
         let mut found = Vec::new();
@@ -196,18 +195,14 @@ impl Spec {
     }
 }
 
-/// `actual` aligned with `expected` wherever one side holds the redaction placeholder for a
-/// secret field: a redacted recording in the expectation, or a replay recorded by servers, which
-/// always redact. Such a secret is compared by its presence, since its value is not there to
-/// compare; where both sides hold the value, it is compared by value.
+/// `actual` with the value of every secret field replaced by the placeholder where `expected`
+/// holds the placeholder at the same place (a redacted recording): such a secret is compared by
+/// its presence. A spec that keeps secrets compares every value as it is.
 fn align_redacted(secrets: &nano_record::Redaction, expected: &Value, actual: &Value) -> Value {
-    // The default names count even for a spec that keeps secrets: what servers recorded is
-    // redacted by them.
-    let by_default = nano_record::Redaction::default();
-    let is_secret = |key: &str| secrets.is_secret(key) || by_default.is_secret(key);
-    let is_placeholder = |value: &Value| value.as_str() == Some(nano_record::REDACTED);
-    let holds_something = |value: &Value| !value.is_null() && value.as_str() != Some("");
     let mut aligned = actual.clone();
+    if secrets.keeps_everything() {
+        return aligned;
+    }
     let mut stack = vec![(expected, &mut aligned)];
     while let Some((expected, actual)) = stack.pop() {
         match (expected, actual) {
@@ -216,15 +211,10 @@ fn align_redacted(secrets: &nano_record::Redaction, expected: &Value, actual: &V
                     let Some(wanted) = want.get(key) else {
                         continue;
                     };
-                    if !is_secret(key) {
-                        stack.push((wanted, child));
-                    } else if is_placeholder(wanted) {
-                        if holds_something(child) {
-                            *child = wanted.clone();
-                        }
-                    } else if is_placeholder(child) {
-                        if holds_something(wanted) {
-                            *child = wanted.clone();
+                    let redacted = wanted.as_str() == Some(nano_record::REDACTED);
+                    if secrets.is_secret(key) && redacted {
+                        if !child.is_null() && child.as_str() != Some("") {
+                            *child = Value::String(nano_record::REDACTED.to_owned());
                         }
                     } else {
                         stack.push((wanted, child));
@@ -243,14 +233,14 @@ fn align_redacted(secrets: &nano_record::Redaction, expected: &Value, actual: &V
 /// The values of a mismatch as a report may show them: a secret field's as the placeholder
 /// (the found one marked as differing), secrets inside other values redacted.
 fn hide_secrets(secrets: &nano_record::Redaction, mismatch: &mut Mismatch) {
-    let key = mismatch
+    // Inside a secret (`$.credentials.pass`, `$.token[1]`) every place is secret too. Splitting
+    // the rendered path may cut a quoted key that holds a `.` or `[`, which can only hide more.
+    let inside_a_secret = mismatch
         .path
-        .rsplit(['.', '['])
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches(']')
-        .trim_matches('"');
-    if secrets.is_secret(key) {
+        .split(['.', '['])
+        .map(|segment| segment.trim_end_matches(']').trim_matches('"'))
+        .any(|key| secrets.is_secret(key));
+    if inside_a_secret {
         let hide = |value: &mut Option<Value>, text: &str| {
             if let Some(value) = value.as_mut().filter(|v| !v.is_null()) {
                 *value = Value::String(text.to_owned());
@@ -440,6 +430,26 @@ mod tests {
         assert!(text.contains("--- expected\n+++ actual"), "{text}");
         assert!(text.contains("-  \"a\": 1,"), "{text}");
         assert!(text.contains("+  \"a\": 2,"), "{text}");
+    }
+
+    #[test]
+    fn places_inside_a_secret_are_hidden_too() {
+        let spec = Spec::default();
+        let err = spec
+            .compare(
+                &target(),
+                &json!({"token": ["a", "b-exp"], "credentials": {"pass": "p-exp"}}),
+                &json!({"token": ["a", "c-act"], "credentials": {"pass": "q-act"}}),
+            )
+            .unwrap_err()
+            .to_string();
+        for value in ["b-exp", "c-act", "p-exp", "q-act"] {
+            assert!(!err.contains(value), "{value} shown: {err}");
+        }
+        assert!(
+            err.contains("$.token[1]") && err.contains("$.credentials.pass"),
+            "{err}"
+        );
     }
 
     #[test]

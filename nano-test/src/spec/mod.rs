@@ -353,9 +353,10 @@ impl Rule {
 ///
 /// Secrets — the values of fields such as `password`, `token` or `api_key`
 /// ([`nano_record::Redaction`]) — are never shown: they become `"[redacted]"` in snapshots,
-/// diffs and mismatch reports. In a comparison, a secret one side holds only as that placeholder
-/// (a redacted recording) is compared by its presence; one both sides hold is compared by value.
-/// [`keep_secrets`](Spec::keep_secrets) is the opt-in of a test that needs them shown.
+/// diffs and mismatch reports. In a comparison, a secret the expectation holds only as that
+/// placeholder (a redacted recording) is compared by its presence; one it writes out is
+/// compared by value. [`keep_secrets`](Spec::keep_secrets) is the opt-in of a test that needs
+/// them shown, and compares every value as it is.
 ///
 /// The last rule that selects a place wins, so a rule added later overrides an earlier one (and
 /// user rules override the built-in defaults). The built-in defaults make request ids and common
