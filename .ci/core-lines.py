@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Counts the code lines of a crate's sources the way ARCHITECTURE.md states them: non-blank lines
-that are not comments, outside #[cfg(test)] modules. Usage: core-lines.py [DIR...] (default nano/src)."""
+that are not comments, outside #[cfg(test)] modules. Usage: core-lines.py [--max N] [DIR...]
+(default nano/src); with --max, exits 1 when the total is over N."""
 import sys,re,os
 def count(path):
     lines=open(path).read().split('\n')
@@ -20,10 +21,16 @@ def count(path):
         if not s or s.startswith('//'): continue
         n+=1
     return n
+args=sys.argv[1:]
+limit=None
+if args[:1]==["--max"]:
+    limit=int(args[1]); args=args[2:]
 tot=0
-for d in (sys.argv[1:] or ["nano/src"]):
+for d in (args or ["nano/src"]):
     for root,_,fs in os.walk(d):
         for f in sorted(fs):
             if f.endswith('.rs'):
                 c=count(os.path.join(root,f)); tot+=c; print(c,os.path.join(root,f))
 print(tot)
+if limit is not None and tot>limit:
+    sys.exit(f"the core has {tot} code lines, over its limit of {limit} (ARCHITECTURE.md)")

@@ -312,6 +312,9 @@ fn a_hang_without_a_timeout_fails_at_the_time_limit_instead_of_hanging_the_test(
         failure.message
     );
     assert_eq!(failure.report.faults.hung, 1);
+    // Returned with `?` from a test, the harness prints the error's Debug form: the same report.
+    let returned: Box<dyn std::error::Error> = Box::new(failure.clone());
+    assert_eq!(format!("{returned:?}"), failure.to_string());
 }
 
 /// The invariant of the shrinking tests: every GetReq succeeds.

@@ -332,6 +332,8 @@ async fn an_unexpected_call_fails_with_the_request_and_the_closest_expectation_d
     let verification = svc4.finish().unwrap_err();
     assert_eq!(verification.problems.len(), 1);
     assert_eq!(verification.problems[0], message);
+    // Returned with `?` from a test, the harness prints the error's Debug form: the same report.
+    assert_eq!(format!("{verification:?}"), verification.to_string());
 }
 
 #[tokio::test]

@@ -103,6 +103,10 @@ async fn differences_in_error_message_alone_are_found_field_by_field() {
         .run()
         .await
         .unwrap();
+    // Returned with `?` from a test, the harness prints the error's Debug form: the same report.
+    let error = report.check().unwrap_err();
+    assert_eq!(format!("{error:?}"), error.to_string());
+    assert!(error.to_string().contains("quota check broke"), "{error}");
     let case = &report.cases[0];
     let mismatches = &case.differences[0].mismatches;
     assert_eq!(case.differences[0].deployment, "reworded");
