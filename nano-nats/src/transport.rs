@@ -22,10 +22,11 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// The longest wait between two attempts to reconnect to the broker.
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// The default number of messages a subscription holds for its reader: requests waiting while
-/// a listener is at its in-flight limit, or replies waiting for a client. Past it the library
-/// drops messages (a slow consumer) and their callers time out, so what a flood of requests can
-/// make a process hold is at most this many messages of the broker's `max_payload` per
-/// subscription. (async-nats' own default is 65,536.)
+/// a listener is at its in-flight limit (and messages of any subscription made on
+/// [`NatsTransport::nats`]). Past it the library drops messages (a slow consumer) and their
+/// callers time out, so what a flood of requests can make a process hold is at most this many
+/// messages of the broker's `max_payload` per subscription. (async-nats' own default is
+/// 65,536.) Replies to a client's requests do not wait in a subscription.
 pub const DEFAULT_PENDING_MESSAGES: usize = 1024;
 
 /// A connection to a NATS broker and the settings of the calls made over it; makes

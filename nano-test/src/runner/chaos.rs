@@ -212,11 +212,32 @@ pub(crate) fn main(args: ChaosArgs, config: &Config) -> anyhow::Result<ExitCode>
     // Only a plan that crashes services needs them restartable; the others keep the set as the
     // system builds it.
     let restartable = plan.may_crash().then(|| Arc::new(system.clone()));
+    let not_applicable = catalog
+        .scenarios
+        .iter()
+        .filter(|scenario| needs_a_token(system, scenario).is_some())
+        .count();
+    if not_applicable == catalog.scenarios.len() {
+        anyhow::bail!(
+            "none of the {} scenario(s) selected can be sent: {}",
+            not_applicable,
+            catalog
+                .scenarios
+                .first()
+                .and_then(|scenario| needs_a_token(system, scenario))
+                .unwrap_or_default()
+        );
+    }
     outln!(
-        "chaos seed {} deadline {} ms, {} scenarios",
+        "chaos seed {} deadline {} ms, {} scenarios{}",
         args.seed,
         args.deadline_ms,
-        catalog.scenarios.len()
+        catalog.scenarios.len(),
+        if not_applicable > 0 {
+            format!(" ({not_applicable} not applicable)")
+        } else {
+            String::new()
+        }
     )?;
     outln!("invariants checked for every request:")?;
     for invariant in invariants.names() {
@@ -573,6 +594,11 @@ mod tests {
         Scenario::new(format!("{root}-scenario"), recorder.last_tree().unwrap())
     }
 
+    /// What the edge answers a protected request without a token, as a recording holds it.
+    fn edge_refusal() -> CallOutcome {
+        CallOutcome::from_error(&nano_wire::bearer_token(None).unwrap_err())
+    }
+
     /// The chain's root request, recorded in-process.
     fn recorded() -> Scenario {
         record(
@@ -673,10 +699,7 @@ mod tests {
         // Recorded behind the edge: a scenario carries no token, so the root was refused.
         let guarded = test_system::guarded_system();
         let mut scenario = recorded();
-        scenario.root.outcome = CallOutcome::Error {
-            code: nano_wire::codes::UNAUTHORIZED.into(),
-            message: "no bearer token".into(),
-        };
+        scenario.root.outcome = edge_refusal();
         scenario.root.calls.clear();
         let registry = registry(&guarded).unwrap();
         let config = Config {
@@ -740,13 +763,30 @@ mod tests {
             reason.contains("front.Ask") && reason.contains("bearer token"),
             "{reason}"
         );
-        // Refused at the edge as recorded, or a system without an edge: replayable.
-        let mut refused = answered.clone();
-        refused.root.outcome = CallOutcome::Error {
-            code: nano_wire::codes::UNAUTHORIZED.into(),
-            message: "no bearer token".into(),
+        // Past the edge: a refusal of the handler's own, or of the auth service, is no replay.
+        let needs =
+            |scenario: &Scenario| crate::runner::deployments::needs_a_token(&guarded, scenario);
+        let mut forbidden = answered.clone();
+        forbidden.root.calls.clear();
+        forbidden.root.outcome = CallOutcome::Error {
+            code: nano_wire::codes::FORBIDDEN.into(),
+            message: "not for this user".into(),
         };
-        assert!(crate::runner::deployments::needs_a_token(&guarded, &refused).is_none());
+        assert!(needs(&forbidden).is_some());
+        let mut handler_refused = forbidden.clone();
+        handler_refused.root.outcome = CallOutcome::Error {
+            code: nano_wire::codes::UNAUTHORIZED.into(),
+            message: "the session ended".into(),
+        };
+        assert!(needs(&handler_refused).is_some());
+        // Refused at the edge as recorded, an unprotected root, or a system without an edge:
+        // replayable.
+        let mut refused = forbidden.clone();
+        refused.root.outcome = edge_refusal();
+        assert!(needs(&refused).is_none());
+        let mut unprotected = answered.clone();
+        unprotected.root.request = "front.Other".into();
+        assert!(needs(&unprotected).is_none());
         let open = test_system::system();
         assert!(crate::runner::deployments::needs_a_token(&open, &answered).is_none());
     }

@@ -19,7 +19,8 @@ use crate::scenario::{
     replay_set_at_edge,
 };
 use crate::{
-    CallOutcome, Delivery, Deployment, TransportFidelity, join_fragments, read_fragments_of,
+    CallNode, CallOutcome, Delivery, Deployment, TransportFidelity, join_fragments,
+    read_fragments_of,
 };
 
 /// Where a scenario is replayed.
@@ -91,25 +92,35 @@ pub(crate) enum Verdict {
     NotApplicable(String),
 }
 
-/// `spec` for comparing a tree the servers recorded, which always redact: secrets compared by
-/// presence and never shown, whether or not the scenario keeps them.
-fn spec_of_server_trees(spec: &crate::Spec) -> crate::Spec {
-    crate::Spec {
+/// Compares a call tree the servers recorded with the scenario's under `spec`. The servers
+/// redact what they record whatever the scenario keeps, so the scenario's secrets are compared
+/// as the servers' recording holds them: by presence, and never shown.
+pub(crate) fn compare_server_tree(
+    spec: &crate::Spec,
+    expected: &CallNode,
+    actual: &CallNode,
+) -> Vec<ReplayProblem> {
+    let mut expected = expected.clone();
+    nano_record::Redaction::default().redact_tree(&mut expected);
+    let spec = crate::Spec {
         keep_secrets: false,
         ..spec.clone()
-    }
+    };
+    compare_trees(&spec, &expected, actual)
 }
 
 /// Why no deployment can replay `scenario` as recorded, if none can: its root request is one the
 /// system's edge protects and was admitted when it was recorded (live traffic with a bearer
-/// token), but a scenario carries no token, so every replay is refused `C-UNAUTHORIZED`.
+/// token), but a scenario carries no token, so every replay is refused `C-UNAUTHORIZED`. A root
+/// recorded as exactly that refusal (no calls, the edge's answer to a request without a token)
+/// replays as recorded; any other outcome, a handler's own `C-UNAUTHORIZED` included, came from
+/// past the edge.
 pub(crate) fn needs_a_token(system: &System, scenario: &Scenario) -> Option<String> {
     let root = &scenario.root;
     let edge = system.edge_auth()?;
-    let refused_at_the_edge = matches!(
-        &root.outcome,
-        crate::CallOutcome::Error { code, .. } if code == nano_wire::codes::UNAUTHORIZED
-    );
+    let without_a_token = nano_wire::bearer_token(None).err()?;
+    let refused_at_the_edge =
+        root.calls.is_empty() && root.outcome == crate::CallOutcome::from_error(&without_a_token);
     (edge.is_protected(&root.request) && !refused_at_the_edge).then(|| {
         format!(
             "{} is protected by the system's edge and was recorded with a bearer token, which a \
@@ -288,12 +299,7 @@ impl Cluster {
                 )]),
                 1 => {
                     let actual = trees.remove(0);
-                    // The servers redact what they record, whatever the scenario keeps: its
-                    // secrets are compared as the servers' recording holds them, by presence.
-                    let mut expected = root.clone();
-                    nano_record::Redaction::default().redact_tree(&mut expected);
-                    let problems =
-                        compare_trees(&spec_of_server_trees(&scenario.spec), &expected, &actual);
+                    let problems = compare_server_tree(&scenario.spec, root, &actual);
                     if problems.is_empty() {
                         Verdict::Pass
                     } else {
@@ -393,6 +399,35 @@ fn set_by_cargo_for_the_package(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tree_the_servers_redacted_matches_the_secrets_a_scenario_keeps_or_writes_out() {
+        let node = |password: &str, text: &str| -> CallNode {
+            serde_json::from_value(serde_json::json!({
+                "caller": "test", "service": "vault", "request": "vault.Login",
+                "body": {"text": text, "password": password},
+                "outcome": {"response": {"token": "tok-1"}}
+            }))
+            .unwrap()
+        };
+        let mut from_servers = node("pw-1", "x");
+        nano_record::Redaction::default().redact_tree(&mut from_servers);
+        for spec in [
+            crate::Spec::default().keep_secrets(),
+            crate::Spec::default(),
+        ] {
+            let problems = compare_server_tree(&spec, &node("pw-1", "x"), &from_servers);
+            assert!(problems.is_empty(), "{problems:?}");
+            // What is not a secret is still compared, and the report shows no secret.
+            let problems = compare_server_tree(&spec, &node("pw-1", "y"), &from_servers);
+            let shown = format!("{problems:?}");
+            assert!(shown.contains("$.text"), "{shown}");
+            assert!(
+                !shown.contains("pw-1") && !shown.contains("tok-1"),
+                "{shown}"
+            );
+        }
+    }
 
     #[test]
     fn the_package_variables_cargo_sets_are_told_from_the_users() {

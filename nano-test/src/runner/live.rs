@@ -54,6 +54,10 @@ pub(crate) fn main(args: ReplayArgs, config: &Config) -> anyhow::Result<ExitCode
             }
         )?;
     }
+    if let Some(reason) = crate::runner::deployments::needs_a_token(system, &scenario) {
+        outln!("n/a: {} against {}: {reason}", scenario.name, args.target)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let ctx = Ctx::new();
     let outcome =

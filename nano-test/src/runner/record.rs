@@ -98,6 +98,14 @@ pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode
         let old = Scenario::load(&path)?;
         let secrets = old.spec.secrets();
         let shown_old = shown_for_update(&old, args.force)?;
+        if let Some(reason) = needs_a_token(config.system(), &old)
+            && !args.force
+        {
+            bail!(
+                "{name} cannot be recorded again as it was: {reason}; use --force to replace it \
+                 with what a request without a token gets"
+            );
+        }
         let mut new = runtime.block_on(record(config, &old, layout))?;
         new.description = old.description.clone();
         new.spec = old.spec.clone();
@@ -195,6 +203,11 @@ async fn record(
     layout: Option<&str>,
 ) -> anyhow::Result<Scenario> {
     let registry = registry(config.system())?;
+    // What is saved is what is sent: a secret the scenario does not keep goes out as the
+    // placeholder every replay will send, so the recording shows what a replay does.
+    let mut sent = template.clone();
+    sent.root.body = template.spec.secrets().redact_json(&template.root.body);
+    let template = &sent;
     let tree = match layout {
         None => record_in_process(config.system(), template, &registry).await?,
         Some(layout) => record_on_servers(config, template, &registry, layout).await?,
@@ -298,6 +311,10 @@ async fn record_on_servers(
     drop(deployment);
     let mut trees = join_fragments(fragments);
     match trees.len() {
+        0 if matches!(outcome, CallOutcome::Response(_)) => bail!(
+            "{} was answered, but the servers recorded no call for it: nothing to save",
+            template.name
+        ),
         0 => Ok(refused(template, outcome)),
         1 => Ok(trees.remove(0)),
         n => bail!("the servers recorded {n} separate trees for one request"),
