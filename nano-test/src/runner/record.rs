@@ -433,6 +433,75 @@ mod tests {
         shown_for_update(&plain, false).unwrap();
     }
 
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    struct Login {
+        password: String,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    struct Seen {
+        sent: String,
+    }
+
+    mod vault {
+        nano::api! { service "vault"; fn login(super::Login) -> super::Seen = "vault.Login"; }
+    }
+
+    /// Answers with the password it was sent, in a field whose name is no secret's.
+    struct Vault;
+
+    impl vault::Handler for Vault {
+        async fn login(&self, _ctx: &nano::Ctx, req: Login) -> Result<Seen, nano::NanoError> {
+            Ok(Seen {
+                sent: format!("saw {}", req.password),
+            })
+        }
+    }
+
+    #[test]
+    fn record_sends_the_body_as_it_will_be_saved() {
+        let system = System::new("vault").service(&vault::API, || vault::service(|_| Ok(Vault)));
+        let config = Config {
+            runner: Runner::new(system),
+            command: "record-test".into(),
+        };
+        let mut login = Scenario::new(
+            "login",
+            CallNode {
+                caller: "test_client".into(),
+                service: "vault".into(),
+                request: "vault.Login".into(),
+                request_id: String::new(),
+                body: crate::Json::parse(r#"{"password":"pw-1"}"#).unwrap(),
+                outcome: CallOutcome::Unfinished,
+                calls: Vec::new(),
+            },
+        );
+        let answer = |scenario: &Scenario| {
+            let recorded = runtime().block_on(record(&config, scenario, None)).unwrap();
+            (
+                recorded.root.body.to_string(),
+                recorded.root.outcome.clone(),
+            )
+        };
+        // Redacted in the file, so redacted on the way: what a replay of the file will send.
+        let (body, outcome) = answer(&login);
+        assert_eq!(body, r#"{"password":"[redacted]"}"#);
+        assert_eq!(
+            outcome,
+            CallOutcome::Response(crate::Json::parse(r#"{"sent":"saw [redacted]"}"#).unwrap())
+        );
+        login.spec = login.spec.keep_secrets();
+        let (body, outcome) = answer(&login);
+        assert_eq!(body, r#"{"password":"pw-1"}"#);
+        assert_eq!(
+            outcome,
+            CallOutcome::Response(crate::Json::parse(r#"{"sent":"saw pw-1"}"#).unwrap())
+        );
+    }
+
     #[test]
     fn a_scenario_that_keeps_its_secrets_is_not_recorded_on_servers() {
         let config = Config {
