@@ -792,6 +792,36 @@ mod tests {
     }
 
     #[test]
+    fn a_chaos_run_that_can_send_nothing_fails() {
+        let dir = crate::runner::ScratchDir::new("nano-chaos-test").unwrap();
+        let mut admitted = recorded();
+        admitted.name = "admitted".into();
+        admitted.save(&dir.path().join("admitted.json")).unwrap();
+        let config = Config {
+            runner: Runner::new(test_system::guarded_system()),
+            command: "edge-chaos".into(),
+        };
+        let args = |filter: Option<&str>| ChaosArgs {
+            seed: 1,
+            plan: None,
+            deadline_ms: DEFAULT_DEADLINE_MS,
+            requests: 1,
+            dir: Some(dir.path().to_owned()),
+            filter: filter.map(str::to_owned),
+        };
+        // The only scenario was admitted by the edge when it was recorded: nothing can be sent.
+        let err = main(args(None), &config).unwrap_err().to_string();
+        assert!(
+            err.contains("none of the 1 scenario(s) selected can be sent"),
+            "{err}"
+        );
+        assert!(err.contains("bearer token"), "{err}");
+        // A filter that selects nothing is no pass either.
+        let err = main(args(Some("nosuch")), &config).unwrap_err().to_string();
+        assert!(err.contains("matches \"nosuch\""), "{err}");
+    }
+
+    #[test]
     fn scenario_seeds_differ_by_name_and_by_run_seed() {
         assert_ne!(scenario_seed(1, "a"), scenario_seed(1, "b"));
         assert_ne!(scenario_seed(1, "a"), scenario_seed(2, "a"));

@@ -503,6 +503,55 @@ mod tests {
     }
 
     #[test]
+    fn an_update_would_not_replace_a_recording_the_edge_admitted_without_force() {
+        let dir = crate::runner::ScratchDir::new("nano-record-test").unwrap();
+        let mut admitted = template(crate::Spec::default());
+        admitted.name = "admitted".into();
+        admitted.root.body = crate::Json::parse(r#"{"text":"x"}"#).unwrap();
+        admitted.root.outcome =
+            CallOutcome::Response(crate::Json::parse(r#"{"text":"y"}"#).unwrap());
+        let path = dir.path().join("admitted.json");
+        admitted.save(&path).unwrap();
+        let config = Config {
+            runner: Runner::new(test_system::guarded_system()),
+            command: "record-test".into(),
+        };
+        let update = |force: bool| RecordArgs {
+            name: None,
+            request: None,
+            body: "{}".into(),
+            service: None,
+            caller: None,
+            unreachable: Vec::new(),
+            description: String::new(),
+            keep_secrets: false,
+            layout: None,
+            update: Some("admitted".into()),
+            from_dir: None,
+            prefix: "recorded".into(),
+            force,
+            dir: Some(dir.path().to_owned()),
+        };
+        let err = main(update(false), &config).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot be recorded again") && err.contains("--force"),
+            "{err}"
+        );
+        assert_eq!(
+            Scenario::load(&path).unwrap().root.outcome,
+            admitted.root.outcome
+        );
+        // Forced, it holds what a request without a token gets.
+        main(update(true), &config).unwrap();
+        let now = Scenario::load(&path).unwrap();
+        assert!(
+            matches!(&now.root.outcome, CallOutcome::Error { code, .. } if code == "C-UNAUTHORIZED"),
+            "{}",
+            now.root
+        );
+    }
+
+    #[test]
     fn a_scenario_that_keeps_its_secrets_is_not_recorded_on_servers() {
         let config = Config {
             runner: Runner::new(test_system::system()),
