@@ -796,7 +796,7 @@ mod tests {
         let dir = crate::runner::ScratchDir::new("nano-chaos-test").unwrap();
         let mut admitted = recorded();
         admitted.name = "admitted".into();
-        admitted.save(&dir.path().join("admitted.json")).unwrap();
+        admitted.save(dir.path().join("admitted.json")).unwrap();
         let config = Config {
             runner: Runner::new(test_system::guarded_system()),
             command: "edge-chaos".into(),
