@@ -83,7 +83,8 @@ impl Runner {
     /// `SCENARIO::DEPLOYMENT`, so `cargo test` and `cargo nextest` list, filter and report them
     /// (libtest-mimic gives the usual flags: a name filter, `--list`, `--exact`,
     /// `--test-threads`). A failure prints the readable difference; a cell the deployment
-    /// cannot decide is reported as ignored, with its reason in the name; a broken scenario
+    /// cannot decide is reported as ignored, with its reason in the name (run anyway with
+    /// `--ignored` or `--include-ignored`, it fails: it has no verdict); a broken scenario
     /// file is a failing case. Layouts start once, when their first case runs, and stop at the
     /// end.
     ///
@@ -209,8 +210,14 @@ fn trials(config: Config) -> anyhow::Result<Vec<Trial>> {
             // the reason, never as a pass.
             let not_applicable = not_applicable(&shared, &scenario, target);
             let trial = match not_applicable {
-                Some(reason) => Trial::test(format!("{name} (n/a: {reason})"), || Ok(()))
-                    .with_ignored_flag(true),
+                // Ignored; run anyway (`--ignored`, `--include-ignored`), it fails: there is no
+                // verdict, so it is no pass.
+                Some(reason) => {
+                    let why =
+                        format!("not applicable in {target} (no verdict, so not a pass): {reason}");
+                    Trial::test(format!("{name} (n/a: {reason})"), move || Err(why.into()))
+                        .with_ignored_flag(true)
+                }
                 None => {
                     let (shared, scenario, target) =
                         (Arc::clone(&shared), Arc::clone(&scenario), target.clone());

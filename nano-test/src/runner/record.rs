@@ -63,7 +63,9 @@ pub(crate) struct RecordArgs {
     #[arg(long, value_name = "NAME", default_value = "recorded")]
     pub(crate) prefix: String,
     /// Overwrite an existing scenario file; with --update, re-record a scenario whose file writes
-    /// out secrets its spec does not keep (the new recording redacts them).
+    /// out secrets its spec does not keep (the new recording redacts them), or one the system's
+    /// edge admitted when it was recorded (the new recording holds the refusal of a request
+    /// without a token).
     #[arg(long)]
     pub(crate) force: bool,
     /// Directory of scenario files.

@@ -28,12 +28,21 @@ pub(crate) struct Row {
 }
 
 impl Results {
-    /// Whether any scenario failed anywhere (a cell that does not apply is no failure).
+    /// Whether the run fails: a scenario failed anywhere, or no cell was decided at all (each
+    /// one not applicable), since a run that checked nothing is no pass. A cell that does not
+    /// apply is no failure by itself.
     pub(crate) fn failed(&self) -> bool {
+        let mut cells = self.rows.iter().flat_map(|row| &row.cells);
+        cells.clone().any(|cell| matches!(cell, Verdict::Fail(_)))
+            || !cells.any(|cell| matches!(cell, Verdict::Pass))
+    }
+
+    /// Whether no cell was decided: every one is not applicable.
+    pub(crate) fn nothing_decided(&self) -> bool {
         self.rows
             .iter()
             .flat_map(|row| &row.cells)
-            .any(|cell| matches!(cell, Verdict::Fail(_)))
+            .all(|cell| matches!(cell, Verdict::NotApplicable(_)))
     }
 
     /// The table, with numbered notes for every failure (its first difference) and cell that does not
@@ -274,6 +283,22 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_fails_on_a_failure_and_when_no_cell_was_decided() {
+        let results = |cells: Vec<Verdict>| Results {
+            rows: vec![Row {
+                scenario: "s".into(),
+                cells,
+            }],
+            ..Results::default()
+        };
+        let na = || Verdict::NotApplicable("no way".into());
+        assert!(!results(vec![Verdict::Pass, na()]).failed());
+        let nothing = results(vec![na(), na()]);
+        assert!(nothing.failed() && nothing.nothing_decided());
+        assert!(!results(vec![Verdict::Pass]).nothing_decided());
+    }
 
     #[test]
     fn xml_escaping_covers_markup_and_control_characters() {

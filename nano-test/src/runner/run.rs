@@ -48,6 +48,9 @@ pub(crate) fn main(args: RunArgs, config: &Config) -> anyhow::Result<ExitCode> {
         results.write_junit(path)?;
     }
     out!("{}", results.render())?;
+    if results.nothing_decided() {
+        outln!("\nno cell was decided (each one is not applicable), so the run checked nothing")?;
+    }
     outln!("\n{}", results.render_timings())?;
     Ok(if results.failed() {
         ExitCode::FAILURE
