@@ -92,6 +92,32 @@ pub(crate) enum Verdict {
     NotApplicable(String),
 }
 
+/// `verdict` with a note when it is a failure of a scenario whose recording redacted secrets:
+/// its replays sent them as the text `[redacted]`, which is why a scenario whose outcome
+/// depends on a secret's value fails, and the report says what to do about it.
+pub(crate) fn with_secrets_note(verdict: Verdict, scenario: &Scenario) -> Verdict {
+    let placeholder = format!("\"{}\"", nano_record::REDACTED);
+    let redacted = !scenario.spec.keep_secrets
+        && scenario
+            .root
+            .iter()
+            .any(|node| node.body.to_string().contains(&placeholder));
+    match verdict {
+        Verdict::Fail(mut failure) if redacted => {
+            failure.problems.push(ReplayProblem {
+                call: "note".into(),
+                detail: "the recording redacted secrets, so this replay sent them as the text \
+                         [redacted]; a scenario whose outcome depends on a secret's value needs \
+                         \"keep_secrets\": true in its spec and its secrets in the file (see \
+                         \"Secrets\" in docs/scenario-format.md)"
+                    .into(),
+            });
+            Verdict::Fail(failure)
+        }
+        other => other,
+    }
+}
+
 /// Compares a call tree the servers recorded with the scenario's under `spec`. The servers
 /// redact what they record whatever the scenario keeps, so the scenario's secrets are compared
 /// as the servers' recording holds them: by presence, and never shown.

@@ -12,6 +12,7 @@ use crate::runner::Runner;
 use crate::runner::catalog::{Catalog, registry};
 use crate::runner::deployments::{
     Cluster, Target, Verdict, needs_a_token, processes_to_stop, replay_in_process, server_binaries,
+    with_secrets_note,
 };
 use crate::runner::{Config, ScratchDir};
 use crate::scenario::{Registry, Scenario};
@@ -223,6 +224,7 @@ fn trials(config: Config) -> anyhow::Result<Vec<Trial>> {
                         (Arc::clone(&shared), Arc::clone(&scenario), target.clone());
                     Trial::test(name, move || {
                         let verdict = shared.runtime.block_on(shared.verdict(&scenario, &target));
+                        let verdict = with_secrets_note(verdict, &scenario);
                         match verdict {
                             Verdict::Pass => Ok(()),
                             Verdict::Fail(failure) => Err(failure.to_string().into()),

@@ -13,6 +13,7 @@ use crate::runner::Config;
 use crate::runner::catalog::{Catalog, registry};
 use crate::runner::deployments::{
     Cluster, Target, Verdict, needs_a_token, processes_to_stop, replay_in_process, server_binaries,
+    with_secrets_note,
 };
 use crate::runner::out::{out, outln};
 use crate::runner::report::{Results, Row};
@@ -166,7 +167,7 @@ pub(crate) async fn run(args: &RunArgs, config: &Config) -> anyhow::Result<Resul
                     }
                 }
             };
-            cells.push(verdict);
+            cells.push(with_secrets_note(verdict, scenario));
             progress.inc(1);
         }
         results.rows.push(Row {
