@@ -21,7 +21,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use nano::{AnyRequest, Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
-use nano_server::{Listener, Shutdown};
+use nano_server::{CancelOnDrop, Listener, Shutdown};
 use nano_wire::EdgeAuth;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -829,7 +829,8 @@ impl State {
     ) -> Result<nano::AnyResponse, NanoError> {
         // Hyper drops this future when the client goes away; the guard then tells the request
         // tree, including work it spawned, to stop.
-        let guard = CancelOnDrop(ctx.cancellation().cloned());
+        let guard = CancelOnDrop::new(ctx.cancellation().cloned())
+            .noting("http client went away, cancelling its request");
         let cut_off = || NanoError::unavailable("the server shut down before the request finished");
         // Created before the flag is read: it sees every notification from then on, and costs
         // nothing (no lock) unless the call has to wait.
@@ -1014,24 +1015,6 @@ fn redirect(parts: &Parts, method: &Method) -> HttpResponse {
         response.headers_mut().insert(LOCATION, value);
     }
     response
-}
-
-/// Cancels a request tree when dropped before [`disarm`](CancelOnDrop::disarm).
-struct CancelOnDrop(Option<Cancellation>);
-
-impl CancelOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(cancellation) = self.0.take() {
-            tracing::debug!("http client went away, cancelling its request");
-            cancellation.cancel();
-        }
-    }
 }
 
 fn health_check(method: &Method) -> HttpResponse {

@@ -10,7 +10,7 @@ use async_nats::{HeaderMap, Message, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use nano::{Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
-use nano_server::{Listener, Shutdown};
+use nano_server::{CancelOnDrop, Listener, Shutdown};
 use nano_wire::nats::{self, Reply};
 use nano_wire::{DEFAULT_BODY_LIMIT, Endpoint};
 use tokio::sync::Notify;
@@ -582,7 +582,7 @@ async fn handle(
     {
         ctx = ctx.with_deadline(deadline);
     }
-    let guard = CancelOnDrop(Some(cancellation));
+    let guard = CancelOnDrop::new(Some(cancellation));
     let cut_off = || NanoError::unavailable("the server shut down before the request finished");
     // Made before the flag is read, so it sees every notification from then on; it costs
     // nothing (no lock) unless the call has to wait.
@@ -600,21 +600,4 @@ async fn handle(
     guard.disarm();
     let response = outcome?;
     Ok(nano_wire::encode_response(&route.endpoint, &response)?.unwrap_or_default())
-}
-
-/// Cancels a request's context when its handler is dropped before it finished.
-struct CancelOnDrop(Option<Cancellation>);
-
-impl CancelOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(cancellation) = self.0.take() {
-            cancellation.cancel();
-        }
-    }
 }

@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod cancel;
 mod listener;
 mod ready;
 mod serve;
@@ -27,6 +28,7 @@ mod setting;
 mod system;
 mod tracing_hook;
 
+pub use cancel::CancelOnDrop;
 pub use listener::{BoxListener, Listener, Shutdown, ShutdownTrigger};
 pub use ready::{READY_PREFIX, parse_ready_line, ready_line};
 pub use serve::{serve, serve_until, shutdown_signal};

@@ -335,17 +335,6 @@ struct OverTheWire {
     next: SharedService,
 }
 
-/// Cancels the callee's context when the caller stops waiting, like a closed connection.
-struct HangUpOnDrop(Option<Cancellation>);
-
-impl Drop for HangUpOnDrop {
-    fn drop(&mut self) {
-        if let Some(cancellation) = self.0.take() {
-            cancellation.cancel();
-        }
-    }
-}
-
 impl OverTheWire {
     /// The listener's part: limit, decoding, the callee under its deadline, the response body.
     async fn serve(
@@ -375,7 +364,8 @@ impl OverTheWire {
         nano_wire::check_body_len(body.len(), self.hook.body_limit)?;
         let req = nano_wire::decode_body(endpoint, body)?;
         let cancellation = Cancellation::new();
-        let mut hang_up = HangUpOnDrop(Some(cancellation.clone()));
+        // Cancels the callee's context when the caller stops waiting, like a closed connection.
+        let hang_up = nano_server::CancelOnDrop::new(Some(cancellation.clone()));
         let mut wire_ctx = self.hook.wire_ctx(caller, ctx, cancellation);
         if let Some(deadline) = deadline {
             wire_ctx = wire_ctx.with_deadline(deadline);
@@ -389,7 +379,7 @@ impl OverTheWire {
             }
         };
         // The call ended normally: the connection is not dropped under the callee.
-        hang_up.0 = None;
+        hang_up.disarm();
         nano_wire::encode_response(endpoint, &outcome?)
     }
 }
