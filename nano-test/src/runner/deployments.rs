@@ -92,18 +92,40 @@ pub(crate) enum Verdict {
     NotApplicable(String),
 }
 
+/// The verdict of `scenario` in one deployment, whose replay is `replay`: not applicable
+/// anywhere when the scenario needs a token ([`needs_a_token`]), and otherwise the replay's
+/// verdict, a failure with the secrets note where it applies. The table and the cargo-test
+/// cases decide every cell this way.
+pub(crate) async fn cell(
+    system: &System,
+    scenario: &Scenario,
+    replay: impl std::future::Future<Output = Verdict>,
+) -> Verdict {
+    if let Some(reason) = needs_a_token(system, scenario) {
+        return Verdict::NotApplicable(reason);
+    }
+    with_secrets_note(replay.await, scenario)
+}
+
+/// What a cell that is not applicable reports when it is run anyway: it has no verdict.
+pub(crate) fn no_verdict(target: &Target, reason: &str) -> String {
+    format!("not applicable in {target} (no verdict, so not a pass): {reason}")
+}
+
 /// `verdict` with a note when it is a failure of a scenario whose recording redacted secrets:
 /// its replays sent them as the text `[redacted]`, which is why a scenario whose outcome
 /// depends on a secret's value fails, and the report says what to do about it.
-pub(crate) fn with_secrets_note(verdict: Verdict, scenario: &Scenario) -> Verdict {
-    let placeholder = format!("\"{}\"", nano_record::REDACTED);
-    let redacted = !scenario.spec.keep_secrets
-        && scenario
-            .root
-            .iter()
-            .any(|node| node.body.to_string().contains(&placeholder));
+fn with_secrets_note(verdict: Verdict, scenario: &Scenario) -> Verdict {
+    let redacted = || {
+        let placeholder = format!("\"{}\"", nano_record::REDACTED);
+        !scenario.spec.keep_secrets
+            && scenario
+                .root
+                .iter()
+                .any(|node| node.body.as_str().contains(&placeholder))
+    };
     match verdict {
-        Verdict::Fail(mut failure) if redacted => {
+        Verdict::Fail(mut failure) if redacted() => {
             failure.problems.push(ReplayProblem {
                 call: "note".into(),
                 detail: "the recording redacted secrets, so this replay sent them as the text \

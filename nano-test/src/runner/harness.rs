@@ -11,8 +11,8 @@ use libtest_mimic::{Arguments, Failed};
 use crate::runner::Runner;
 use crate::runner::catalog::{Catalog, registry};
 use crate::runner::deployments::{
-    Cluster, Target, Verdict, needs_a_token, processes_to_stop, replay_in_process, server_binaries,
-    with_secrets_note,
+    Cluster, Target, Verdict, cell, needs_a_token, no_verdict, processes_to_stop,
+    replay_in_process, server_binaries,
 };
 use crate::runner::{Config, ScratchDir};
 use crate::scenario::{Registry, Scenario};
@@ -33,6 +33,15 @@ struct Shared {
 
 impl Shared {
     async fn verdict(&self, scenario: &Scenario, target: &Target) -> Verdict {
+        cell(
+            self.config.system(),
+            scenario,
+            self.replay(scenario, target),
+        )
+        .await
+    }
+
+    async fn replay(&self, scenario: &Scenario, target: &Target) -> Verdict {
         let system = self.config.system();
         match target {
             Target::InProcess => replay_in_process(system, scenario, &self.registry, false).await,
@@ -214,8 +223,7 @@ fn trials(config: Config) -> anyhow::Result<Vec<Trial>> {
                 // Ignored; run anyway (`--ignored`, `--include-ignored`), it fails: there is no
                 // verdict, so it is no pass.
                 Some(reason) => {
-                    let why =
-                        format!("not applicable in {target} (no verdict, so not a pass): {reason}");
+                    let why = no_verdict(target, &reason);
                     Trial::test(format!("{name} (n/a: {reason})"), move || Err(why.into()))
                         .with_ignored_flag(true)
                 }
@@ -224,14 +232,12 @@ fn trials(config: Config) -> anyhow::Result<Vec<Trial>> {
                         (Arc::clone(&shared), Arc::clone(&scenario), target.clone());
                     Trial::test(name, move || {
                         let verdict = shared.runtime.block_on(shared.verdict(&scenario, &target));
-                        let verdict = with_secrets_note(verdict, &scenario);
                         match verdict {
                             Verdict::Pass => Ok(()),
                             Verdict::Fail(failure) => Err(failure.to_string().into()),
-                            Verdict::NotApplicable(reason) => Err(format!(
-                                "not applicable in {target} (no verdict, so not a pass): {reason}"
-                            )
-                            .into()),
+                            Verdict::NotApplicable(reason) => {
+                                Err(no_verdict(&target, &reason).into())
+                            }
                         }
                     })
                 }

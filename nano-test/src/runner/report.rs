@@ -32,9 +32,11 @@ impl Results {
     /// one not applicable), since a run that checked nothing is no pass. A cell that does not
     /// apply is no failure by itself.
     pub(crate) fn failed(&self) -> bool {
-        let mut cells = self.rows.iter().flat_map(|row| &row.cells);
-        cells.clone().any(|cell| matches!(cell, Verdict::Fail(_)))
-            || !cells.any(|cell| matches!(cell, Verdict::Pass))
+        self.rows
+            .iter()
+            .flat_map(|row| &row.cells)
+            .any(|cell| matches!(cell, Verdict::Fail(_)))
+            || self.nothing_decided()
     }
 
     /// Whether no cell was decided: every one is not applicable.

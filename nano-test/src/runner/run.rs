@@ -12,8 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::runner::Config;
 use crate::runner::catalog::{Catalog, registry};
 use crate::runner::deployments::{
-    Cluster, Target, Verdict, needs_a_token, processes_to_stop, replay_in_process, server_binaries,
-    with_secrets_note,
+    Cluster, Target, Verdict, cell, processes_to_stop, replay_in_process, server_binaries,
 };
 use crate::runner::out::{out, outln};
 use crate::runner::report::{Results, Row};
@@ -137,37 +136,38 @@ pub(crate) async fn run(args: &RunArgs, config: &Config) -> anyhow::Result<Resul
         let mut cells = Vec::with_capacity(targets.len());
         for target in &targets {
             progress.set_message(format!("{} in {target}", scenario.name));
-            let verdict = match target {
-                _ if let Some(reason) = needs_a_token(system, scenario) => {
-                    Verdict::NotApplicable(reason)
-                }
-                Target::InProcess => replay_in_process(system, scenario, &registry, false).await,
-                Target::Fidelity => replay_in_process(system, scenario, &registry, true).await,
-                Target::Layout(_, layout) => {
-                    match (&binaries, processes_to_stop(system, layout, scenario)) {
-                        (Err(reason), _) => failure(
-                            &scenario.name,
-                            target.name(),
-                            format!("the deployment could not be started: {reason}"),
-                        ),
-                        (_, Err(reason)) => Verdict::NotApplicable(reason),
-                        (Ok(_), Ok(stop)) => match clusters.get(&(layout.clone(), stop)) {
-                            Some(Ok(cluster)) => cluster.replay(scenario, &registry).await,
-                            Some(Err(err)) => failure(
+            let replay = async {
+                match target {
+                    Target::InProcess => {
+                        replay_in_process(system, scenario, &registry, false).await
+                    }
+                    Target::Fidelity => replay_in_process(system, scenario, &registry, true).await,
+                    Target::Layout(_, layout) => {
+                        match (&binaries, processes_to_stop(system, layout, scenario)) {
+                            (Err(reason), _) => failure(
                                 &scenario.name,
                                 target.name(),
-                                format!("the deployment could not be started: {err}"),
+                                format!("the deployment could not be started: {reason}"),
                             ),
-                            None => failure(
-                                &scenario.name,
-                                target.name(),
-                                "no deployment was planned".into(),
-                            ),
-                        },
+                            (_, Err(reason)) => Verdict::NotApplicable(reason),
+                            (Ok(_), Ok(stop)) => match clusters.get(&(layout.clone(), stop)) {
+                                Some(Ok(cluster)) => cluster.replay(scenario, &registry).await,
+                                Some(Err(err)) => failure(
+                                    &scenario.name,
+                                    target.name(),
+                                    format!("the deployment could not be started: {err}"),
+                                ),
+                                None => failure(
+                                    &scenario.name,
+                                    target.name(),
+                                    "no deployment was planned".into(),
+                                ),
+                            },
+                        }
                     }
                 }
             };
-            cells.push(with_secrets_note(verdict, scenario));
+            cells.push(cell(system, scenario, replay).await);
             progress.inc(1);
         }
         results.rows.push(Row {
