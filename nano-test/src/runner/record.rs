@@ -98,7 +98,6 @@ pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode
     if let Some(name) = &args.update {
         let path = file_of(&dir, name);
         let old = Scenario::load(&path)?;
-        let secrets = old.spec.secrets();
         let shown_old = shown_for_update(&old, args.force)?;
         if let Some(reason) = needs_a_token(config.system(), &old)
             && !args.force
@@ -115,10 +114,9 @@ pub(crate) fn main(args: RecordArgs, config: &Config) -> anyhow::Result<ExitCode
         if before == after {
             outln!("{name}: unchanged")?;
         } else {
-            // Shown as everywhere else: secrets the scenario does not keep as placeholders.
-            let mut shown_new = new.clone();
-            secrets.redact_tree(&mut shown_new.root);
-            let (before, after) = (shown_old.to_json(), shown_new.to_json());
+            // Shown as everywhere else: secrets the scenario does not keep as placeholders (the
+            // new recording holds none: it was recorded under the same spec).
+            let before = shown_old.to_json();
             out!(
                 "{}",
                 similar::TextDiff::from_lines(&before, &after)

@@ -407,6 +407,8 @@ pub async fn replay_outcome(
 #[derive(Debug, Clone)]
 struct Recorded {
     node: CallNode,
+    /// The node's request body, parsed once: every call compares against it.
+    body: serde_json::Value,
     used: bool,
 }
 
@@ -463,6 +465,7 @@ impl RecordedService {
             .into_iter()
             .filter(|call| call.service == name)
             .map(|node| Recorded {
+                body: node.body.to_value(),
                 node: node.clone(),
                 used: false,
             })
@@ -521,10 +524,7 @@ impl RecordedService {
         let found = state.calls.iter_mut().find(|c| {
             !c.used
                 && c.node.request == request.name()
-                && self
-                    .spec
-                    .compare(&target, &c.node.body.to_value(), &body)
-                    .is_ok()
+                && self.spec.compare(&target, &c.body, &body).is_ok()
         });
         if let Some(recorded) = found {
             recorded.used = true;
@@ -534,14 +534,12 @@ impl RecordedService {
             .calls
             .iter()
             .find(|c| !c.used && c.node.request == request.name())
-            .map(
-                |c| match self.spec.compare(&target, &c.node.body.to_value(), &body) {
-                    Err(mismatches) => {
-                        format!("\nclosest recorded call:\n{}", mismatches.about("request"))
-                    }
-                    Ok(()) => String::new(),
-                },
-            )
+            .map(|c| match self.spec.compare(&target, &c.body, &body) {
+                Err(mismatches) => {
+                    format!("\nclosest recorded call:\n{}", mismatches.about("request"))
+                }
+                Ok(()) => String::new(),
+            })
             .unwrap_or_default();
         let shown = self.spec.secrets().redacted(&body);
         let detail = format!("unexpected: made with body {shown} but not recorded{closest}");

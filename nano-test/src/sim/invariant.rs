@@ -93,8 +93,8 @@ impl<W: ?Sized> Invariants<W> {
     /// calls the checks make pass the network quietly (see `Network::quiet`), so the faults
     /// being checked cannot fail the checks themselves and the run's trace stays the same.
     ///
-    /// Returns the broken ones as `name: why`, in order.
-    pub(crate) async fn check(&self, world: &W, net: &Network) -> Vec<String> {
+    /// Fails with the broken ones as `name: why`, in order, joined by `; `.
+    pub(crate) async fn check(&self, world: &W, net: &Network) -> Result<(), BoxError> {
         let _quiet = net.quiet();
         let mut broken = Vec::new();
         for (name, check) in &self.list {
@@ -104,6 +104,10 @@ impl<W: ?Sized> Invariants<W> {
                 broken.push(format!("{name}: {err}"));
             }
         }
-        broken
+        if broken.is_empty() {
+            Ok(())
+        } else {
+            Err(broken.join("; ").into())
+        }
     }
 }

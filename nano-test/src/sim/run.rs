@@ -428,14 +428,10 @@ impl<W> Simulation<W> {
             let declared = self.invariants.declare(&sim);
             let run = CatchUnwind(Box::pin(async {
                 let world = body(sim.clone()).await?;
-                let broken = self.invariants.check(&world, &sim).await;
+                let checked = self.invariants.check(&world, &sim).await;
                 // Dropped here, on the runtime, with whatever tasks its services hold.
                 drop(world);
-                if broken.is_empty() {
-                    Ok(())
-                } else {
-                    Err(BoxError::from(broken.join("; ")))
-                }
+                checked
             }));
             let limited = tokio::time::timeout(self.time_limit, run).await;
             let result = match limited {
