@@ -788,14 +788,15 @@ impl State {
         let caller = call.caller.unwrap_or(self.default_caller.as_str());
         let ctx = root_ctx(call);
         // Before the body is read: an unauthenticated client cannot make the server hold one.
+        let request = route.endpoint.request_type().name();
         let ctx = match &self.auth {
-            Some(auth) => {
+            // An unprotected type passes without its Authorization values being collected.
+            Some(auth) if auth.is_protected(request) => {
                 let authorization = authorization(&parts.headers);
-                let request = route.endpoint.request_type().name();
                 auth.admit(&self.set, ctx, &routes.service, request, &authorization)
                     .await?
             }
-            None => ctx,
+            _ => ctx,
         };
         if route.endpoint.has_body() {
             // Refused before the body is read.

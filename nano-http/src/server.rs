@@ -25,8 +25,9 @@
 //! `--peer` names is called there, and `--listen` serves only `GET /health-check`. The ready
 //! line is written once the subscriptions reached the broker. A broker that cannot be reached
 //! within `--nats-connect-timeout` ends the server with exit status 1 and the reason. The NATS
-//! listener has no edge authentication: over the broker, the request types
-//! [`System::auth`](nano_server::System::auth) protects are served without asking for a token.
+//! listener has no edge authentication, so a server that would expose a request type
+//! [`System::auth`](nano_server::System::auth) protects over the broker refuses to start
+//! (`S-INIT-FAILED`) rather than serve it without asking for a token.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -152,13 +152,16 @@ pub fn request_header_len(
     caller: Option<&str>,
     deadline_ms: Option<u64>,
 ) -> usize {
-    let millis = deadline_ms.map(|millis| millis.to_string());
     let headers = [
         Some((REQ_ID_HEADER, request_id)),
         caller.map(|caller| (CLIENT_NAME_HEADER, caller)),
-        millis.as_deref().map(|millis| (DEADLINE_HEADER, millis)),
     ];
-    header_len(headers.into_iter().flatten())
+    // The request id makes the block; the deadline line is counted without formatting it.
+    let deadline_line = deadline_ms.map_or(0, |millis| {
+        let digits = millis.checked_ilog10().map_or(1, |d| d as usize + 1);
+        DEADLINE_HEADER.len() + 2 + digits + 2
+    });
+    header_len(headers.into_iter().flatten()) + deadline_line
 }
 
 /// The error of a request to `service` of `size` bytes (payload and headers) that the broker

@@ -1,9 +1,9 @@
-//! Every recorded scenario of the sign-up system in every deployment, one test case each.
+//! Every recorded scenario of the sign-up system in every deployment, one test case each, with
+//! the runner the example runs.
+
+#[path = "../examples/signup-scenarios.rs"]
+mod runner_example;
 
 fn main() -> std::process::ExitCode {
-    nano_test::runner::Runner::new(signup::system())
-        .scenario_dir("examples/signup/scenarios")
-        .build_with_cargo("signup")
-        .root_service("signup")
-        .tests()
+    runner_example::runner().tests()
 }

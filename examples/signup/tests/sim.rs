@@ -34,7 +34,7 @@ const SECRET: &str = "a token secret for the simulated sign-ups";
 /// `signup` as it would be written without the idempotency key. It takes an address that
 /// already has an account for the same person trying again and, so that a retry still gets its
 /// welcome mail, sends it again: it cannot tell a repeated delivery from a new attempt, and a
-/// repeated delivery mails the account twice. Everything else is as in the real `signup`.
+/// repeated delivery mails the account twice. Its sign-up is otherwise as in the real `signup`.
 struct Unkeyed {
     users: Client,
     mailer: Client,
@@ -86,34 +86,14 @@ impl api::Handler for Unkeyed {
         })
     }
 
-    async fn who_am_i(&self, ctx: &Ctx, _req: WhoAmI) -> Result<Me, NanoError> {
-        let user_id = authenticated_user(ctx)?;
-        let user = self.users.call(ctx, users::Get { id: user_id }).await?;
-        Ok(Me {
-            user_id,
-            email: user.email,
-        })
+    // The simulation sends sign-ups only.
+    async fn who_am_i(&self, _ctx: &Ctx, _req: WhoAmI) -> Result<Me, NanoError> {
+        Err(NanoError::internal("not part of this simulation"))
     }
 
-    async fn stats(&self, ctx: &Ctx, _req: Stats) -> Result<Statistics, NanoError> {
-        authenticated_user(ctx)?;
-        let counted = self.users.call(ctx, users::Count {}).await?;
-        Ok(Statistics {
-            accounts: counted.accounts,
-        })
+    async fn stats(&self, _ctx: &Ctx, _req: Stats) -> Result<Statistics, NanoError> {
+        Err(NanoError::internal("not part of this simulation"))
     }
-}
-
-/// The user the edge authenticated, as the real `signup` reads it.
-fn authenticated_user(ctx: &Ctx) -> Result<i64, NanoError> {
-    ctx.metadata(nano_wire::DEFAULT_IDENTITY_KEY)
-        .and_then(|user| user.parse().ok())
-        .ok_or_else(|| {
-            NanoError::new(
-                nano_wire::codes::UNAUTHORIZED,
-                "this request needs a bearer token",
-            )
-        })
 }
 
 fn unkeyed() -> NewService {

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nano::Ctx;
-use nano_test::Deployment;
 use nano_test::deploy::{Binaries, RunningLayout, StartOptions};
 use serde_json::json;
 use signup::api::codes;
@@ -64,8 +63,8 @@ async fn the_split_layout_signs_up_once_sends_one_mail_and_logs_no_key() -> Resu
     )
     .await?;
     assert_eq!(layout.processes().len(), 3);
-    // Kept apart from the layout, whose processes' logs are read at the end.
-    let deployment = remote(&layout)?;
+    // Clients only: the layout stays the test's, to read its processes' logs at the end.
+    let deployment = layout.clients()?;
     let client = deployment.client(api::NAME)?;
     let ctx = Ctx::new();
 
@@ -106,8 +105,8 @@ async fn on_a_fresh_machine_the_monolith_signs_up_through_the_sandbox() -> Resul
         &StartOptions::default(),
     )
     .await?;
-    // Kept apart from the layout, whose process's logs are read at the end.
-    let deployment = remote(&layout)?;
+    // Clients only: the layout stays the test's, to read its process's logs at the end.
+    let deployment = layout.clients()?;
     let client = deployment.client(api::NAME)?;
     let signed_up = client
         .call(&Ctx::new(), sign_up("ada@example.com", ""))
@@ -136,14 +135,6 @@ async fn on_a_fresh_machine_the_monolith_signs_up_through_the_sandbox() -> Resul
     );
     assert!(!warning.contains("bo@"), "{warning}");
     Ok(())
-}
-
-/// A deployment calling `layout`'s servers, which stays the test's to read the logs of.
-fn remote(layout: &RunningLayout) -> Result<Deployment> {
-    Ok(Deployment::remote(layout.peers(), |service| {
-        let api = signup::system().api(service)?;
-        nano_test::nano_http::Endpoint::table(api).ok()
-    })?)
 }
 
 /// Starts `signup-mailer` with `env` (on top of the test's own environment), expecting it to
