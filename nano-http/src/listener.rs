@@ -21,7 +21,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use nano::{AnyRequest, Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
-use nano_server::{CancelOnDrop, Listener, Shutdown};
+use nano_server::{CallerClients, CancelOnDrop, Listener, Shutdown};
 use nano_wire::EdgeAuth;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -71,7 +71,8 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// protocol.
 ///
 /// Every exposed service answers its [`Endpoint`]s at `/<service><path>`; `GET /health-check`
-/// answers `200`. Requests reach services through `set.client(caller, service)`, where the caller
+/// answers `200`. Requests reach services through `set.client(caller, service)` (made once per
+/// caller, see [`CallerClients`](nano_server::CallerClients)), where the caller
 /// is the request's `X-Nano-Client-Name` (or [`DEFAULT_CALLER`]), so the set's
 /// [`ClientHook`](nano::ClientHook)s see incoming calls like any other. The root [`Ctx`] gets
 /// the request id from `X-Nano-Req-Id` (generated when absent), a deadline from
@@ -364,18 +365,19 @@ impl HttpListener {
                 ));
             }
             let service_name: Arc<str> = Arc::from(service.as_str());
+            let clients = Arc::new(CallerClients::new(set, service, &self.default_caller)?);
             for endpoint in endpoints {
                 let path = routes
                     .entry(endpoint.url_path(service))
                     .or_insert_with(|| PathRoutes {
                         service: Arc::clone(&service_name),
+                        clients: Arc::clone(&clients),
                         methods: Vec::new(),
                     });
                 path.methods.push((
                     endpoint.method(),
                     Route {
                         endpoint: endpoint.clone(),
-                        client: set.client(&self.default_caller, service)?,
                     },
                 ));
             }
@@ -637,6 +639,8 @@ impl Drop for InFlight<'_> {
 /// The endpoints at one URL path, all of one service.
 struct PathRoutes {
     service: Arc<str>,
+    /// The clients the service is called through, by caller.
+    clients: Arc<CallerClients>,
     methods: Vec<(Method, Route)>,
 }
 
@@ -653,8 +657,6 @@ impl PathRoutes {
 
 struct Route {
     endpoint: Endpoint,
-    /// The client for requests without `X-Nano-Client-Name`, made once.
-    client: Client,
 }
 
 type HttpResponse = Response<Full<Bytes>>;
@@ -806,14 +808,8 @@ impl State {
         let request = decode_body(&route.endpoint, &parts.headers, bytes.as_slice())?;
         drop(bytes);
 
-        let owned;
-        let client = if caller == self.default_caller {
-            &route.client
-        } else {
-            owned = self.set.client(caller, &routes.service)?;
-            &owned
-        };
-        let response = self.call(client, &ctx, request).await?;
+        let client = routes.clients.client(caller)?;
+        let response = self.call(&client, &ctx, request).await?;
         match nano_wire::encode_response(&route.endpoint, &response)? {
             Some(json) => Ok(json_response(StatusCode::OK, json)),
             None => Ok(Response::new(Full::default())),

@@ -1,16 +1,15 @@
 //! [`NatsListener`]: the server side, services of a set subscribed in queue groups.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use nano::{Api, Cancellation, Client, Ctx, NanoError, ServiceSet, codes};
-use nano_server::{CancelOnDrop, Listener, Shutdown};
+use nano::{Api, Cancellation, Ctx, NanoError, ServiceSet, codes};
+use nano_server::{CallerClients, CancelOnDrop, Listener, Shutdown};
 use nano_wire::nats::{self, Reply};
 use nano_wire::{DEFAULT_BODY_LIMIT, Endpoint};
 use tokio::sync::Notify;
@@ -68,51 +67,7 @@ pub struct NatsListener {
 struct Route {
     service: Arc<str>,
     endpoint: Endpoint,
-    callers: Arc<Callers>,
-}
-
-/// How many callers' clients a listener keeps per service; past that, the client of a new
-/// caller is made for each of its requests. Callers are service names, so a system has few;
-/// the bound is for a peer that sends many names.
-const MAX_KEPT_CALLERS: usize = 256;
-
-/// The clients a service is called through, by caller name: making one looks the service up in
-/// the set, wraps it in the set's hooks and finds the process's copy of the caller → callee edge
-/// under a global lock, which is not worth doing for every request.
-struct Callers {
-    set: ServiceSet,
-    service: Arc<str>,
-    kept: RwLock<HashMap<String, Client>>,
-}
-
-impl Callers {
-    fn new(set: &ServiceSet, service: &str, default_caller: &str) -> Result<Self, NanoError> {
-        let mut kept = HashMap::new();
-        kept.insert(
-            default_caller.to_owned(),
-            set.client(default_caller, service)?,
-        );
-        Ok(Callers {
-            set: set.clone(),
-            service: Arc::from(service),
-            kept: RwLock::new(kept),
-        })
-    }
-
-    /// The client calls from `caller` go through, as `set.client(caller, service)` makes it.
-    fn client(&self, caller: &str) -> Result<Client, NanoError> {
-        let read = |kept: &HashMap<String, Client>| kept.get(caller).cloned();
-        if let Some(client) = read(&self.kept.read().unwrap_or_else(PoisonError::into_inner)) {
-            return Ok(client);
-        }
-        let client = self.set.client(caller, &self.service)?;
-        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
-        if kept.len() < MAX_KEPT_CALLERS {
-            kept.entry(caller.to_owned())
-                .or_insert_with(|| client.clone());
-        }
-        Ok(client)
-    }
+    callers: Arc<CallerClients>,
 }
 
 /// What every request handler of a listener shares.
@@ -254,8 +209,8 @@ impl NatsListener {
                     ));
                 }
             }
-            let callers = Arc::new(Callers::new(set, service, &self.default_caller)?);
-            let name = Arc::clone(&callers.service);
+            let callers = Arc::new(CallerClients::new(set, service, &self.default_caller)?);
+            let name: Arc<str> = Arc::from(service);
             for endpoint in nats::endpoints(api)? {
                 routes.push((
                     nats::subject(

@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod callers;
 mod cancel;
 mod listener;
 mod ready;
@@ -28,6 +29,7 @@ mod setting;
 mod system;
 mod tracing_hook;
 
+pub use callers::{CallerClients, MAX_KEPT_CALLERS};
 pub use cancel::CancelOnDrop;
 pub use listener::{BoxListener, Listener, Shutdown, ShutdownTrigger};
 pub use ready::{READY_PREFIX, parse_ready_line, ready_line};
