@@ -510,7 +510,10 @@ impl RecordedService {
                 .filter(|c| !c.used)
                 .map(|c| ReplayProblem {
                     call: node_name(&c.node),
-                    detail: format!("missing: recorded with body {} but not made", c.node.body),
+                    detail: format!(
+                        "missing: recorded with body {} but not made",
+                        self.spec.secrets().redact_json(&c.node.body)
+                    ),
                 }),
         );
         problems
