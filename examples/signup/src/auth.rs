@@ -86,8 +86,7 @@ impl TokenSecret {
     pub fn sign(&self, user_id: i64, scope: &str, expires: u64) -> String {
         let claims = format!("{VERSION}.{user_id}.{scope}.{expires}");
         let tag = hmac::sign(&self.0, claims.as_bytes());
-        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        format!("{claims}.{hex}")
+        format!("{claims}.{}", crate::hex::encode(tag.as_ref()))
     }
 
     /// The user and scope of `token` when it is signed with this secret and not expired at
@@ -124,20 +123,7 @@ impl fmt::Debug for TokenSecret {
 /// `0-9 a-f`. Nothing else is read as hex (no upper case, no sign), so one signature has one
 /// spelling and a token cannot be altered into another that is still good.
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    fn nibble(digit: u8) -> Option<u8> {
-        match digit {
-            b'0'..=b'9' => Some(digit - b'0'),
-            b'a'..=b'f' => Some(digit - b'a' + 10),
-            _ => None,
-        }
-    }
-    if hex.len() != 64 {
-        return None;
-    }
-    hex.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
+    crate::hex::decode(hex).filter(|bytes| bytes.len() == 32)
 }
 
 fn now() -> u64 {

@@ -37,6 +37,7 @@
 
 pub mod api;
 mod auth;
+mod hex;
 mod mailer;
 mod password;
 pub mod settings;

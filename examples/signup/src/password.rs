@@ -10,6 +10,7 @@ use ring::pbkdf2;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::api::codes;
+use crate::hex;
 
 /// PBKDF2 iterations for new hashes unless [`Users::with_password_rounds`] says otherwise:
 /// OWASP's recommendation for PBKDF2-HMAC-SHA256.
@@ -42,8 +43,8 @@ pub(crate) fn hash(password: &str, rounds: u32) -> Result<String, NanoError> {
     );
     Ok(format!(
         "{SCHEME}${rounds}${}${}",
-        to_hex(&salt),
-        to_hex(&derived)
+        hex::encode(&salt),
+        hex::encode(&derived)
     ))
 }
 
@@ -74,8 +75,8 @@ pub(crate) fn verify(password: &str, stored: &str) -> Result<bool, NanoError> {
         .ok()
         .filter(|&n| n > 0 && n <= MAX_ITERATIONS)
         .ok_or_else(unreadable)?;
-    let salt = from_hex(salt).ok_or_else(unreadable)?;
-    let derived = from_hex(derived).ok_or_else(unreadable)?;
+    let salt = hex::decode(salt).ok_or_else(unreadable)?;
+    let derived = hex::decode(derived).ok_or_else(unreadable)?;
     if derived.len() != HASH_LEN {
         return Err(unreadable());
     }
@@ -91,21 +92,6 @@ pub(crate) fn verify(password: &str, stored: &str) -> Result<bool, NanoError> {
 
 fn iterations(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

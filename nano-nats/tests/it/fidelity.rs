@@ -10,7 +10,7 @@ use nano::{Ctx, NanoError, ServiceSet, codes};
 use nano_nats::NatsTransport;
 use nano_server::Listener;
 use nano_test::TransportFidelity;
-use nano_test::property::Property;
+use nano_test::property::{Property, PropertyFailure};
 use nano_wire::nats::DEFAULT_MAX_PAYLOAD;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError};
@@ -398,12 +398,10 @@ async fn fidelity_in_nats_mode_and_real_nats_agree_on_generated_calls() -> Resul
     nats.stop().await
 }
 
-/// A variant of the hook that leaves out one decision must fail the property, with a case that
-/// shows the decision.
-async fn broken_variant_fails(fidelity: TransportFidelity, shown: &str) -> Result<(), NanoError> {
-    let nats = OverNats::start().await?;
-    let fidelity = in_process(fidelity)?;
-    let failure = Property::new(calls())
+/// The differential property of `set` against `nats`, with a fixed seed, expected to fail
+/// (`passed` is the panic message when it does not).
+async fn differential_fails(set: &ServiceSet, nats: &ServiceSet, passed: &str) -> PropertyFailure {
+    Property::new(calls())
         .config(Config {
             cases: 256,
             failure_persistence: None,
@@ -411,9 +409,22 @@ async fn broken_variant_fails(fidelity: TransportFidelity, shown: &str) -> Resul
             max_shrink_iters: 64,
             ..Config::default()
         })
-        .check(|call| differential(&fidelity, &nats.clients, call))
+        .check(|call| differential(set, nats, call))
         .await
-        .expect_err("the broken variant passed the differential property");
+        .expect_err(passed)
+}
+
+/// A variant of the hook that leaves out one decision must fail the property, with a case that
+/// shows the decision.
+async fn broken_variant_fails(fidelity: TransportFidelity, shown: &str) -> Result<(), NanoError> {
+    let nats = OverNats::start().await?;
+    let fidelity = in_process(fidelity)?;
+    let failure = differential_fails(
+        &fidelity,
+        &nats.clients,
+        "the broken variant passed the differential property",
+    )
+    .await;
     assert!(failure.reason.contains(shown), "{failure}");
     nats.stop().await
 }
@@ -438,17 +449,12 @@ async fn the_http_modes_decisions_fail_the_differential_property_against_nats()
         .service(dict::service(|_| Ok(DictService)))
         .hook(http.clone().api(&probe::API)?)
         .build()?;
-    let failure = Property::new(calls())
-        .config(Config {
-            cases: 256,
-            failure_persistence: None,
-            rng_seed: RngSeed::Fixed(14),
-            max_shrink_iters: 64,
-            ..Config::default()
-        })
-        .check(|call| differential(&set, &nats.clients, call))
-        .await
-        .expect_err("the HTTP mode passed the differential property against NATS");
+    let failure = differential_fails(
+        &set,
+        &nats.clients,
+        "the HTTP mode passed the differential property against NATS",
+    )
+    .await;
     assert!(failure.reason.contains("fidelity: error"), "{failure}");
     nats.stop().await
 }
